@@ -1,0 +1,182 @@
+"""Validate a configuration file against the JSON schema and print its analyses and runs.
+
+The configuration is one YAML file (configs/*.yaml); its schema is
+src/na64flow/data/config.schema.yaml (also workflow/schemas/config.schema.yaml for Snakemake).
+Errors name the key path and the allowed values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import jsonschema
+import yaml
+
+from . import NA64Error
+
+SCHEMA_RESOURCE = "data/config.schema.yaml"
+
+
+def schema() -> dict:
+    """The configuration JSON schema (draft 7), as shipped with the package."""
+    text = resources.files("na64flow").joinpath(SCHEMA_RESOURCE).read_text()
+    return yaml.safe_load(text)
+
+
+def _with_defaults(validator_cls):
+    """A jsonschema validator that fills in ``default`` values (as snakemake.utils.validate does)."""
+    validate_props = validator_cls.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, sch):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_props(validator, properties, instance, sch)
+
+    return jsonschema.validators.extend(validator_cls, {"properties": set_defaults})
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+    allowed = ""
+    if error.validator == "enum":
+        allowed = f"; allowed values: {', '.join(map(str, error.validator_value))}"
+    elif error.validator == "additionalProperties":
+        known = sorted(error.schema.get("properties", {}))
+        if known:
+            allowed = f"; allowed keys here: {', '.join(known)}"
+    elif error.validator == "propertyNames":
+        allowed = f"; allowed: {', '.join(error.schema['propertyNames'].get('enum', []))}"
+    return f"key '{path}': {error.message}{allowed}"
+
+
+def validate(cfg: dict, source: str = "<config>") -> dict:
+    """Validate ``cfg`` in place (filling defaults) and return it; raise NA64Error listing every problem."""
+    sch = schema()
+    validator = _with_defaults(jsonschema.Draft7Validator)(sch)
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = "\n  ".join(_describe(e) for e in errors)
+        raise NA64Error(f"{source}: invalid configuration:\n  {lines}")
+    return cfg
+
+
+def _set_dotted(cfg: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = cfg
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+    node[keys[-1]] = value
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict:
+    """Read a YAML configuration, apply ``overrides`` ({"a.b.c": value}), validate, return the dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise NA64Error(f"{path}: configuration file not found")
+    try:
+        cfg = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise NA64Error(f"{path}: not valid YAML: {exc}") from exc
+    for key, value in (overrides or {}).items():
+        _set_dotted(cfg, key, value)
+    cfg = validate(cfg, str(path))
+    cfg["_path"] = str(path)
+    return cfg
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """``["stats.n_toys=500", "unblind=true"]`` -> {"stats.n_toys": 500, "unblind": True} (YAML values)."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise NA64Error(f"override '{item}' must look like key.path=value")
+        k, v = item.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``--config`` and ``--set`` options every step shares."""
+    parser.add_argument("--config", "-c", required=True, help="workflow configuration (configs/*.yaml)")
+    parser.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
+                        help="override a configuration value, e.g. --set stats.n_toys=2000 (repeatable)")
+
+
+def config_from_args(args: argparse.Namespace) -> dict:
+    return load_config(args.config, parse_overrides(getattr(args, "overrides", None)))
+
+
+# ---------------------------------------------------------------------------------------------
+# access helpers with clear errors
+
+
+def analysis_config(cfg: dict, analysis: str) -> dict:
+    """The ``analyses.<analysis>`` block; NA64Error naming the configured analyses if unknown."""
+    analyses = cfg["analyses"]
+    if analysis not in analyses:
+        raise NA64Error(f"unknown analysis '{analysis}' in {cfg.get('_path', 'config')}; "
+                        f"configured: {', '.join(analyses)}")
+    return analyses[analysis]
+
+
+def run_config(cfg: dict, analysis: str, run: str) -> dict:
+    """The ``analyses.<analysis>.runs.<run>`` block; NA64Error naming the configured runs if unknown."""
+    runs = analysis_config(cfg, analysis)["runs"]
+    if str(run) not in runs:
+        raise NA64Error(f"unknown run '{run}' for analysis '{analysis}'; configured: {', '.join(runs)}")
+    return runs[str(run)]
+
+
+def runs_of(cfg: dict, analysis: str) -> list[str]:
+    return [str(r) for r in analysis_config(cfg, analysis)["runs"]]
+
+
+def cuts_for(cfg: dict, analysis: str, run: str) -> SimpleNamespace:
+    """The analysis cuts with the run's overrides applied, plus run facts (beam energy, vhcal, n_ot).
+
+    Attribute access (``cuts.ecal_max_gev``) as used by the selection functions.
+    """
+    acfg = analysis_config(cfg, analysis)
+    rcfg = run_config(cfg, analysis, run)
+    merged = dict(acfg.get("cuts", {}))
+    merged.update(rcfg.get("cuts", {}))
+    merged.update(beam_energy_gev=rcfg["beam_energy_gev"], vhcal=rcfg.get("vhcal", False),
+                  n_ot=rcfg["n_ot"], run=str(run), analysis=analysis, setup=acfg["setup"], beam=acfg["beam"])
+    return SimpleNamespace(**merged)
+
+
+def section(cfg: dict, name: str) -> dict:
+    """A step's own configuration section (always a dict)."""
+    return cfg.get(name) or {}
+
+
+def stable_hash(obj: Any) -> str:
+    """sha256 of a JSON-serialisable object with sorted keys (used by freeze/unblind and caches)."""
+    blob = json.dumps(obj, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# the `check-config` step
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    print(f"{args.config}: valid (tag '{cfg['tag']}')")
+    for name, a in cfg["analyses"].items():
+        runs = ", ".join(f"{r} ({v['n_ot']:.3g} OT at {v['beam_energy_gev']:g} GeV)" for r, v in a["runs"].items())
+        print(f"  {name} [{a['setup']}, {a['beam']}]: {runs}")
+    return 0

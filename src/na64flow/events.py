@@ -1,0 +1,244 @@
+"""The NA64 event data model: one versioned, documented schema per setup, and reading ntuples into it.
+
+Three setups share a common block of branches:
+
+* ``electron``: e- and e+ beams, missing-energy technique (NA64e, NA64e+), H4 beam line;
+* ``muon``: mu beam, missing-momentum technique (NA64mu), M2 beam line, MS1/MS2 spectrometers;
+* ``hadron``: pi- beam, full beam-energy disappearance (NA64h).
+
+Real reconstructed ntuples plug in through the configuration: ``input.tree`` names the tree and
+``input.branches`` maps a schema name to the branch name in the file. Every branch of the setup must
+be present with a compatible type; otherwise :class:`SchemaError` names the file and lists every
+missing or mistyped branch at once. Simulated files add the ``truth`` branches; ``weight`` is 1 for the
+"data" stream.
+
+``docs/event-schema.md`` is generated from this module (``python -m na64flow.events``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import NA64Error
+
+SCHEMA_VERSION = "1.0"
+TREE_NAME = "events"
+
+# trigger bits (uint32)
+TRIGGER_PHYSICS = 1 << 0      # physics trigger (missing energy / deflected muon / disappearance)
+TRIGGER_CALIBRATION = 1 << 1  # prescaled unbiased beam trigger (normalisation and calibration checks)
+
+
+@dataclass(frozen=True)
+class Branch:
+    name: str
+    dtype: str      # numpy dtype string
+    unit: str
+    doc: str
+
+
+COMMON = (
+    Branch("run_number", "int32", "", "run number"),
+    Branch("event_number", "int64", "", "event number, unique within a run"),
+    Branch("trigger_bits", "uint32", "", "bit 0 physics trigger, bit 1 prescaled calibration trigger"),
+    Branch("spill_time_s", "float32", "s", "time of the event within the 4.8 s spill"),
+    Branch("beam_momentum_gev", "float32", "GeV", "incoming momentum from the upstream spectrometer (MS1 for muons)"),
+    Branch("beam_angle_mrad", "float32", "mrad", "incoming track angle to the beam axis"),
+    Branch("n_tracks_up", "int32", "", "number of reconstructed upstream tracks"),
+    Branch("srd1_mev", "float32", "MeV", "synchrotron-radiation detector module 1 energy"),
+    Branch("srd2_mev", "float32", "MeV", "synchrotron-radiation detector module 2 energy"),
+    Branch("srd3_mev", "float32", "MeV", "synchrotron-radiation detector module 3 energy"),
+    Branch("ecal_ps_gev", "float32", "GeV", "ECAL pre-shower (first 4 X0) energy"),
+    Branch("ecal_gev", "float32", "GeV", "ECAL total energy (pre-shower included)"),
+    Branch("ecal_chi2", "float32", "", "shower-shape chi2/ndf of the 5x6 cell pattern vs the e-m template"),
+    Branch("ecal_time_ns", "float32", "ns", "ECAL time relative to the trigger"),
+    Branch("veto_mip", "float32", "MIP", "VETO counters energy in units of a MIP"),
+    Branch("vhcal_gev", "float32", "GeV", "VHCAL energy (0 for runs without VHCAL)"),
+    Branch("hcal1_gev", "float32", "GeV", "HCAL module 1 energy"),
+    Branch("hcal2_gev", "float32", "GeV", "HCAL module 2 energy"),
+    Branch("hcal3_gev", "float32", "GeV", "HCAL module 3 energy"),
+    Branch("hcal4_gev", "float32", "GeV", "HCAL module 4 energy"),
+    Branch("hcal_time_ns", "float32", "ns", "HCAL time relative to the trigger (energy-weighted)"),
+)
+
+MUON_ONLY = (
+    Branch("ms2_momentum_gev", "float32", "GeV", "outgoing momentum measured by MS2"),
+    Branch("ms2_chi2", "float32", "", "MS2 track-fit chi2/ndf"),
+    Branch("max_hits_per_tracker", "int32", "", "largest hit multiplicity over the tracker stations"),
+    Branch("hcal_time_spread_ns", "float32", "ns", "largest time difference between fired HCAL modules"),
+)
+
+TRUTH = (
+    Branch("true_process", "int32", "", "process code (events.PROCESSES)"),
+    Branch("true_e_miss_gev", "float32", "GeV", "true energy (momentum for muons) leaving undetected"),
+    Branch("true_mediator_e_gev", "float32", "GeV", "energy of the emitted mediator (0 if none)"),
+    Branch("weight", "float64", "", "event weight (1 for the data stream; cross-section weight for MC)"),
+)
+
+SETUPS: dict[str, tuple[Branch, ...]] = {
+    "electron": COMMON,
+    "muon": COMMON + MUON_ONLY,
+    "hadron": COMMON,
+}
+
+# process codes written to `true_process`. Names are the simulated-sample names (mc_<name>).
+PROCESSES: dict[str, int] = {
+    # electron / positron setup
+    "em_shower": 0,              # ordinary e-m shower of the beam electron (bulk, calibration stream)
+    "hadron_electroproduction": 1,  # zone II: e A -> hadrons, E_ECAL + E_HCAL ~ E0
+    "dimuon": 2,                 # zone I: e Z -> e Z gamma, gamma -> mu mu
+    "pileup": 3,                 # zone III: two beam particles in the readout window
+    "upstream_interaction": 4,   # interaction upstream, neutrals lost outside the acceptance
+    "beamline_decay": 5,         # pi, K, mu -> e nu decays in the beam line (wrong incoming energy)
+    "punch_through": 6,          # leading neutral hadron (n, K0L) punching through the HCAL
+    "hadron_contamination": 7,   # beam hadrons (pi, K, p) mis-identified as electrons
+    "annihilation_sm": 8,        # e+ e- -> hadrons/mu mu from positron annihilation (e+ beam)
+    # muon setup
+    "muon_nominal": 10,          # ordinary MIP muon through the setup
+    "momentum_misreco": 11,      # MS1/MS2 momentum mis-reconstruction tails
+    "k_mu_nu": 12,               # K -> mu nu decays in flight
+    "non_hermetic": 13,          # energy escaping the calorimeters (holes, cracks)
+    "muon_brem_hard": 14,        # hard muon bremsstrahlung / nuclear interaction, visible
+    # hadron setup
+    "pion_shower": 20,           # ordinary hadronic shower of the beam pion
+    "cex_pi0": 21,               # charge exchange pi- p -> pi0 n
+    "cex_eta_visible": 22,       # pi- p -> eta n, eta -> visible
+    "cex_etaprime_visible": 23,  # pi- p -> eta' n, eta' -> visible
+    "hadron_punch_through": 24,  # leading neutral punching through all calorimeters
+    # signal
+    "signal": 100,
+}
+PROCESS_NAMES = {v: k for k, v in PROCESSES.items()}
+
+
+class SchemaError(NA64Error):
+    """A file does not match the event schema (lists every problem)."""
+
+
+def branches(setup: str, truth: bool = False) -> tuple[Branch, ...]:
+    if setup not in SETUPS:
+        raise NA64Error(f"unknown setup '{setup}'; known: {', '.join(SETUPS)}")
+    return SETUPS[setup] + (TRUTH if truth else ())
+
+
+def branch_names(setup: str, truth: bool = False) -> list[str]:
+    return [b.name for b in branches(setup, truth)]
+
+
+def numpy_types(setup: str, truth: bool = False) -> dict[str, np.dtype]:
+    """{branch: numpy dtype}, the argument of uproot's ``mktree``."""
+    return {b.name: np.dtype(b.dtype) for b in branches(setup, truth)}
+
+
+def _compatible(expected: np.dtype, found: np.dtype) -> bool:
+    if expected.kind == "f":
+        return found.kind in "fiu"
+    if expected.kind in "iu":
+        return found.kind in "iu"
+    return expected == found
+
+
+def check_tree(tree, setup: str, path: str, branch_map: dict[str, str] | None = None,
+               truth: bool = False) -> None:
+    """Raise SchemaError naming ``path`` and every missing or mistyped branch of the setup."""
+    branch_map = branch_map or {}
+    missing, mistyped = [], []
+    keys = set(tree.keys())
+    for b in branches(setup, truth):
+        real = branch_map.get(b.name, b.name)
+        if real not in keys:
+            missing.append(real if real == b.name else f"{real} (schema '{b.name}')")
+            continue
+        try:
+            found = np.dtype(tree[real].interpretation.numpy_dtype)
+        except (AttributeError, TypeError):
+            mistyped.append(f"{real}: not a flat numeric branch")
+            continue
+        if not _compatible(np.dtype(b.dtype), found):
+            mistyped.append(f"{real}: {found} (expected {b.dtype})")
+    if missing or mistyped:
+        parts = []
+        if missing:
+            parts.append(f"missing branches: {', '.join(missing)}")
+        if mistyped:
+            parts.append(f"mistyped branches: {'; '.join(mistyped)}")
+        raise SchemaError(f"{path}: does not match the '{setup}' event schema v{SCHEMA_VERSION} "
+                          f"(tree '{tree.name}'): " + "; ".join(parts)
+                          + ". Map real branch names in the configuration under input.branches.")
+
+
+def open_tree(path: str | Path, tree_name: str = TREE_NAME):
+    """Open ``path`` and return its tree, with one clear error for a missing, corrupt or empty file."""
+    import uproot
+
+    path = str(path)
+    if not Path(path).exists():
+        raise NA64Error(f"{path}: file not found")
+    try:
+        f = uproot.open(path)
+    except Exception as exc:  # uproot raises many kinds for corrupt/truncated files
+        raise NA64Error(f"{path}: not a readable ROOT file ({type(exc).__name__}: {exc})") from exc
+    if tree_name not in f:
+        raise NA64Error(f"{path}: no tree '{tree_name}' (found: {', '.join(f.keys()) or 'nothing'}); "
+                        "set input.tree in the configuration")
+    return f[tree_name]
+
+
+def read_events(path: str | Path, setup: str, tree_name: str = TREE_NAME,
+                branch_map: dict[str, str] | None = None, truth: bool | None = None,
+                entry_start: int | None = None, entry_stop: int | None = None) -> dict[str, np.ndarray]:
+    """Read a file into {schema branch name: numpy array}, checking the schema first.
+
+    ``truth=None`` reads the truth branches when the file has them.
+    """
+    tree = open_tree(path, tree_name)
+    branch_map = branch_map or {}
+    if truth is None:
+        truth = all(branch_map.get(b.name, b.name) in tree.keys() for b in TRUTH)
+    check_tree(tree, setup, str(path), branch_map, truth)
+    names = branch_names(setup, truth)
+    real = [branch_map.get(n, n) for n in names]
+    try:
+        arrays = tree.arrays(real, library="np", entry_start=entry_start, entry_stop=entry_stop)
+    except Exception as exc:
+        raise NA64Error(f"{path}: reading failed ({type(exc).__name__}: {exc}); the file may be truncated") from exc
+    return {n: arrays[r] for n, r in zip(names, real)}
+
+
+def write_events(path: str | Path, columns: dict[str, np.ndarray], setup: str, truth: bool,
+                 tree_name: str = TREE_NAME) -> None:
+    """Write one chunk of events (all branches of the setup) to a new ROOT file, atomically."""
+    import uproot
+
+    from .paths import atomic_output
+
+    types = numpy_types(setup, truth)
+    missing = sorted(set(types) - set(columns))
+    if missing:
+        raise NA64Error(f"{path}: cannot write, columns missing: {', '.join(missing)}")
+    data = {k: np.ascontiguousarray(columns[k], dtype=t) for k, t in types.items()}
+    with atomic_output(path, mode=None) as tmp:
+        with uproot.recreate(tmp) as f:
+            f.mktree(tree_name, types, title=f"na64flow {setup} schema v{SCHEMA_VERSION}")
+            f[tree_name].extend(data)
+
+
+def markdown_doc() -> str:
+    """The schema as Markdown (docs/event-schema.md)."""
+    out = [f"# Event schema v{SCHEMA_VERSION}", "", __doc__.strip(), ""]
+    for setup in SETUPS:
+        out += [f"## Setup `{setup}`", "", "| branch | type | unit | meaning |", "|---|---|---|---|"]
+        out += [f"| `{b.name}` | {b.dtype} | {b.unit} | {b.doc} |" for b in SETUPS[setup]]
+        out.append("")
+    out += ["## Truth branches (simulated files only)", "", "| branch | type | unit | meaning |", "|---|---|---|---|"]
+    out += [f"| `{b.name}` | {b.dtype} | {b.unit} | {b.doc} |" for b in TRUTH]
+    out += ["", "## Process codes (`true_process`)", "", "| code | process |", "|---|---|"]
+    out += [f"| {c} | `{n}` |" for n, c in PROCESSES.items()]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_doc(), end="")
