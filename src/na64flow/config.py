@@ -25,7 +25,7 @@ SCHEMA_RESOURCE = "data/config.schema.yaml"
 
 
 def schema() -> dict:
-    """The configuration JSON schema (draft 7), as shipped with the package."""
+    """The configuration JSON schema (draft 2020-12, as Snakemake uses), as shipped with the package."""
     text = resources.files("na64flow").joinpath(SCHEMA_RESOURCE).read_text()
     return yaml.safe_load(text)
 
@@ -61,7 +61,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
 def validate(cfg: dict, source: str = "<config>") -> dict:
     """Validate ``cfg`` in place (filling defaults) and return it; raise NA64Error listing every problem."""
     sch = schema()
-    validator = _with_defaults(jsonschema.Draft7Validator)(sch)
+    validator = _with_defaults(jsonschema.Draft202012Validator)(sch)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         lines = "\n  ".join(_describe(e) for e in errors)
@@ -89,8 +89,14 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> di
     for key, value in (overrides or {}).items():
         _set_dotted(cfg, key, value)
     cfg = validate(cfg, str(path))
+    cfg["unblind"] = as_bool(cfg.get("unblind", False))
     cfg["_path"] = str(path)
     return cfg
+
+
+def as_bool(value: Any) -> bool:
+    """``true``/``"true"``/``"True"`` -> True (Snakemake's --config passes strings)."""
+    return value is True or str(value).lower() == "true"
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:

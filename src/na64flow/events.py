@@ -147,18 +147,22 @@ def check_tree(tree, setup: str, path: str, branch_map: dict[str, str] | None = 
     branch_map = branch_map or {}
     missing, mistyped = [], []
     keys = set(tree.keys())
-    for b in branches(setup, truth):
-        real = branch_map.get(b.name, b.name)
+    wanted = [(b, branch_map.get(b.name, b.name)) for b in branches(setup, truth)]
+    present = [real for _, real in wanted if real in keys]
+    # read at most one entry: gives the numpy type for TTree and RNTuple alike
+    try:
+        probe = tree.arrays(present, entry_stop=min(1, tree.num_entries), library="np") if present else {}
+    except Exception as exc:
+        raise NA64Error(f"{path}: cannot read branches ({type(exc).__name__}: {exc}); "
+                        "the file may be truncated or corrupt") from exc
+    for b, real in wanted:
         if real not in keys:
             missing.append(real if real == b.name else f"{real} (schema '{b.name}')")
             continue
-        try:
-            found = np.dtype(tree[real].interpretation.numpy_dtype)
-        except (AttributeError, TypeError):
-            mistyped.append(f"{real}: not a flat numeric branch")
-            continue
-        if not _compatible(np.dtype(b.dtype), found):
-            mistyped.append(f"{real}: {found} (expected {b.dtype})")
+        found = np.asarray(probe[real]).dtype
+        if found.kind == "O" or not _compatible(np.dtype(b.dtype), found):
+            what = "not a flat numeric branch" if found.kind == "O" else f"{found} (expected {b.dtype})"
+            mistyped.append(f"{real}: {what}")
     if missing or mistyped:
         parts = []
         if missing:
@@ -166,7 +170,7 @@ def check_tree(tree, setup: str, path: str, branch_map: dict[str, str] | None = 
         if mistyped:
             parts.append(f"mistyped branches: {'; '.join(mistyped)}")
         raise SchemaError(f"{path}: does not match the '{setup}' event schema v{SCHEMA_VERSION} "
-                          f"(tree '{tree.name}'): " + "; ".join(parts)
+                          f"(tree '{getattr(tree, 'name', '?')}'): " + "; ".join(parts)
                           + ". Map real branch names in the configuration under input.branches.")
 
 
@@ -182,9 +186,13 @@ def open_tree(path: str | Path, tree_name: str = TREE_NAME):
     except Exception as exc:  # uproot raises many kinds for corrupt/truncated files
         raise NA64Error(f"{path}: not a readable ROOT file ({type(exc).__name__}: {exc})") from exc
     if tree_name not in f:
-        raise NA64Error(f"{path}: no tree '{tree_name}' (found: {', '.join(f.keys()) or 'nothing'}); "
-                        "set input.tree in the configuration")
-    return f[tree_name]
+        found = ", ".join(k.split(";")[0] for k in f.keys()) or "nothing"
+        raise NA64Error(f"{path}: no tree '{tree_name}' (found: {found}); set input.tree in the configuration")
+    try:
+        return f[tree_name]
+    except Exception as exc:
+        raise NA64Error(f"{path}: tree '{tree_name}' unreadable ({type(exc).__name__}: {exc}); "
+                        "the file may be truncated or corrupt") from exc
 
 
 def read_events(path: str | Path, setup: str, tree_name: str = TREE_NAME,

@@ -1,0 +1,37 @@
+"""Shared fixtures: the repository root and a validated default configuration in a temporary results root."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture
+def default_config_dict() -> dict:
+    return yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
+
+
+@pytest.fixture
+def tmp_config(tmp_path, default_config_dict):
+    """Write a copy of the default config whose results go to tmp_path; returns (path, dict)."""
+
+    def make(**changes):
+        cfg = copy.deepcopy(default_config_dict)
+        cfg["results_root"] = str(tmp_path / "results")
+        for k, v in changes.items():
+            cfg[k] = v
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        return path, cfg
+
+    return make

@@ -1,0 +1,136 @@
+# Helpers shared by the rules: config validation, the effective configuration file handed to every
+# `na64flow` call, and the lists of analyses, runs and models that make up the DAG. No physics here.
+
+import hashlib
+import json
+from pathlib import Path
+
+import yaml
+from snakemake.utils import validate
+
+validate(config, schema="../schemas/config.schema.yaml")
+config["unblind"] = str(config.get("unblind", False)).lower() == "true"  # --config passes a string
+
+TAG = config["tag"]
+RESULTS = f"{config.get('results_root', 'results')}/{TAG}"
+SOURCE = config["input"]["source"]
+ANALYSES = list(config["analyses"])
+RUNS = {a: [str(r) for r in config["analyses"][a]["runs"]] for a in ANALYSES}
+PAIRS = [(a, r) for a in ANALYSES for r in RUNS[a]]
+UNBLIND = config["unblind"]
+ENV = "../../environment.yml"
+
+# signal models per analysis (docs/contracts.md); limits are set on the subset in LIMIT_MODELS
+SIGNAL_MODELS = {
+    "na64e": ["dark_photon", "dark_photon_brem", "dark_photon_annihilation", "lmu_ltau"],
+    "na64e_plus": ["dark_photon", "dark_photon_annihilation", "dark_photon_brem"],
+    "na64mu": ["lmu_ltau", "dark_photon"],
+    "na64h": ["eta_invisible", "etaprime_invisible"],
+}
+LIMIT_MODELS = {
+    "na64e": ["dark_photon", "lmu_ltau", "dark_photon_y_0.1", "dark_photon_y_0.5"],
+    "na64e_plus": ["dark_photon", "dark_photon_y_0.1", "dark_photon_y_0.5"],
+    "na64mu": ["lmu_ltau", "dark_photon"],
+    "na64h": ["eta_invisible", "etaprime_invisible"],
+}
+ELECTRON_LIKE = [a for a in ANALYSES if config["analyses"][a]["setup"] == "electron"]
+# the combination: all beams that have a model in common
+COMBINED_MODELS = [m for m in ("dark_photon", "lmu_ltau", "dark_photon_y_0.1", "dark_photon_y_0.5")
+                   if sum(m in LIMIT_MODELS[a] for a in ANALYSES) >= 2]
+LIMIT_TARGETS = [(a, m) for a in ANALYSES for m in LIMIT_MODELS[a]] + [("combined", m) for m in COMBINED_MODELS]
+
+
+def _effective_config_path():
+    """Write the validated configuration (with --config overrides) once, only when it changed."""
+    path = Path(RESULTS) / "config.yaml"
+    text = yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=True)
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return str(path)
+
+
+CONFIG = _effective_config_path()
+
+
+def section_hash(*keys):
+    """Hash of configuration sections: a rule's params, so a changed setting re-runs the rule."""
+    blob = json.dumps({k: config.get(k) for k in keys}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def analysis_hash(wildcards):
+    return f"{section_hash('analyses', 'input', 'seed')}-{section_hash('simulation')}"
+
+
+def tracklength_tables():
+    """The cascade track-length tables the signal yields need: one per (beam, energy) of e-/e+ runs."""
+    out = set()
+    for a in ELECTRON_LIKE:
+        beam = config["analyses"][a]["beam"]
+        for r, rc in config["analyses"][a]["runs"].items():
+            out.add(f"{RESULTS}/cache/tracklength_{beam}_{rc['beam_energy_gev']:g}.npz")
+    return sorted(out)
+
+
+def histograms(analysis=None):
+    pairs = PAIRS if analysis is None else [(analysis, r) for r in RUNS[analysis]]
+    return [f"{RESULTS}/histograms/{a}/{r}.pkl" for a, r in pairs]
+
+
+def event_inputs(wildcards):
+    """Inputs of `process`: the simulation manifest, or the configured real ntuples."""
+    if SOURCE == "simulation":
+        return [f"{RESULTS}/ntuples/{wildcards.analysis}/{wildcards.run}/manifest.json"]
+    files = config["input"]["ntuples"].get(wildcards.analysis, {}).get(wildcards.run, {})
+    listed = list(files.get("data", [])) + [f for fs in files.get("mc", {}).values() for f in fs]
+    if not listed:
+        raise ValueError(f"input.ntuples.{wildcards.analysis}.{wildcards.run}: no files configured "
+                         "(input.source is 'ntuples')")
+    return listed
+
+
+def signal_tables(analysis, run):
+    return [f"{RESULTS}/signal/{analysis}/{m}_{run}.csv" for m in SIGNAL_MODELS[analysis]]
+
+
+def limit_inputs(wildcards):
+    analyses = ANALYSES if wildcards.analysis == "combined" else [wildcards.analysis]
+    out = []
+    for a in analyses:
+        for r in RUNS[a]:
+            out += signal_tables(a, r)
+            out.append(f"{RESULTS}/background/{a}/{r}.json")
+            out.append(f"{RESULTS}/normalisation/{a}/{r}.json")
+    return out
+
+
+def limit_files():
+    return [f"{RESULTS}/limits/{a}/{m}.csv" for a, m in LIMIT_TARGETS]
+
+
+def all_targets():
+    targets = limit_files() + [f"{RESULTS}/likelihoods/{a}/patchset.json" for a in ANALYSES]
+    targets += [f"{RESULTS}/hepdata/submission.yaml", f"{RESULTS}/plots/.done"]
+    if SOURCE != "published":
+        targets += [f"{RESULTS}/cutflows/{a}/summary.md" for a in ANALYSES]
+        targets += [f"{RESULTS}/closure/{a}.md" for a in ANALYSES]
+    if UNBLIND:
+        targets.append(f"{RESULTS}/unblinded/audit.json")
+    return targets
+
+
+
+def publish_inputs(wildcards=None):
+    out = limit_files()
+    if SOURCE != "published":
+        out += [f"{RESULTS}/cutflows/{a}/summary.md" for a in ANALYSES]
+    out += [f"{RESULTS}/background/{a}/{r}.json" for a, r in PAIRS]
+    if UNBLIND:
+        out.append(f"{RESULTS}/unblinded/audit.json")
+    return out
+
+wildcard_constraints:
+    analysis="|".join(ANALYSES + ["combined"]),
+    run="|".join(sorted({r for a in ANALYSES for r in RUNS[a]})),
+    beam="e-|e\\+|mu-|mu\\+|pi-",

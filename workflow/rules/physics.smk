@@ -1,0 +1,40 @@
+# Signal yields from physics: cascade track-length tables (cached), then yield tables per run.
+
+
+rule tracklengths:
+    output:
+        f"{RESULTS}/cache/tracklength_{{beam}}_{{energy}}.npz",
+    params:
+        config=CONFIG,
+    log:
+        f"{RESULTS}/logs/tracklengths/{{beam}}_{{energy}}.log",
+    conda:
+        ENV
+    shell:
+        "na64flow tracklengths --config {params.config} --beam {wildcards.beam} "
+        "--energy-gev {wildcards.energy} --out {output} > {log} 2>&1"
+
+
+for _a in ANALYSES:
+    for _r in RUNS[_a]:
+
+        rule:
+            name:
+                f"signal_{_a}_{_r}".replace("-", "_")
+            input:
+                hists=[] if SOURCE == "published" else f"{RESULTS}/histograms/{_a}/{_r}.pkl",
+                tables=tracklength_tables(),
+            output:
+                signal_tables(_a, _r),
+            params:
+                config=CONFIG,
+                analysis=_a,
+                run=_r,
+                settings=section_hash("signal", "analyses"),
+            log:
+                f"{RESULTS}/logs/signal/{_a}/{_r}.log",
+            conda:
+                ENV
+            shell:
+                "na64flow signal --config {params.config} --analysis {params.analysis} "
+                "--run {params.run} > {log} 2>&1"

@@ -1,0 +1,21 @@
+# coffea processors: ntuples -> histograms and cut-flows (data blinded in the signal box).
+
+
+rule process:
+    input:
+        event_inputs,
+    output:
+        hists=f"{RESULTS}/histograms/{{analysis}}/{{run}}.pkl",
+    params:
+        config=CONFIG,
+        settings=analysis_hash,
+    log:
+        f"{RESULTS}/logs/process/{{analysis}}/{{run}}.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+    conda:
+        ENV
+    shell:
+        "na64flow process --config {params.config} --analysis {wildcards.analysis} "
+        "--run {wildcards.run} --workers {threads} --out {output.hists} > {log} 2>&1"

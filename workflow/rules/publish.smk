@@ -1,0 +1,39 @@
+# Public files (pyhf likelihoods, HEPData) and plots.
+
+
+rule publish:
+    input:
+        publish_inputs,
+    output:
+        likelihoods=[f"{RESULTS}/likelihoods/{a}/{f}" for a in ANALYSES for f in ("BkgOnly.json", "patchset.json")],
+        hepdata=f"{RESULTS}/hepdata/submission.yaml",
+    params:
+        config=CONFIG,
+    log:
+        f"{RESULTS}/logs/publish.log",
+    conda:
+        ENV
+    shell:
+        "na64flow publish --config {params.config} > {log} 2>&1"
+
+
+rule plot:
+    input:
+        publish_inputs,
+        [] if SOURCE == "published" else histograms(),
+    output:
+        touch(f"{RESULTS}/plots/.done"),
+        plots=report(
+            directory(f"{RESULTS}/plots/pdf_png"),
+            patterns=["{name}.png"],
+            caption="../report/plots.rst",
+            category="plots",
+        ),
+    params:
+        config=CONFIG,
+    log:
+        f"{RESULTS}/logs/plot.log",
+    conda:
+        ENV
+    shell:
+        "na64flow plot --config {params.config} --out-dir {output.plots} > {log} 2>&1"

@@ -1,0 +1,19 @@
+# Fast simulation of the NA64 setups (only when input.source is "simulation").
+
+
+rule simulate:
+    output:
+        manifest=f"{RESULTS}/ntuples/{{analysis}}/{{run}}/manifest.json",
+    params:
+        config=CONFIG,
+        settings=analysis_hash,
+    log:
+        f"{RESULTS}/logs/simulate/{{analysis}}/{{run}}.log",
+    threads: 2
+    resources:
+        mem_mb=2500,
+    conda:
+        ENV
+    shell:
+        "na64flow simulate --config {params.config} --analysis {wildcards.analysis} "
+        "--run {wildcards.run} --workers {threads} > {log} 2>&1"

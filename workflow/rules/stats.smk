@@ -1,0 +1,55 @@
+# Statistics: blinded expected limits, freeze, explicit unblinding.
+
+
+rule limits:
+    input:
+        limit_inputs,
+    output:
+        limits=report(
+            f"{RESULTS}/limits/{{analysis}}/{{model}}.csv",
+            caption="../report/limits.rst",
+            category="{analysis}",
+            subcategory="limits",
+        ),
+    params:
+        config=CONFIG,
+        settings=section_hash("stats", "analyses"),
+    log:
+        f"{RESULTS}/logs/limits/{{analysis}}/{{model}}.log",
+    threads: 1
+    conda:
+        ENV
+    shell:
+        "na64flow limits --config {params.config} --analysis {wildcards.analysis} "
+        "--model {wildcards.model} > {log} 2>&1"
+
+
+rule freeze:
+    input:
+        limit_files(),
+    output:
+        f"{RESULTS}/freeze.json",
+    params:
+        config=CONFIG,
+    log:
+        f"{RESULTS}/logs/freeze.log",
+    conda:
+        ENV
+    shell:
+        "na64flow freeze --config {params.config} > {log} 2>&1"
+
+
+rule unblind:
+    input:
+        freeze=f"{RESULTS}/freeze.json",
+        limits=limit_files(),
+    output:
+        f"{RESULTS}/unblinded/audit.json",
+    params:
+        config=CONFIG,
+    log:
+        f"{RESULTS}/logs/unblind.log",
+    conda:
+        ENV
+    shell:
+        "na64flow unblind --config {params.config} > {log} 2>&1"
