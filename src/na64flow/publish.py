@@ -1,0 +1,587 @@
+"""Write the public files: pyhf likelihoods (BkgOnly + patchset per analysis) and a HEPData submission.
+
+`na64flow publish -c C` writes, under results/<tag>/,
+
+* ``likelihoods/<analysis>/BkgOnly.json`` and ``patchset.json`` for every analysis and ``combined``:
+  the background-only pyhf workspace (one single-bin channel per run) and a pyhf PatchSet with one
+  patch per (model, mass) that adds the signal samples (POI ``mu = (coupling/coupling_ref)^2``,
+  ``coupling_ref`` in each patch's metadata). The workspace per mass comes from
+  ``na64flow.stats.build_workspace(cfg, analysis, model, mass_gev)`` when the statistics module
+  provides it, else from the fallback :func:`build_workspace` here (same structure, see
+  docs/publishing.md); both are split into BkgOnly + patch by :func:`split_workspace`.
+* ``hepdata/``: a HEPData submission (hepdata_lib, no images) with every limit curve found
+  (expected median, +-1 and +-2 sigma bands, observed when unblinded), every cut-flow table and every
+  background table; ``hepdata.tar.gz`` next to it is the archive to upload.
+
+Blinded analyses publish background-only Asimov observations (the background expectation) instead
+of box counts; the patchset description says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import importlib
+import json
+import logging
+import math
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import NA64Error, paths
+from .config import add_config_arguments, analysis_config, config_from_args, runs_of, section
+
+log = logging.getLogger(__name__)
+
+ANALYSES = ("na64e", "na64e_plus", "na64mu", "na64h")
+# models whose likelihoods are published (docs/contracts.md "signal"); the LDM y limits are a
+# reparametrisation of dark_photon and the brem/annihilation tables are its components
+PUBLIC_MODELS = {
+    "na64e": ("dark_photon", "lmu_ltau"),
+    "na64e_plus": ("dark_photon",),
+    "na64mu": ("dark_photon", "lmu_ltau"),
+    "na64h": ("eta_invisible", "etaprime_invisible"),
+    "combined": ("dark_photon", "lmu_ltau"),
+}
+COUPLING = {"dark_photon": "eps", "lmu_ltau": "g", "eta_invisible": "Br", "etaprime_invisible": "Br"}
+# loop-induced kinetic mixing of the Lmu-Ltau Z' seen by electron beams: eps = g/69 [lit, physics.md §3]
+LOOP_MIXING_EPS_PER_G = 1.0 / 69.0
+# signal events at coupling_ref in each patch (choice of POI normalisation only; no physics) [est]
+REF_SIGNAL_EVENTS = 10.0
+BACKGROUND_FLOOR = 1e-6     # events; keeps the Poisson mean positive for background-free runs
+POI = "mu"
+
+
+# ------------------------------------------------------------------------------------------------
+# inputs
+
+
+def analyses_of(cfg: dict) -> list[str]:
+    return [a for a in ANALYSES if a in cfg["analyses"]]
+
+
+def channels_of(cfg: dict, analysis: str) -> list[tuple[str, str]]:
+    """(analysis, run) pairs of one analysis, or of all analyses for ``combined``."""
+    if analysis == "combined":
+        return [(a, r) for a in analyses_of(cfg) for r in runs_of(cfg, a)]
+    return [(analysis, r) for r in runs_of(cfg, analysis)]
+
+
+def channel_name(analysis: str, run: str) -> str:
+    return f"{analysis}_{run}".replace("-", "_").replace(".", "p")
+
+
+def _published_block(cfg: dict, analysis: str, run: str) -> dict:
+    block = cfg["analyses"][analysis]["runs"][run].get("published")
+    if block is None:
+        raise NA64Error(f"{cfg.get('_path', 'config')}: input.source is 'published' but "
+                        f"analyses.{analysis}.runs.{run}.published is missing")
+    return block
+
+
+def background_of(cfg: dict, analysis: str, run: str) -> dict:
+    """Expected background of one run: {"estimate", "uncertainty", "sources": [...], "blinded"}.
+
+    Published mode: ``analyses.<a>.runs.<r>.published`` of the config; otherwise the background
+    file results/<tag>/background/<a>/<r>.json (contract: "total" and "sources").
+    """
+    if cfg["input"]["source"] == "published":
+        pub = _published_block(cfg, analysis, run)
+        sources = [{"name": s["name"], "estimate": s["estimate"], "stat": None,
+                    "syst": s.get("uncertainty"), "method": s.get("method", ""),
+                    "upper_limit": s.get("upper_limit", False)} for s in pub.get("background_sources", [])]
+        return {"estimate": float(pub["background"]), "uncertainty": float(pub.get("background_unc", 0.0)),
+                "sources": sources, "blinded": "observed" not in pub}
+    path = paths.require_file(paths.background_path(cfg, analysis, run), "background estimate", "background")
+    data = json.loads(path.read_text())
+    try:
+        total = data["total"]
+        unc = total.get("uncertainty")
+        if unc is None:
+            unc = math.hypot(total.get("stat", 0.0), total.get("syst", 0.0))
+        return {"estimate": float(total["estimate"]), "uncertainty": float(unc),
+                "sources": list(data.get("sources", [])), "blinded": bool(data.get("blinded", True))}
+    except (KeyError, TypeError) as exc:
+        raise NA64Error(f"{path}: key {exc} missing (contract: total.estimate, total.uncertainty)") from exc
+
+
+def unblinded_path(cfg: dict, analysis: str, run: str) -> Path:
+    """Observed box counts written by `na64flow unblind` (results/<tag>/unblinded/<a>/<r>.json)."""
+    return paths.results_dir(cfg) / "unblinded" / analysis / f"{run}.json"
+
+
+def observed_of(cfg: dict, analysis: str, run: str) -> int | None:
+    """Observed events in the box, or None while blinded / for projections."""
+    if cfg["input"]["source"] == "published":
+        return _published_block(cfg, analysis, run).get("observed")
+    path = unblinded_path(cfg, analysis, run)
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    for key in ("observed", "n_observed", "n_obs"):
+        if key in data:
+            return int(data[key])
+    raise NA64Error(f"{path}: no 'observed' count (keys: {', '.join(data)})")
+
+
+def normalisation_of(cfg: dict, analysis: str, run: str) -> tuple[float, float]:
+    """(k, k_unc) from the normalisation file if present, else (1, 0) (published mode has none)."""
+    path = paths.normalisation_path(cfg, analysis, run)
+    if not path.exists():
+        return 1.0, 0.0
+    data = json.loads(path.read_text())
+    try:
+        return float(data["k"]), float(data.get("k_unc", 0.0))
+    except KeyError as exc:
+        raise NA64Error(f"{path}: key 'k' missing (contract: normalisation file)") from exc
+
+
+def read_signal(cfg: dict, analysis: str, model: str, run: str) -> dict[str, np.ndarray] | None:
+    """Signal table signal/<a>/<model>_<run>.csv as arrays; None if the file does not exist."""
+    path = paths.signal_path(cfg, analysis, model, run)
+    if not path.exists():
+        return None
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    try:
+        return {k: np.array([float(r[k]) for r in rows]) for k in ("mass_gev", "yield_per_ot", "efficiency")}
+    except (KeyError, ValueError) as exc:
+        raise NA64Error(f"{path}: bad or missing column {exc} (contract: mass_gev,yield_per_ot,efficiency)") from exc
+
+
+def signal_events_at_unit_coupling(cfg: dict, analysis: str, model: str, run: str,
+                                   mass_gev: float) -> float | None:
+    """Expected signal events at coupling 1: n_ot x yield_per_ot x efficiency x k (contracts.md).
+
+    Log-log interpolation in mass between table rows, 0 outside the table; for the Lmu-Ltau model
+    in an electron analysis the loop mixing eps = g/69 scales the yield by 1/69^2 [lit physics.md §3].
+    None if the run has no table for this model.
+    """
+    table = read_signal(cfg, analysis, model, run)
+    if table is None:
+        return None
+    n_ot = float(cfg["analyses"][analysis]["runs"][run]["n_ot"])
+    k, _ = normalisation_of(cfg, analysis, run)
+    per_ot = table["yield_per_ot"] * table["efficiency"]
+    m = table["mass_gev"]
+    if len(m) == 1:
+        value = float(per_ot[0]) if math.isclose(m[0], mass_gev, rel_tol=1e-6) else 0.0
+    elif mass_gev < m.min() or mass_gev > m.max():
+        value = 0.0
+    else:
+        order = np.argsort(m)
+        positive = np.clip(per_ot[order], 1e-300, None)
+        value = float(np.exp(np.interp(np.log(mass_gev), np.log(m[order]), np.log(positive))))
+        value = 0.0 if value <= 1e-299 else value
+    if model == "lmu_ltau" and cfg["analyses"][analysis]["setup"] == "electron":
+        value *= LOOP_MIXING_EPS_PER_G ** 2
+    return n_ot * value * k
+
+
+def masses_of(cfg: dict, analysis: str, model: str) -> list[float]:
+    """Union of the signal-table masses of all channels of ``analysis`` for ``model``."""
+    masses: set[float] = set()
+    for a, r in channels_of(cfg, analysis):
+        table = read_signal(cfg, a, model, r)
+        if table is not None:
+            masses.update(float(f"{m:.6g}") for m in table["mass_gev"])
+    return sorted(masses)
+
+
+# ------------------------------------------------------------------------------------------------
+# workspaces
+
+
+def _signal_syst(cfg: dict, analysis: str, run: str) -> float:
+    """Relative signal-yield uncertainty: (published efficiency uncertainty or publish.signal_syst
+    [paper ~10%]) combined in quadrature with the dimuon normalisation k_unc/k."""
+    syst = float(section(cfg, "publish").get("signal_syst", 0.1))
+    if cfg["input"]["source"] == "published":
+        syst = float(_published_block(cfg, analysis, run).get("signal_efficiency_unc", syst))
+    k, k_unc = normalisation_of(cfg, analysis, run)
+    return math.hypot(syst, k_unc / k if k > 0 else 0.0)
+
+
+def build_workspace(cfg: dict, analysis: str, model: str, mass_gev: float) -> dict:
+    """Fallback pyhf workspace (used only when na64flow.stats has no ``build_workspace``).
+
+    One single-bin channel per run; samples ``background`` (normsys ``bkg_<channel>`` = total
+    background uncertainty of the run, uncorrelated between runs) and ``signal`` = expected events at
+    coupling_ref, with normfactor ``mu`` = (coupling/coupling_ref)^2 and normsys
+    ``signal_yield_<analysis>`` correlated over the runs of one beam (efficiency + dimuon
+    normalisation). coupling_ref is chosen so that all channels together expect REF_SIGNAL_EVENTS.
+    Observations: observed counts if known, else the background expectation (background-only Asimov).
+    """
+    chans = channels_of(cfg, analysis)
+    sig1 = {}
+    for a, r in chans:
+        s = signal_events_at_unit_coupling(cfg, a, model, r, mass_gev)
+        if s is not None:
+            sig1[(a, r)] = s
+    total1 = sum(sig1.values())
+    if total1 <= 0:
+        raise NA64Error(f"no signal for model '{model}' at m = {mass_gev:g} GeV in any run of '{analysis}' "
+                        f"(signal tables under {paths.results_dir(cfg) / 'signal'})")
+    coupling_ref = float(f"{math.sqrt(REF_SIGNAL_EVENTS / total1):.4g}")
+    channels, observations = [], []
+    for a, r in sorted(chans, key=lambda c: channel_name(*c)):
+        name = channel_name(a, r)
+        bkg = background_of(cfg, a, r)
+        b = max(bkg["estimate"], BACKGROUND_FLOOR)
+        rel = min(bkg["uncertainty"] / b, 0.999) if bkg["estimate"] > 0 else 0.0
+        samples = [{"name": "background", "data": [b],
+                    "modifiers": [{"name": f"bkg_{name}", "type": "normsys",
+                                   "data": {"hi": 1.0 + rel, "lo": 1.0 - rel}}]}]
+        s = sig1.get((a, r), 0.0) * coupling_ref ** 2
+        if s > 0:
+            ss = _signal_syst(cfg, a, r)
+            samples.append({"name": "signal", "data": [s], "modifiers": [
+                {"name": POI, "type": "normfactor", "data": None},
+                {"name": f"signal_yield_{a}", "type": "normsys", "data": {"hi": 1.0 + ss, "lo": max(1.0 - ss, 0.01)}},
+            ]})
+        channels.append({"name": name, "samples": samples})
+        obs = observed_of(cfg, a, r)
+        observations.append({"name": name, "data": [float(b if obs is None else obs)]})
+    return {
+        "channels": channels,
+        "observations": observations,
+        "measurements": [{"name": "NormalMeasurement", "config": {"poi": POI, "parameters": []}}],
+        "version": "1.0.0",
+        "_coupling_ref": coupling_ref,
+    }
+
+
+def workspace_for(cfg: dict, analysis: str, model: str, mass_gev: float) -> tuple[dict, str]:
+    """The full workspace at one mass and who built it ("stats" or "publish fallback")."""
+    try:
+        stats = importlib.import_module("na64flow.stats")
+    except ModuleNotFoundError:
+        stats = None
+    if stats is not None and hasattr(stats, "build_workspace"):
+        return stats.build_workspace(cfg, analysis, model, mass_gev), "na64flow.stats.build_workspace"
+    return build_workspace(cfg, analysis, model, mass_gev), "na64flow.publish.build_workspace (fallback)"
+
+
+def split_workspace(ws: dict, poi: str = POI) -> tuple[dict, list[dict]]:
+    """Split a full workspace into (BkgOnly workspace, JSON-patch operations adding the signal).
+
+    Signal samples are those carrying the POI normfactor; they are removed from BkgOnly and re-added
+    by ``add`` operations at the end of their channel's sample list (channel index of BkgOnly).
+    """
+    bkg = {"channels": [], "observations": ws["observations"], "measurements": ws["measurements"],
+           "version": ws.get("version", "1.0.0")}
+    ops = []
+    for i, ch in enumerate(ws["channels"]):
+        keep = [s for s in ch["samples"] if not any(m["type"] == "normfactor" and m["name"] == poi
+                                                    for m in s["modifiers"])]
+        sig = [s for s in ch["samples"] if s not in keep]
+        if not keep:
+            raise NA64Error(f"workspace channel '{ch['name']}' has no background sample")
+        bkg["channels"].append({"name": ch["name"], "samples": keep})
+        ops += [{"op": "add", "path": f"/channels/{i}/samples/-", "value": s} for s in sig]
+    return bkg, ops
+
+
+def likelihoods(cfg: dict, analysis: str) -> tuple[dict, dict] | None:
+    """(BkgOnly workspace, patchset) of one analysis, or None if it has no signal tables."""
+    import pyhf
+
+    bkgonly, patches, builder = None, [], ""
+    for model in PUBLIC_MODELS[analysis]:
+        for mass_gev in masses_of(cfg, analysis, model):
+            try:
+                ws, builder = workspace_for(cfg, analysis, model, mass_gev)
+            except NA64Error as exc:
+                log.warning("%s/%s m=%g: %s", analysis, model, mass_gev, exc)
+                continue
+            coupling_ref = ws.pop("_coupling_ref", None)
+            bkg, ops = split_workspace(ws)
+            if bkgonly is None:
+                bkgonly = bkg
+            elif bkg != bkgonly:
+                raise NA64Error(f"{analysis}: the background-only part of the workspace for {model} at "
+                                f"m = {mass_gev:g} GeV differs from the others (built by {builder})")
+            name = f"{model}_m{mass_gev:.6g}".replace(".", "p").replace("-", "m").replace("+", "")
+            meta = {"name": name, "values": [model, mass_gev]}
+            if coupling_ref is not None:
+                meta.update(coupling_ref=coupling_ref,
+                            poi_definition=f"{POI} = ({COUPLING.get(model, 'coupling')}/coupling_ref)^2"
+                            if COUPLING.get(model) != "Br" else f"{POI} = Br/coupling_ref^2")
+            patches.append({"metadata": meta, "patch": ops})
+    if bkgonly is None:
+        return None
+    pyhf.Workspace(bkgonly)  # schema validation
+    blinded = any(observed_of(cfg, a, r) is None for a, r in channels_of(cfg, analysis))
+    description = (f"NA64 {analysis}: signal patches (model, mass_gev) for {len(patches)} mass points; "
+                   f"workspaces from {builder}. "
+                   + ("Observations are background-only Asimov (blinded or projection)." if blinded
+                      else "Observations are the observed box counts."))
+    patchset = {
+        "metadata": {
+            "description": description,
+            "digests": {"sha256": pyhf.utils.digest(bkgonly, algorithm="sha256")},
+            "labels": ["model", "mass_gev"],
+            "references": {"hepdata": section(cfg, "publish").get("inspire_id", "ins0000000")},
+        },
+        "patches": patches,
+        "version": "1.0.0",
+    }
+    pyhf.PatchSet(patchset)  # schema validation
+    return bkgonly, patchset
+
+
+def write_likelihoods(cfg: dict) -> list[str]:
+    """Write BkgOnly.json + patchset.json per analysis (and combined); return the analyses written."""
+    written = []
+    targets = analyses_of(cfg) + (["combined"] if len(analyses_of(cfg)) > 1 else [])
+    for analysis in targets:
+        result = likelihoods(cfg, analysis)
+        if result is None:
+            log.warning("%s: no signal tables found, no likelihood written", analysis)
+            continue
+        outdir = paths.likelihood_dir(cfg, analysis)
+        for name, obj in zip(("BkgOnly.json", "patchset.json"), result, strict=True):
+            with paths.atomic_output(outdir / name) as fh:
+                json.dump(obj, fh, indent=1)
+        written.append(analysis)
+        log.info("wrote %s/{BkgOnly,patchset}.json (%d patches)", outdir, len(result[1]["patches"]))
+    return written
+
+
+# ------------------------------------------------------------------------------------------------
+# HEPData
+
+
+MASS_LABEL = {"dark_photon": "$m_{A'}$", "lmu_ltau": "$m_{Z'}$"}
+COUPLING_LABEL = {"dark_photon": "$\\epsilon$", "lmu_ltau": "$g_{Z'}$", "eta_invisible": "Br",
+                  "etaprime_invisible": "Br"}
+
+
+def read_limits(path: Path) -> list[dict]:
+    """Rows of a limits CSV (contract columns); empty cells (blinded ``obs``) become None."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    out = []
+    for r in rows:
+        row = {}
+        for k, v in r.items():
+            if k is None:
+                continue
+            v = (v or "").strip()
+            try:
+                row[k] = float(v) if v != "" else None
+            except ValueError:
+                row[k] = v
+        out.append(row)
+    needed = {"exp", "exp_m2", "exp_m1", "exp_p1", "exp_p2"}
+    if rows and not needed <= set(rows[0]):
+        raise NA64Error(f"{path}: missing columns {sorted(needed - set(rows[0]))} "
+                        "(contract: mass_gev,exp,exp_m2,exp_m1,exp_p1,exp_p2,obs)")
+    return out
+
+
+def limit_table(path: Path, analysis: str):
+    """hepdata_lib Table of one limits CSV: expected median with +-1/+-2 sigma bands, observed."""
+    from hepdata_lib import Table, Uncertainty, Variable
+
+    rows = read_limits(path)
+    if not rows:
+        return None
+    model = path.stem
+    first = next(iter(rows[0]))
+    base = model.split("_y_")[0]
+    if first == "meson":
+        xname, xunits = "Meson", ""
+    elif first == "m_chi_gev":
+        xname, xunits = "$m_{\\chi}$", "GeV"
+    else:
+        xname, xunits = MASS_LABEL.get(base, "mass"), "GeV"
+    if "_y_" in model:
+        what = f"y ($\\alpha_D$ = {model.split('_y_')[1]}, $m_{{A'}} = 3 m_\\chi$)"
+    else:
+        what = COUPLING_LABEL.get(base, "coupling")
+    table = Table(f"Limits {analysis} {model}")
+    table.description = (f"90% CL upper limits on {what} for the model '{model}' ({analysis}): expected "
+                         "median with 68% and 95% bands (CLs)" + ("" if any(r.get("obs") is not None for r in rows)
+                                                                  else "; blinded, no observed limit") + ".")
+    table.location = f"results/limits/{analysis}/{path.name}"
+    table.keywords["cmenergies"] = []
+    table.keywords["observables"] = ["UL"]
+    x = Variable(xname, is_independent=True, is_binned=False, units=xunits)
+    x.values = [r[first] for r in rows]
+    table.add_variable(x)
+    exp = Variable(f"Expected upper limit on {what}", is_independent=False, is_binned=False)
+    exp.values = [r["exp"] for r in rows]
+    exp.add_qualifier("CL", "90%")
+    for label, lo, hi in (("1 sigma", "exp_m1", "exp_p1"), ("2 sigma", "exp_m2", "exp_p2")):
+        unc = Uncertainty(label, is_symmetric=False)
+        unc.values = [(r[lo] - r["exp"], r[hi] - r["exp"]) for r in rows]
+        exp.add_uncertainty(unc)
+    table.add_variable(exp)
+    if any(r.get("obs") is not None for r in rows):
+        obs = Variable(f"Observed upper limit on {what}", is_independent=False, is_binned=False)
+        obs.values = [r["obs"] if r.get("obs") is not None else "-" for r in rows]
+        obs.add_qualifier("CL", "90%")
+        table.add_variable(obs)
+    return table
+
+
+def _number_or_text(v: str):
+    v = v.strip()
+    try:
+        return float(v)
+    except ValueError:
+        return v if v else "-"
+
+
+def cutflow_table(path: Path, analysis: str):
+    """hepdata_lib Table of one cut-flow CSV: first column = cut (row name), other columns = counts.
+
+    Non-numeric cells (e.g. "blinded" in the data box row) are kept as text.
+    """
+    from hepdata_lib import Table, Variable
+
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if len(rows) < 2:
+        return None
+    header, body = rows[0], rows[1:]
+    table = Table(f"Cut flow {analysis} {path.stem}")
+    table.description = f"Cut flow of {analysis}, run {path.stem}: events after each cut (data and simulation)."
+    table.location = f"results/cutflows/{analysis}/{path.name}"
+    table.keywords["observables"] = ["N"]
+    x = Variable(header[0], is_independent=True, is_binned=False)
+    x.values = [r[0] for r in body]
+    table.add_variable(x)
+    for j, name in enumerate(header[1:], start=1):
+        y = Variable(name, is_independent=False, is_binned=False)
+        y.values = [_number_or_text(r[j]) if j < len(r) else "-" for r in body]
+        table.add_variable(y)
+    return table
+
+
+def background_table(cfg: dict, analysis: str, run: str):
+    """hepdata_lib Table of the background sources of one run (estimate, uncertainty, method)."""
+    from hepdata_lib import Table, Uncertainty, Variable
+
+    bkg = background_of(cfg, analysis, run)
+    sources = bkg["sources"]
+    table = Table(f"Background {analysis} {run}")
+    table.description = (f"Expected background in the signal box of {analysis}, run {run}, per source; "
+                         f"total {bkg['estimate']:.3g} +- {bkg['uncertainty']:.2g} events. Methods: "
+                         + "; ".join(f"{s['name']}: {s.get('method') or 'n/a'}" for s in sources) + ".")
+    table.location = f"results/background/{analysis}/{run}"
+    table.keywords["observables"] = ["N"]
+    x = Variable("Source", is_independent=True, is_binned=False)
+    x.values = [s["name"] for s in sources] + ["total"]
+    table.add_variable(x)
+    y = Variable("Expected events", is_independent=False, is_binned=False)
+    y.values = [(f"< {s['estimate']:g}" if s.get("upper_limit") else float(s["estimate"])) for s in sources]
+    y.values.append(bkg["estimate"])
+    for label, key in (("stat", "stat"), ("syst", "syst")):
+        if any(s.get(key) is not None for s in sources):
+            unc = Uncertainty(label, is_symmetric=True)
+            unc.values = [float(s.get(key) or 0.0) for s in sources] + [0.0]
+            y.add_uncertainty(unc)
+    total = Uncertainty("total", is_symmetric=True)
+    total.values = [0.0] * len(sources) + [bkg["uncertainty"]]
+    y.add_uncertainty(total)
+    table.add_variable(y)
+    return table
+
+
+def hepdata_submission(cfg: dict):
+    """The hepdata_lib Submission with every limit, cut-flow and background table that exists."""
+    from hepdata_lib import Submission
+
+    pub = section(cfg, "publish")
+    sub = Submission()
+    sub.comment = pub.get("hepdata", {}).get("comment", "NA64 results (na64flow)")
+    root = paths.results_dir(cfg)
+    n = {"limits": 0, "cutflows": 0, "background": 0}
+    for analysis in analyses_of(cfg) + ["combined"]:
+        for path in sorted((root / "limits" / analysis).glob("*.csv")):
+            if path.stem.endswith("_asymptotic"):
+                continue
+            table = limit_table(path, analysis)
+            if table is not None:
+                sub.add_table(table)
+                n["limits"] += 1
+    for analysis in analyses_of(cfg):
+        for run in runs_of(cfg, analysis):
+            path = paths.cutflow_path(cfg, analysis, run, "csv")
+            if path.exists() and (table := cutflow_table(path, analysis)) is not None:
+                sub.add_table(table)
+                n["cutflows"] += 1
+            has_bkg = (cfg["input"]["source"] == "published"
+                       and analysis_config(cfg, analysis)["runs"][run].get("published", {}).get("background_sources")) \
+                or paths.background_path(cfg, analysis, run).exists()
+            if has_bkg:
+                sub.add_table(background_table(cfg, analysis, run))
+                n["background"] += 1
+    return sub, n
+
+
+def write_hepdata(cfg: dict) -> dict:
+    """Write results/<tag>/hepdata/ (YAML tables + submission.yaml) and results/<tag>/hepdata.tar.gz."""
+    sub, n = hepdata_submission(cfg)
+    if not sub.tables:
+        log.warning("no limit, cut-flow or background tables found: no HEPData submission written")
+        return n
+    out = paths.hepdata_dir(cfg)
+    paths.ensure_writable(out.parent)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".hepdata-"))
+    try:
+        # hepdata_lib writes submission.tar.gz into the working directory: run it inside tmp
+        with contextlib.chdir(tmp):
+            sub.create_files("hepdata", validate=False)
+        if out.exists():
+            shutil.rmtree(out)
+        (tmp / "hepdata").replace(out)
+        (tmp / "submission.tar.gz").replace(out.parent / "hepdata.tar.gz")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("wrote %s: %s", out, ", ".join(f"{v} {k} tables" for k, v in n.items()))
+    return n
+
+
+def validate_hepdata(directory: Path) -> list[str]:
+    """Validate a submission folder with hepdata-validator; return the error messages (empty = valid)."""
+    from hepdata_validator.full_submission_validator import FullSubmissionValidator
+
+    validator = FullSubmissionValidator()
+    ok = validator.validate(directory=str(directory))
+    if ok:
+        return []
+    return [f"{f}: {m.message}" for f, msgs in validator.get_messages().items() for m in msgs]
+
+
+# ------------------------------------------------------------------------------------------------
+# the `publish` step
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--no-likelihoods", action="store_true", help="only write the HEPData submission")
+    parser.add_argument("--no-hepdata", action="store_true", help="only write the pyhf likelihoods")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    if not args.no_likelihoods:
+        written = write_likelihoods(cfg)
+        print(f"likelihoods: {', '.join(written) or 'none (no signal tables)'}")
+    if not args.no_hepdata:
+        n = write_hepdata(cfg)
+        out = paths.hepdata_dir(cfg)
+        if out.exists():
+            errors = validate_hepdata(out)
+            if errors:
+                raise NA64Error(f"{out}: HEPData submission does not validate:\n  " + "\n  ".join(errors))
+            print(f"hepdata: {out} valid ({n['limits']} limit, {n['cutflows']} cut-flow, "
+                  f"{n['background']} background tables)")
+    return 0

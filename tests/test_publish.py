@@ -1,0 +1,179 @@
+"""The publish step: pyhf likelihoods (BkgOnly + PatchSet) and the HEPData submission, from
+hand-made result files (tests/publish_fixtures.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pyhf
+import pytest
+import yaml
+from publish_fixtures import make_config, populate
+
+from na64flow import NA64Error, publish
+from na64flow.cli import main
+
+
+@pytest.fixture
+def tree(tmp_path):
+    cfg = make_config(tmp_path)
+    return cfg, populate(cfg)
+
+
+def _load(res, analysis):
+    ws = pyhf.Workspace(json.loads((res / "likelihoods" / analysis / "BkgOnly.json").read_text()))
+    ps = pyhf.PatchSet(json.loads((res / "likelihoods" / analysis / "patchset.json").read_text()))
+    return ws, ps
+
+
+def test_patchset_verifies_against_bkgonly_for_every_analysis(tree):
+    cfg, res = tree
+    written = publish.write_likelihoods(cfg)
+    assert written == ["na64e", "na64e_plus", "na64mu", "na64h", "combined"]
+    for analysis in written:
+        ws, ps = _load(res, analysis)
+        ps.verify(ws)  # raises PatchSetVerificationError on a digest mismatch
+        assert ps.labels == ["model", "mass_gev"]
+
+
+def test_one_patch_per_model_and_mass(tree):
+    cfg, res = tree
+    publish.write_likelihoods(cfg)
+    _, ps = _load(res, "na64mu")
+    values = sorted(tuple(p.values) for p in ps.patches)
+    expected = sorted((m, x) for m in ("dark_photon", "lmu_ltau") for x in (0.001, 0.01, 0.1, 0.5))
+    assert values == expected
+    _, ps_h = _load(res, "na64h")
+    assert sorted(p.values[0] for p in ps_h.patches) == ["eta_invisible", "etaprime_invisible"]
+
+
+def test_patched_workspace_expects_ref_signal_at_mu_1_and_runs_are_channels(tree):
+    cfg, res = tree
+    publish.write_likelihoods(cfg)
+    ws, ps = _load(res, "na64e")
+    patched = ps.apply(ws, ("dark_photon", 0.01))
+    model = patched.model()
+    assert model.config.channels == ["na64e_2016_2022", "na64e_2023"]
+    pars = list(model.config.suggested_init())   # mu = 1, nuisances nominal
+    s_plus_b = sum(model.expected_actualdata(pars))
+    pars[model.config.poi_index] = 0.0
+    b = sum(model.expected_actualdata(pars))
+    assert math.isclose(b, 2 * 0.46, rel_tol=1e-6)   # fixture background per run
+    assert math.isclose(s_plus_b - b, publish.REF_SIGNAL_EVENTS, rel_tol=1e-3)
+
+
+def test_signal_scales_with_exposure_times_yield_times_efficiency(tree):
+    cfg, _ = tree
+    n_ot = cfg["analyses"]["na64e"]["runs"]["2016-2022"]["n_ot"]
+    expected = n_ot * 1e-3 / (1 + 100 * 0.01) ** 2 * 0.5  # fixture table at m = 0.01 GeV, k = 1
+    got = publish.signal_events_at_unit_coupling(cfg, "na64e", "dark_photon", "2016-2022", 0.01)
+    assert math.isclose(got, expected, rel_tol=1e-9)
+
+
+def test_lmu_ltau_in_electron_beam_is_suppressed_by_loop_mixing_squared(tree):
+    cfg, _ = tree
+    e = publish.signal_events_at_unit_coupling(cfg, "na64e", "lmu_ltau", "2016-2022", 0.1)
+    a = publish.signal_events_at_unit_coupling(cfg, "na64e", "dark_photon", "2016-2022", 0.1)
+    assert math.isclose(e / a, 1 / 69**2, rel_tol=1e-9)
+
+
+def test_blinded_observations_are_background_asimov_not_box_counts(tree):
+    cfg, res = tree
+    publish.write_likelihoods(cfg)
+    ws, ps = _load(res, "na64e")
+    assert ws.observations["na64e_2023"] == [0.46]
+    assert "Asimov" in ps.description
+
+
+def test_unblinded_observations_are_the_observed_counts(tmp_path):
+    cfg = make_config(tmp_path)
+    res = populate(cfg, observed=True)
+    publish.write_likelihoods(cfg)
+    ws, ps = _load(res, "combined")
+    assert all(v == [0.0] for v in ws.observations.values())
+    assert "observed box counts" in ps.description
+
+
+def test_split_workspace_roundtrip_reproduces_full_workspace(tree):
+    cfg, _ = tree
+    full = publish.build_workspace(cfg, "na64mu", "lmu_ltau", 0.1)
+    full.pop("_coupling_ref")
+    bkg, ops = publish.split_workspace(full)
+    assert all(s["name"] == "background" for c in bkg["channels"] for s in c["samples"])
+    import jsonpatch
+    assert jsonpatch.apply_patch(bkg, ops) == full
+
+
+def test_missing_background_file_names_the_file_and_step(tree):
+    cfg, res = tree
+    (res / "background" / "na64mu" / "2022.json").unlink()
+    with pytest.raises(NA64Error, match=r"na64mu/2022.json.*na64flow background"):
+        publish.background_of(cfg, "na64mu", "2022")
+
+
+def test_hepdata_submission_validates_with_hepdata_validator(tree):
+    cfg, res = tree
+    n = publish.write_hepdata(cfg)
+    assert n == {"limits": 11, "cutflows": 6, "background": 6}
+    assert publish.validate_hepdata(res / "hepdata") == []
+    assert (res / "hepdata.tar.gz").stat().st_size > 0
+
+
+def test_hepdata_contains_cutflow_and_background_tables(tree):
+    cfg, res = tree
+    publish.write_hepdata(cfg)
+    docs = list(yaml.safe_load_all((res / "hepdata" / "submission.yaml").read_text()))
+    names = [d["name"] for d in docs if "name" in d]
+    assert "Cut flow na64e 2016-2022" in names
+    assert "Background na64mu 2022" in names
+    cut = yaml.safe_load(next((res / "hepdata").glob("cut_flow_na64e_2016-2022.yaml")).read_text())
+    cuts = [v["value"] for v in cut["independent_variables"][0]["values"]]
+    assert cuts == ["read", "srd_tag", "box"]
+    data = next(d for d in cut["dependent_variables"] if d["header"]["name"] == "data")
+    assert [v["value"] for v in data["values"]] == [100000.0, 90000.0, "blinded"]
+    bkg = yaml.safe_load((res / "hepdata" / "background_na64mu_2022.yaml").read_text())
+    assert [v["value"] for v in bkg["independent_variables"][0]["values"]] == [
+        "upstream_interactions", "decays_in_flight", "total"]
+
+
+def test_hepdata_limit_table_has_expected_bands_and_no_observed_while_blinded(tree):
+    cfg, res = tree
+    publish.write_hepdata(cfg)
+    lim = yaml.safe_load((res / "hepdata" / "limits_na64e_dark_photon.yaml").read_text())
+    assert len(lim["dependent_variables"]) == 1  # expected only
+    first = lim["dependent_variables"][0]["values"][0]
+    labels = [e["label"] for e in first["errors"]]
+    assert labels == ["1 sigma", "2 sigma"]
+    assert first["errors"][0]["asymerror"]["minus"] < 0 < first["errors"][0]["asymerror"]["plus"]
+
+
+def test_published_config_background_table_comes_from_config(tmp_path):
+    cfg = make_config(tmp_path, "published.yaml")
+    table = publish.background_table(cfg, "na64e", "2016-2022")
+    y = table.variables[1]
+    assert y.values[-1] == 0.51           # total [paper]
+    assert y.values[-2] == "< 0.01"       # punch-through upper bound [paper]
+    assert publish.observed_of(cfg, "na64mu", "2022") == 0
+
+
+def test_projection_has_no_observed_count(tmp_path):
+    cfg = make_config(tmp_path, "projections.yaml")
+    assert publish.observed_of(cfg, "na64e", "LS3") is None
+
+
+def test_publish_cli_writes_files_and_reports_valid(tree, capsys):
+    cfg, res = tree
+    cfg_path = res / "cfg.yaml"
+    raw = yaml.safe_load(open(publish_config_path()).read())
+    raw["results_root"] = str(res.parent)
+    cfg_path.write_text(yaml.safe_dump(raw))
+    assert main(["publish", "-c", str(cfg_path)]) == 0
+    out = capsys.readouterr().out
+    assert "valid" in out
+    assert (res / "likelihoods" / "combined" / "patchset.json").exists()
+
+
+def publish_config_path():
+    from publish_fixtures import ROOT
+    return ROOT / "configs" / "default.yaml"
