@@ -1,0 +1,348 @@
+"""Process ntuples of one analysis run into histograms and cut-flows (coffea), with the signal box blinded.
+
+`na64flow process -c C --analysis A --run R --out results/<tag>/histograms/A/R.pkl [--workers N]
+[--executor iterative|futures|dask]` reads every sample of the run (the manifest written by `simulate`,
+or ``input.ntuples.<A>.<R>`` for real ntuples), checks every file against the event schema first, runs
+the analysis processor (``na64flow_analyses.<A>.processor.Processor``) with coffea's ``processor.Runner``
+and writes the histogram file atomically (format: ``na64flow.histograms``).
+
+Executors: futures (``--workers`` processes, default), iterative, or Dask when
+``execution.dask_scheduler`` is set ("local" starts a dask.distributed LocalCluster; an address
+connects a Client). Blinding: while ``unblind`` is false, data events passing every cut inside the box
+are dropped inside the processor before anything is counted or filled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import awkward as ak
+import numpy as np
+from coffea import processor
+
+from . import NA64Error
+from . import histograms as H
+from .config import add_config_arguments, analysis_config, config_from_args, cuts_for, run_config, section
+from .events import TRUTH, branch_names, check_tree, open_tree
+from .paths import manifest_path, require_file
+from .samples import is_data
+from .selection import Analysis, Columns, StepMasks, evaluate
+
+log = logging.getLogger(__name__)
+
+
+def analysis_module(analysis: str, part: str = "processor"):
+    """``na64flow_analyses.<analysis>.<part>``; NA64Error if the analysis has no such module."""
+    try:
+        return importlib.import_module(f"na64flow_analyses.{analysis}.{part}")
+    except ModuleNotFoundError as exc:
+        raise NA64Error(f"analysis '{analysis}' has no {part} module (analyses/{analysis}/{part}.py): {exc}") from exc
+
+
+class NA64Processor(processor.ProcessorABC):
+    """Generic coffea processor: evaluate an :class:`~na64flow.selection.Analysis` on each chunk.
+
+    Subclasses (``analyses/<name>/processor.py``) only set ``analysis``. Output per dataset (sample):
+    cut-flow arrays (remaining raw / weighted / sum of squared weights after each step), region
+    counts [raw, weighted, sumw2] and weighted histograms. For ``data`` with ``blind=True`` the box
+    candidates (valid, every cut passed, inside the box) are removed before anything is counted.
+    """
+
+    analysis: Analysis
+
+    def __init__(self, cuts: SimpleNamespace, blind: bool = True, branch_map: dict[str, str] | None = None):
+        self.cuts = cuts
+        self.blind = bool(blind)
+        self.branch_map = dict(branch_map or {})
+        self.thresholds = self.analysis.box.thresholds(cuts)
+
+    # ---------------------------------------------------------------- layout
+    def step_names(self) -> list[str]:
+        return [H.CUTFLOW_READ, H.CUTFLOW_INVALID] + self.analysis.selection.names(self.cuts) + [H.CUTFLOW_BOX]
+
+    def hist_specs(self) -> dict[str, tuple]:
+        """{histogram name: axes}: the analysis histograms and one ``n1_<cut>`` per cut with an N-1 axis."""
+        out = {h.name: h.axes for h in self.analysis.hists}
+        for c in self.analysis.selection.for_run(self.cuts):
+            if c.n1 is not None:
+                out[f"n1_{c.name}"] = (c.n1,)
+        return out
+
+    def empty(self) -> dict:
+        """Zero accumulator of one sample (also used for samples whose files hold no events)."""
+        n = len(self.step_names())
+        return {"cutflow": {"raw": np.zeros(n, np.int64), "weighted": np.zeros(n), "sumw2": np.zeros(n)},
+                "regions": {r.name: np.zeros(3) for r in self.analysis.regions},
+                "hists": {k: H.make_hist(axes, self.thresholds) for k, axes in self.hist_specs().items()}}
+
+    # ---------------------------------------------------------------- per chunk
+    def columns(self, events) -> Columns:
+        """Schema-named numpy columns of a chunk (real branch names renamed through ``branch_map``)."""
+        fields = set(events.fields)
+        cols = {}
+        for name in branch_names(self.analysis.setup):
+            cols[name] = ak.to_numpy(events[self.branch_map.get(name, name)])
+        wname = self.branch_map.get("weight", "weight")
+        if wname in fields:
+            cols["weight"] = ak.to_numpy(events[wname]).astype(np.float64)
+        return cols
+
+    def process(self, events):
+        sample = events.metadata["dataset"]
+        cols = self.columns(events)
+        n = len(cols["event_number"])
+        weight = np.ones(n) if (is_data(sample) or "weight" not in cols) else cols["weight"]
+        steps = evaluate(self.analysis, cols, self.cuts)
+        return {sample: self.fill(sample, cols, weight, steps)}
+
+    def fill(self, sample: str, cols: Columns, weight: np.ndarray, steps: StepMasks) -> dict:
+        """Cut-flow, regions and histograms of one chunk of one sample (blinding applied first)."""
+        out = self.empty()
+        blinded = self.blind and is_data(sample)
+        keep = ~steps.in_box() if blinded else np.ones(len(weight), dtype=bool)
+        w, w2 = weight, weight * weight
+
+        masks = [keep, keep & steps.valid] + [m & keep for _, m in steps.cumulative()] + [steps.in_box() & keep]
+        cf = out["cutflow"]
+        for i, m in enumerate(masks):
+            cf["raw"][i] = np.count_nonzero(m)
+            cf["weighted"][i] = w[m].sum()
+            cf["sumw2"][i] = w2[m].sum()
+
+        from .selection import Ev
+        ev = Ev(cols)
+        for r in self.analysis.regions:
+            m = np.asarray(r.fn(ev, self.cuts, steps), dtype=bool) & keep
+            out["regions"][r.name][:] = (np.count_nonzero(m), w[m].sum(), w2[m].sum())
+
+        specs = {h.name: h for h in self.analysis.hists}
+        for name, h in out["hists"].items():
+            if name in specs:
+                m = np.asarray(specs[name].where(ev, self.cuts, steps), dtype=bool) & keep
+            else:   # n1_<cut>
+                m = steps.all_but(name[3:]) & keep
+            if not m.any():
+                continue
+            axes = specs[name].axes if name in specs else self.hist_specs()[name]
+            h.fill(*(cols[a.variable][m] for a in axes), weight=w[m])
+        return out
+
+    def postprocess(self, accumulator):
+        return accumulator
+
+
+# -------------------------------------------------------------------- inputs
+
+
+def _sample_kind(sample: str) -> str:
+    if is_data(sample):
+        return "data"
+    return "signal" if sample.startswith("signal_") else "mc"
+
+
+def fileset_of(cfg: dict, analysis: str, run: str) -> tuple[dict[str, list[str]], float]:
+    """{sample: [absolute file paths]} and n_ot of a run, from the manifest or ``input.ntuples``."""
+    inp = section(cfg, "input")
+    rcfg = run_config(cfg, analysis, run)
+    if inp.get("source", "simulation") == "ntuples":
+        nt = inp.get("ntuples", {})
+        try:
+            block = nt[analysis][str(run)]
+        except (KeyError, TypeError):
+            raise NA64Error(f"{cfg.get('_path', 'config')}: input.source is 'ntuples' but "
+                            f"input.ntuples.{analysis}.{run} is not set ({{data: [files], mc: {{process: [files]}}}})") from None
+        files: dict[str, list[str]] = {}
+        if "data" in block:
+            files["data"] = list(block["data"])
+        for proc, lst in (block.get("mc") or {}).items():
+            files[f"mc_{proc}"] = list(lst)
+        for sample, lst in (block.get("signal") or {}).items():
+            files[sample] = list(lst)
+        if not files:
+            raise NA64Error(f"input.ntuples.{analysis}.{run}: no files listed")
+        return {s: [str(Path(f).resolve()) for f in lst] for s, lst in files.items()}, float(rcfg["n_ot"])
+    mpath = require_file(manifest_path(cfg, analysis, run), "manifest.json of the simulated ntuples", "simulate")
+    try:
+        manifest = json.loads(Path(mpath).read_text())
+        samples = manifest["samples"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise NA64Error(f"{mpath}: not a valid manifest ({type(exc).__name__}: {exc})") from exc
+    base = Path(mpath).parent
+    out = {}
+    for s, info in samples.items():
+        if "files" not in info:
+            raise NA64Error(f"{mpath}: sample '{s}' has no 'files' list")
+        out[s] = [str((base / f).resolve()) for f in info["files"]]
+    return out, float(manifest.get("n_ot", rcfg["n_ot"]))
+
+
+def check_inputs(fileset: dict[str, list[str]], setup: str, tree_name: str, branch_map: dict[str, str]) -> None:
+    """Open every file up front: readable, tree present, schema branches present, not truncated.
+
+    Simulated/MC samples must also carry the ``weight`` branch. Raises NA64Error naming the file (and
+    branch). Truncation is detected by checking every basket of every schema branch lies inside the file.
+    """
+    for sample, files in fileset.items():
+        if not files:
+            raise NA64Error(f"sample '{sample}': empty file list")
+        for path in files:
+            if Path(path).exists() and os.path.getsize(path) == 0:
+                raise NA64Error(f"{path}: empty file (0 bytes)")
+            tree = open_tree(path, tree_name)
+            check_tree(tree, setup, path, branch_map)
+            if not is_data(sample):
+                wname = branch_map.get("weight", "weight")
+                if wname not in tree.keys():
+                    raise NA64Error(f"{path}: branch '{wname}' (event weight) missing in simulated sample '{sample}'")
+            size = os.path.getsize(path)
+            for name in branch_names(setup) + ([b.name for b in TRUTH if b.name == "weight"] if not is_data(sample) else []):
+                br = tree[branch_map.get(name, name)]
+                nb = br.num_baskets
+                seeks = np.asarray(br.member("fBasketSeek"))[:nb]
+                nbytes = np.asarray(br.member("fBasketBytes"))[:nb]
+                if np.any(seeks + nbytes > size):
+                    raise NA64Error(f"{path}: branch '{br.name}' points beyond the end of the file "
+                                    f"({size} bytes): the file is truncated")
+
+
+# -------------------------------------------------------------------- execution
+
+
+def make_executor(name: str, workers: int, scheduler: str | None, local_processes: bool = True,
+                  status: bool = True):
+    """coffea executor by name; for Dask also returns the Client/cluster to close afterwards."""
+    if name == "iterative":
+        return processor.IterativeExecutor(status=status), []
+    if name == "futures":
+        return processor.FuturesExecutor(workers=max(1, int(workers)), status=status), []
+    if name == "dask":
+        from dask.distributed import Client, LocalCluster
+
+        if scheduler in (None, "local"):
+            cluster = LocalCluster(n_workers=max(1, int(workers)), threads_per_worker=1,
+                                   processes=local_processes, dashboard_address=None)
+            client = Client(cluster)
+            closers = [client, cluster]
+        else:
+            client = Client(scheduler)
+            closers = [client]
+        return processor.DaskExecutor(client=client, status=status), closers
+    raise NA64Error(f"unknown executor '{name}'; use iterative, futures or dask")
+
+
+def run_processing(cfg: dict, analysis: str, run: str, workers: int = 1, executor: str | None = None,
+                   status: bool = True) -> dict:
+    """Process every sample of one analysis run; returns the histogram-file content (not yet saved)."""
+    acfg = analysis_config(cfg, analysis)
+    cuts = cuts_for(cfg, analysis, run)
+    inp = section(cfg, "input")
+    exe = section(cfg, "execution")
+    tree_name = inp.get("tree", "events")
+    branch_map = inp.get("branches", {}) or {}
+    fileset, n_ot = fileset_of(cfg, analysis, run)
+    check_inputs(fileset, acfg["setup"], tree_name, branch_map)
+
+    blind = not bool(cfg.get("unblind", False))
+    proc_cls = analysis_module(analysis).Processor
+    proc = proc_cls(cuts, blind=blind, branch_map=branch_map)
+    scheduler = exe.get("dask_scheduler")
+    name = executor or ("dask" if scheduler else exe.get("executor", "futures"))
+    ex, closers = make_executor(name, workers, scheduler, exe.get("dask_local_processes", True), status)
+    runner = processor.Runner(executor=ex, chunksize=int(exe.get("chunksize", 200000)),
+                              schema=_base_schema(), savemetrics=False)
+    coffea_fileset = {s: {"files": {f: tree_name for f in files}} for s, files in fileset.items()}
+    try:
+        result = runner(coffea_fileset, processor_instance=proc, treename=tree_name)
+    except NA64Error:
+        raise
+    except Exception as exc:
+        raise NA64Error(f"processing {analysis} run {run} failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        for c in closers:
+            c.close()
+
+    samples = {}
+    for s in fileset:
+        acc = result.get(s) if isinstance(result, dict) else None
+        samples[s] = _finalise(proc, s, acc if acc is not None else proc.empty(), blind)
+    return {"schema_version": H.SCHEMA_VERSION, "analysis": analysis, "run": str(run), "blinded": blind,
+            "n_ot": n_ot, "box": proc.analysis.box.describe(cuts), "samples": samples}
+
+
+def _base_schema():
+    from coffea.nanoevents import BaseSchema
+
+    return BaseSchema
+
+
+def _finalise(proc: NA64Processor, sample: str, acc: dict, blind: bool) -> dict:
+    """Accumulator arrays -> the documented per-sample dict (blinded data: box row None, no box region)."""
+    cf = acc["cutflow"]
+    names = proc.step_names()
+    raw = [int(x) for x in cf["raw"]]
+    weighted = [float(x) for x in cf["weighted"]]
+    sumw2 = [float(x) for x in cf["sumw2"]]
+    regions = {r: {"raw": int(v[0]), "weighted": float(v[1]), "sumw2": float(v[2])} for r, v in acc["regions"].items()}
+    if blind and is_data(sample):
+        raw[-1] = weighted[-1] = sumw2[-1] = None
+        regions.pop("box", None)
+    return {"kind": _sample_kind(sample),
+            "cutflow": {"names": names, "raw": raw, "weighted": weighted, "sumw2": sumw2},
+            "regions": regions, "hists": acc["hists"]}
+
+
+def box_events(cfg: dict, analysis: str, run: str) -> dict[str, np.ndarray]:
+    """Observables of the *data* events in the signal box (every cut passed, inside the box).
+
+    For the ``unblind`` step only, which must check the freeze hash before calling this. Uses the same
+    selection as the processor (``selection.evaluate``); returns {column: array} including derived
+    columns (e.g. ``hcal_gev``, ``e_miss_gev``).
+    """
+    from .events import read_events
+
+    acfg = analysis_config(cfg, analysis)
+    cuts = cuts_for(cfg, analysis, run)
+    inp = section(cfg, "input")
+    fileset, _ = fileset_of(cfg, analysis, run)
+    if "data" not in fileset:
+        raise NA64Error(f"{analysis} run {run}: no data sample in the inputs")
+    ana = analysis_module(analysis, "selection").ANALYSIS
+    parts: list[Columns] = []
+    for path in fileset["data"]:
+        cols = read_events(path, acfg["setup"], inp.get("tree", "events"), inp.get("branches") or {}, truth=False)
+        steps = evaluate(ana, cols, cuts)
+        m = steps.in_box()
+        parts.append({k: v[m] for k, v in cols.items()})
+    if not parts:
+        return {}
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+# -------------------------------------------------------------------- the `process` step
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--analysis", required=True, help="na64e, na64e_plus, na64mu or na64h")
+    parser.add_argument("--run", required=True, help="run period, e.g. 2016-2022")
+    parser.add_argument("--out", required=True, help="histogram file to write (results/<tag>/histograms/A/R.pkl)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (futures/dask executors)")
+    parser.add_argument("--executor", choices=("iterative", "futures", "dask"),
+                        help="override execution.executor (dask also when execution.dask_scheduler is set)")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    content = run_processing(cfg, args.analysis, args.run, workers=args.workers, executor=args.executor)
+    H.save(args.out, content)
+    # log only quantities that are not box counts (blinding: no data box information in logs)
+    n_read = {s: v["cutflow"]["raw"][0] for s, v in content["samples"].items()}
+    log.info("%s run %s: %d samples processed (%s), blinded=%s -> %s", args.analysis, args.run,
+             len(n_read), ", ".join(f"{s}: {n} read" for s, n in sorted(n_read.items())), content["blinded"], args.out)
+    return 0
