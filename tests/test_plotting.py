@@ -1,0 +1,95 @@
+"""The plot step: plots from hand-made limit, cut-flow, background and histogram files, and the
+(g-2)_mu band of the one-loop Z' contribution."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from publish_fixtures import ecal_hcal_hist, make_config, populate
+
+from na64flow import NA64Error, histograms, plotting
+
+
+@pytest.fixture
+def cfg_png(tmp_path):
+    cfg = make_config(tmp_path)
+    cfg["publish"]["formats"] = ["png"]     # keep the tests fast; PDF is tested once below
+    cfg["publish"]["dpi"] = 50
+    return cfg
+
+
+def test_delta_a_mu_light_zprime_is_schwinger_term_g2_over_8pi2():
+    g = 1e-3
+    assert math.isclose(plotting.delta_a_mu_zprime(g, 1e-6), g**2 / (8 * math.pi**2), rel_tol=1e-6)
+
+
+def test_delta_a_mu_heavy_zprime_is_g2_mmu2_over_12pi2_mz2():
+    g, m = 1e-2, 50.0
+    expected = g**2 * plotting.M_MU_GEV**2 / (12 * math.pi**2 * m**2)
+    assert math.isclose(plotting.delta_a_mu_zprime(g, m), expected, rel_tol=1e-3)
+
+
+def test_g_minus_2_band_at_low_mass_is_about_4p5e_minus_4():
+    # Delta a_mu = 2.51e-9 -> g = sqrt(8 pi^2 * 2.51e-9) = 4.45e-4 for m_Z' << m_mu
+    lo, hi = plotting.g_minus_2_band(np.array([1e-7, 1.0]), 2.51e-9, 5.9e-10, 2.0)
+    central = math.sqrt(8 * math.pi**2 * 2.51e-9)
+    assert lo[0] < central < hi[0]
+    assert math.isclose(hi[0], math.sqrt(8 * math.pi**2 * (2.51e-9 + 2 * 5.9e-10)), rel_tol=1e-4)
+    assert hi[1] > 10 * hi[0]   # heavier Z' needs a larger coupling
+
+
+def test_limit_plots_from_hand_made_limit_files(cfg_png):
+    populate(cfg_png)
+    p = plotting.make_all(cfg_png)
+    made = {f"{m['category']}-{m['name']}" for m in p.made}
+    for name in ("na64e-dark_photon_limits", "na64e_plus-dark_photon_limits", "na64mu-dark_photon_limits",
+                 "combined-dark_photon_limits", "combined-dark_photon_beams", "na64mu-lmu_ltau_limits",
+                 "combined-lmu_ltau_limits", "combined-dark_photon_y_alphaD_0p1",
+                 "combined-dark_photon_y_alphaD_0p5", "na64h-meson_br_limits",
+                 "na64e-cutflow_2016-2022", "na64mu-background_2022"):
+        assert name in made, name
+        assert (p.out_dir / f"{name}.png").stat().st_size > 1000
+    index = json.loads((p.out_dir / "index.json").read_text())
+    assert len(index["plots"]) == len(p.made)
+    # no histogram files were made: the E_ECAL-E_HCAL plots are reported missing, by file
+    assert any("histograms/na64e/2016-2022.pkl" in m for m in index["missing"])
+
+
+def test_ecal_hcal_plane_plotted_with_box_from_histogram_file(cfg_png):
+    path = plotting.paths.histograms_path(cfg_png, "na64e", "2016-2022")
+    histograms.save(path, {"schema_version": histograms.SCHEMA_VERSION, "analysis": "na64e", "run": "2016-2022",
+                           "blinded": True, "n_ot": 2e9, "box": {},
+                           "samples": {"data": {"cutflow": {}, "regions": {}, "hists": {"ecal_hcal": ecal_hcal_hist()}}}})
+    p = plotting.Plotter(cfg_png, plotting.paths.plots_dir(cfg_png))
+    plotting.plot_ecal_hcal(p, "na64e", "2016-2022")
+    assert [m["name"] for m in p.made] == ["ecal_hcal_2016-2022"]
+    assert "blinded" in p.made[0]["caption"]
+    assert (p.out_dir / "na64e-ecal_hcal_2016-2022.png").exists()
+
+
+def test_pdf_and_png_written_for_each_plot(tmp_path):
+    cfg = make_config(tmp_path)
+    populate(cfg)
+    p = plotting.Plotter(cfg, tmp_path / "out")
+    plotting.plot_coupling_limits(p, "na64mu", "lmu_ltau")
+    assert sorted(p.made[0]["files"]) == ["na64mu-lmu_ltau_limits.pdf", "na64mu-lmu_ltau_limits.png"]
+    assert (tmp_path / "out" / "na64mu-lmu_ltau_limits.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def test_plot_step_fails_naming_inputs_when_nothing_exists(cfg_png):
+    with pytest.raises(NA64Error, match="no plot could be made"):
+        import argparse
+        args = argparse.Namespace(config=cfg_png["_path"], overrides=[f"results_root={cfg_png['results_root']}"],
+                                  out_dir=None)
+        plotting.run(args)
+
+
+def test_published_config_plots_background_tables_without_result_files(tmp_path):
+    cfg = make_config(tmp_path, "published.yaml")
+    cfg["publish"]["formats"] = ["png"]
+    p = plotting.Plotter(cfg, tmp_path / "out")
+    plotting.plot_background(p, "na64e", "2016-2022")
+    assert "total 0.51" in p.made[0]["caption"]
