@@ -1,0 +1,311 @@
+"""Closure tests of the side-band background method where the truth is known (simulation, validation regions).
+
+``na64flow closure -c C --analysis A`` runs, for every run of analysis A with a side-band method
+(background.<setup>.sideband):
+
+1. **simulation, replaced process** (e.g. ``mc_upstream_interaction``): the method applied to the
+   simulated side band of the process it replaces; truth = the simulated box count (simulation is
+   not blinded), truth error sqrt(sum w^2);
+2. **simulation, all processes**: the same on the sum of every ``mc_<process>`` sample (the expected
+   "data"); truth = the summed simulated box count;
+3. **toys**: ``closure.n_toys`` Poisson draws of (2) (data-like, integer counts), the central fit
+   only; reported as the mean and width of the pulls (est - truth)/stat -- closure means mean ~ 0, width ~ 1;
+4. **data validation region**: the box shifted next to itself (electron: thr <= E_ECAL < thr + w,
+   E_HCAL < hcal_zero; muon: p_max <= p_out < p_max + w; w = background.validation_width_gev), which
+   lies outside the signal box and is unblinded by design; truth = the data count there.
+
+Pull = (estimate - truth) / sqrt(stat^2 + truth_unc^2) (and with the systematic added); a row passes
+when |pull with syst| < 2 [est criterion]. Writes ``results/<tag>/closure/A.{csv,md}`` and
+``results/<tag>/plots/closure_A.{pdf,png}``.
+
+Also provides ``toy_histogram_file``: a small simulation-like histogram file (docs/contracts.md
+format) with known truth, used by the tests and for demonstrations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+
+import hist
+import numpy as np
+from rich.progress import track
+
+from . import NA64Error, background, config, normalisation, paths, samples
+
+log = logging.getLogger(__name__)
+
+PULL_PASS = 2.0   # [est] closure criterion |pull| < 2
+DEFAULT_TOYS = 50
+
+
+# ---------------------------------------------------------------------------------------------
+# truth counts outside the signal box
+
+
+def validation_truth(h, setup: str, cuts, width_gev: float) -> tuple[float, float]:
+    """Count (and its error) in the validation pseudo-box next to the signal box, never inside it."""
+    view = h.view(flow=False)
+    vals = np.asarray(view["value"] if view.dtype.names else view, float)
+    var = np.asarray(view["variance"], float) if view.dtype.names else vals
+    if setup in ("electron", "hadron"):
+        ie = background._axis_index(h, "ecal", 0)
+        e_edges, h_edges = h.axes[ie].edges, h.axes[1 - ie].edges
+        thr, hz = float(cuts.ecal_max_gev), float(cuts.hcal_zero_gev)
+        e_sel = np.flatnonzero((e_edges[:-1] >= thr - 1e-9) & (e_edges[1:] <= thr + width_gev + 1e-9))
+        h_sel = np.flatnonzero(h_edges[1:] <= hz + 1e-9)
+        assert e_edges[e_sel[0]] >= thr - 1e-9, "validation region overlaps the signal box"
+        if ie == 0:
+            sub, subv = vals[np.ix_(e_sel, h_sel)], var[np.ix_(e_sel, h_sel)]
+        else:
+            sub, subv = vals[np.ix_(h_sel, e_sel)], var[np.ix_(h_sel, e_sel)]
+    elif setup == "muon":
+        edges = h.axes[0].edges
+        p_max = float(cuts.p_out_max_gev)
+        sel = np.flatnonzero((edges[:-1] >= p_max - 1e-9) & (edges[1:] <= p_max + width_gev + 1e-9))
+        sub, subv = vals[sel], var[sel]
+    else:
+        raise NA64Error(f"no validation region for setup '{setup}'")
+    return float(sub.sum()), float(np.sqrt(max(subv.sum(), 1.0 if sub.sum() == 0 else 0.0)))
+
+
+def _row(analysis, run, test, est, stat, syst, truth, truth_unc) -> dict:
+    den = float(np.hypot(stat, truth_unc))
+    den_s = float(np.sqrt(stat**2 + syst**2 + truth_unc**2))
+    pull = (est - truth) / den if den > 0 else float("nan")
+    pull_s = (est - truth) / den_s if den_s > 0 else float("nan")
+    return {"analysis": analysis, "run": run, "test": test, "estimate": est, "stat": stat, "syst": syst,
+            "truth": truth, "truth_unc": truth_unc, "pull": pull, "pull_with_syst": pull_s,
+            "passed": bool(np.isfinite(pull_s) and abs(pull_s) < PULL_PASS)}
+
+
+def _poisson_like(h, rng) -> hist.Hist:
+    """A data-like histogram: integer Poisson draws of the expected bin contents of ``h``."""
+    out = hist.Hist(*h.axes, storage=hist.storage.Weight())
+    mu = np.clip(np.asarray(h.values(), float), 0, None)
+    n = rng.poisson(mu).astype(float)
+    out.view(flow=False)["value"] = n
+    out.view(flow=False)["variance"] = n
+    return out
+
+
+def closure_rows(cfg: dict, analysis: str, run: str, hfile: dict, n_toys: int, seed: int) -> list[dict]:
+    """Every closure row of one analysis/run (see module doc)."""
+    bcfg = background.settings(cfg)
+    setup = config.analysis_config(cfg, analysis)["setup"]
+    cuts = config.cuts_for(cfg, analysis, run)
+    sb = (bcfg.get(setup) or {}).get("sideband")
+    if not sb:
+        return []
+    name = sb["histogram"]
+    mc_all = sorted(s for s in hfile["samples"] if s.startswith("mc_"))
+    rows = []
+
+    def box_truth(names):
+        boxes = [background.region_count(hfile, s, "box") for s in names]
+        return (sum(float(b["weighted"]) for b in boxes if b), float(np.sqrt(sum(float(b["sumw2"]) for b in boxes if b))))
+
+    sets = [(f"simulation {samples.mc_sample(p)}", [samples.mc_sample(p)]) for p in sb.get("replaces", [])
+            if samples.mc_sample(p) in hfile["samples"]]
+    sets.append(("simulation all processes", mc_all))
+    for label, names in sets:
+        h = background.sum_hists(hfile, names, name)
+        ex, _ = background.sideband_estimate(h, setup, cuts, bcfg)
+        truth, truth_unc = box_truth(names)
+        rows.append(_row(analysis, run, label, ex.estimate, ex.stat, ex.syst, truth, truth_unc))
+
+    # toys: data-like Poisson draws of the all-process simulation, central fit only
+    if n_toys > 0:
+        h_all = background.sum_hists(hfile, mc_all, name)
+        truth, _ = box_truth(mc_all)
+        primary_cfg = dict(bcfg)
+        primary_cfg[setup] = {"sideband": dict(sb, fit_ranges_gev=[sb["fit_ranges_gev"][(sb.get("primary") or [None, 0])[1]]],
+                                               primary=[(sb.get("primary") or [bcfg["fit_models"][0]])[0], 0])}
+        primary_cfg["fit_models"] = [(sb.get("primary") or [bcfg["fit_models"][0]])[0]]
+        rng = np.random.default_rng(seed)
+        pulls = []
+        for _ in track(range(n_toys), description=f"closure toys {analysis} {run}"):
+            ex, _ = background.sideband_estimate(_poisson_like(h_all, rng), setup, cuts, primary_cfg)
+            if ex.stat > 0:
+                pulls.append((ex.estimate - truth) / ex.stat)
+        pulls = np.array(pulls)
+        mean = float(pulls.mean()) if pulls.size else float("nan")
+        width = float(pulls.std(ddof=1)) if pulls.size > 1 else float("nan")
+        err_mean = width / np.sqrt(max(pulls.size, 1))
+        rows.append({"analysis": analysis, "run": run, "test": f"toys ({pulls.size}): pull mean / width",
+                     "estimate": mean, "stat": err_mean, "syst": 0.0, "truth": 0.0, "truth_unc": 0.0,
+                     "pull": mean / err_mean if err_mean > 0 else float("nan"), "pull_with_syst": width,
+                     "passed": bool(np.isfinite(mean) and abs(mean) < 3 * err_mean + 0.2 and 0.7 < width < 1.5)})
+
+    # data validation region next to the box (unblinded by design)
+    width = float(bcfg["validation_width_gev"])
+    h_data = background.get_hist(hfile, samples.DATA, name)
+    ex, _ = background.sideband_estimate(h_data, setup, cuts, bcfg, shift_gev=width)
+    truth, truth_unc = validation_truth(h_data, setup, cuts, width)
+    rows.append(_row(analysis, run, f"data validation region (+{width:g} GeV)", ex.estimate, ex.stat, ex.syst,
+                     truth, truth_unc))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# outputs
+
+COLUMNS = ["analysis", "run", "test", "estimate", "stat", "syst", "truth", "truth_unc", "pull",
+           "pull_with_syst", "passed"]
+
+
+def write_tables(rows: list[dict], csv_path, md_path, analysis: str) -> None:
+    with paths.atomic_output(csv_path) as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    lines = [f"# Closure of the side-band background method: {analysis}", "",
+             "Toy rows: estimate = mean pull, stat = its error, pull_with_syst = pull width (expect 0 and 1).", "",
+             "| run | test | estimate | stat | syst | truth | truth unc | pull | pull (with syst) | passed |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append("| " + " | ".join(f"{r[c]:.3g}" if isinstance(r[c], float) else str(r[c]) for c in COLUMNS[1:]) + " |")
+    if not rows:
+        lines.append("| – | no side-band method for this analysis (simulation-based sources only) | | | | | | | | |")
+    with paths.atomic_output(md_path) as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def plot(rows: list[dict], out_base, analysis: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mplhep
+
+    plt.style.use(mplhep.style.ROOT)
+    rows = [r for r in rows if not r["test"].startswith("toys")]
+    fig, (ax, axp) = plt.subplots(2, 1, figsize=(10, 8), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    x = np.arange(len(rows))
+    if rows:
+        est = np.array([r["estimate"] for r in rows])
+        err = np.array([np.hypot(r["stat"], r["syst"]) for r in rows])
+        tru = np.array([r["truth"] for r in rows])
+        terr = np.array([r["truth_unc"] for r in rows])
+        ax.errorbar(x - 0.1, est, yerr=err, fmt="o", label="side-band estimate (stat + syst in quadrature)")
+        ax.errorbar(x + 0.1, tru, yerr=terr, fmt="s", label="truth")
+        ax.set_yscale("log" if np.all(np.concatenate([est, tru]) > 0) else "linear")
+        axp.errorbar(x, [r["pull_with_syst"] for r in rows], fmt="o", color="k")
+        axp.set_xticks(x, [f"{r['run']}\n{r['test']}" for r in rows], rotation=20, ha="right", fontsize=10)
+    else:
+        ax.text(0.5, 0.5, "no side-band method for this analysis", transform=ax.transAxes, ha="center")
+    axp.axhspan(-PULL_PASS, PULL_PASS, color="0.9")
+    axp.axhline(0, color="0.5")
+    axp.set_ylabel("pull")
+    ax.set_ylabel("events")
+    ax.legend(fontsize=12)
+    mplhep.label.exp_label(exp="NA64", llabel="Simulation", rlabel=analysis, ax=ax)
+    fig.tight_layout()
+    for ext in ("pdf", "png"):
+        with paths.atomic_output(f"{out_base}.{ext}", mode=None) as tmp:
+            fig.savefig(tmp, format=ext)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# a simulation-like toy histogram file with known truth
+
+
+def toy_histogram_file(seed: int = 1, *, analysis: str = "na64e", run: str = "2016-2022", n_ot: float = 2e9,
+                       n_upstream: float = 400.0, hcal_slope_gev: float = 3.0, n_dimuon: float = 2000.0,
+                       data_dimuon_scale: float = 1.0, n_beamline_box: float = 0.3, mc_factor: float = 20.0,
+                       ecal_max_gev: float = 50.0, hcal_zero_gev: float = 1.0, blinded: bool = True) -> dict:
+    """A histogram file (docs/contracts.md) of a toy electron-setup run with known truth.
+
+    Processes [toy, not physics]: ``upstream_interaction`` (E_ECAL uniform 0-100 GeV, E_HCAL
+    exponential with ``hcal_slope_gev``, ``n_upstream`` expected events), ``dimuon`` (E_ECAL ~ N(80, 8),
+    E_HCAL ~ N(10, 1.5) GeV, ``n_dimuon`` expected; data drawn with ``data_dimuon_scale`` x that rate),
+    ``beamline_decay`` (``n_beamline_box`` expected, all in the box). MC samples have ``mc_factor`` x
+    more events with weights 1/mc_factor. The data box is left unfilled when ``blinded``.
+    """
+    rng = np.random.default_rng(seed)
+
+    def upstream(n):
+        return rng.uniform(0, 100, n), rng.exponential(hcal_slope_gev, n)
+
+    def dimuon(n):
+        return rng.normal(80, 8, n).clip(0, 149), rng.normal(10, 1.5, n).clip(0, 99)
+
+    def beamline(n):
+        return rng.uniform(0, ecal_max_gev, n), rng.uniform(0, 0.5, n)
+
+    gens = {"upstream_interaction": (upstream, n_upstream), "dimuon": (dimuon, n_dimuon),
+            "beamline_decay": (beamline, n_beamline_box)}
+
+    def regions(e, hc, w, with_box=True):
+        masks = {"box": (e < ecal_max_gev) & (hc < hcal_zero_gev),
+                 "sb_hcal": (e < ecal_max_gev) & (hc >= hcal_zero_gev),
+                 "sb_ecal": (e >= ecal_max_gev) & (hc < hcal_zero_gev),
+                 "dimuon": (hc > 5) & (hc < 15) & (e > 50),
+                 "calibration": np.zeros(e.size, bool)}
+        return {r: {"raw": int(m.sum()), "weighted": float(w[m].sum()), "sumw2": float((w[m] ** 2).sum())}
+                for r, m in masks.items() if with_box or r != "box"}
+
+    def histo(e, hc, w):
+        h = hist.Hist(hist.axis.Regular(150, 0, 150, name="ecal", label="E_ECAL [GeV]"),
+                      hist.axis.Regular(400, 0, 100, name="hcal", label="E_HCAL [GeV]"),
+                      storage=hist.storage.Weight())
+        h.fill(ecal=e, hcal=hc, weight=w)
+        return h
+
+    out = {"schema_version": 1, "analysis": analysis, "run": run, "blinded": blinded, "n_ot": n_ot,
+           "box": {"ecal_max_gev": ecal_max_gev, "hcal_max_gev": hcal_zero_gev}, "samples": {}}
+    de, dh = [], []
+    for proc, (gen, n_exp) in gens.items():
+        n_mc = rng.poisson(n_exp * mc_factor)
+        e, hc = gen(n_mc)
+        w = np.full(n_mc, 1.0 / mc_factor)
+        out["samples"][f"mc_{proc}"] = {
+            "cutflow": {"names": ["read"], "raw": [int(n_mc)], "weighted": [float(w.sum())], "sumw2": [float((w**2).sum())]},
+            "regions": regions(e, hc, w), "hists": {"ecal_hcal": histo(e, hc, w)}}
+        scale = data_dimuon_scale if proc == "dimuon" else 1.0
+        e, hc = gen(rng.poisson(n_exp * scale))
+        de.append(e)
+        dh.append(hc)
+    e, hc = np.concatenate(de), np.concatenate(dh)
+    w = np.ones(e.size)
+    keep = ~((e < ecal_max_gev) & (hc < hcal_zero_gev)) if blinded else np.ones(e.size, bool)
+    out["samples"][samples.DATA] = {
+        "cutflow": {"names": ["read"], "raw": [int(e.size)], "weighted": [float(e.size)], "sumw2": [float(e.size)]},
+        "regions": regions(e[keep], hc[keep], w[keep], with_box=not blinded),
+        "hists": {"ecal_hcal": histo(e[keep], hc[keep], w[keep])}}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    config.add_config_arguments(parser)
+    parser.add_argument("--analysis", required=True, help="na64e, na64e_plus, na64mu or na64h")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config.config_from_args(args)
+    analysis = args.analysis
+    ccfg = config.section(cfg, "background").get("closure", {}) or {}
+    n_toys = int(ccfg.get("n_toys", DEFAULT_TOYS))
+    rows: list[dict] = []
+    if cfg.get("input", {}).get("source") == "published":
+        raise NA64Error("closure needs histograms; input.source is 'published' (no events)")
+    for i, r in enumerate(config.runs_of(cfg, analysis)):
+        hfile = normalisation.load_histograms(paths.histograms_path(cfg, analysis, r))
+        rows += closure_rows(cfg, analysis, r, hfile, n_toys, seed=int(cfg["seed"]) + i)
+    base = paths.results_dir(cfg) / "closure" / analysis
+    write_tables(rows, f"{base}.csv", f"{base}.md", analysis)
+    plot(rows, paths.plots_dir(cfg) / f"closure_{analysis}", analysis)
+    n_pass = sum(r["passed"] for r in rows)
+    log.info("closure %s: %d/%d rows pass (|pull| < %g) -> %s.{csv,md}", analysis, n_pass, len(rows), PULL_PASS, base)
+    for r in rows:
+        log.info("  %-45s est %.4g +- %.2g +- %.2g  truth %.4g +- %.2g  pull %.2f", f"{r['run']} {r['test']}",
+                 r["estimate"], r["stat"], r["syst"], r["truth"], r["truth_unc"], r["pull_with_syst"])
+    return 0
+

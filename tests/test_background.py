@@ -1,0 +1,147 @@
+"""Background step: side-band extrapolation, simulation-based sources, blinding, outputs, published mode."""
+
+import json
+
+import numpy as np
+import pytest
+
+from na64flow import NA64Error, background, cli, closure, config, histograms
+
+
+class BoxGuard(dict):
+    """A region dict that fails the test if anyone reads the data 'box' entry."""
+
+    def __getitem__(self, key):
+        if key == "box":
+            raise AssertionError("data box region read while blinded")
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        if key == "box":
+            raise AssertionError("data box region read while blinded")
+        return super().get(key, default)
+
+
+@pytest.fixture
+def cfg(tmp_config):
+    path, _ = tmp_config()
+    return config.load_config(path)
+
+
+def _poison_data_box(hfile, value=1e9):
+    h = hfile["samples"]["data"]["hists"]["ecal_hcal"]
+    view = h.view(flow=False)
+    e_box = h.axes[0].edges[1:] <= 50.0
+    h_box = h.axes[1].edges[1:] <= 1.0
+    view["value"][np.ix_(e_box, h_box)] = value
+    view["variance"][np.ix_(e_box, h_box)] = value
+    hfile["samples"]["data"]["regions"]["box"] = {"raw": int(value), "weighted": value, "sumw2": value}
+
+
+def test_sideband_extrapolation_recovers_upstream_box_count_of_toy(cfg):
+    hfile = closure.toy_histogram_file(seed=4, n_upstream=2000.0)
+    rec = background.estimate_from_histograms(cfg, "na64e", "2016-2022", hfile)
+    up = next(s for s in rec["sources"] if s["name"] == "upstream_interactions")
+    truth = 2000.0 * 0.5 * (1 - np.exp(-1 / 3.0))       # uniform E_ECAL<50 of 0-100, exp(3 GeV) E_HCAL<1
+    assert abs(up["estimate"] - truth) < 3 * up["stat"]
+    assert up["stat"] > 0 and up["syst"] >= 0
+    assert len(up["inputs"]["candidates"]) == 9
+    # the simulated upstream process is replaced by the data-driven estimate, not double counted
+    assert "upstream_interaction" not in [s["name"] for s in rec["sources"]]
+
+
+def test_background_result_does_not_depend_on_data_box_content(cfg):
+    clean = closure.toy_histogram_file(seed=7)
+    poisoned = closure.toy_histogram_file(seed=7)
+    _poison_data_box(poisoned)
+    a = background.estimate_from_histograms(cfg, "na64e", "2016-2022", clean)
+    b = background.estimate_from_histograms(cfg, "na64e", "2016-2022", poisoned)
+    assert a == b
+
+
+def test_blinded_background_never_reads_data_box_region(cfg):
+    hfile = closure.toy_histogram_file(seed=8)
+    data = hfile["samples"]["data"]
+    assert "box" not in data["regions"]
+    data["regions"] = BoxGuard(data["regions"])
+    rec = background.estimate_from_histograms(cfg, "na64e", "2016-2022", hfile)
+    assert rec["blinded"] is True and rec["total"]["estimate"] > 0
+
+
+def test_strip_projection_excludes_box_bins_by_construction():
+    hfile = closure.toy_histogram_file(seed=9)
+    h = hfile["samples"]["data"]["hists"]["ecal_hcal"]
+    _poison_data_box(hfile, 5e8)
+    edges, values, _ = background.hcal_strip(h, (0.0, 50.0), 1.0)
+    assert edges[0] == pytest.approx(1.0)
+    assert values.max() < 1e6
+
+
+def test_dimuon_source_scaled_by_measured_k_and_total_adds_in_quadrature(cfg):
+    hfile = closure.toy_histogram_file(seed=10, data_dimuon_scale=0.9, n_dimuon=5000.0)
+    box = hfile["samples"]["mc_dimuon"]["regions"]["box"]
+    box.update(raw=40, weighted=2.0, sumw2=0.1)
+    rec = background.estimate_from_histograms(cfg, "na64e", "2016-2022", hfile)
+    dimu = next(s for s in rec["sources"] if s["name"] == "dimuon")
+    k = dimu["inputs"]["k"]
+    assert 0.8 < k < 1.0
+    assert dimu["estimate"] == pytest.approx(2.0 * k)
+    tot = rec["total"]
+    assert tot["estimate"] == pytest.approx(sum(s["estimate"] for s in rec["sources"]))
+    assert tot["stat"] == pytest.approx(np.sqrt(sum(s["stat"] ** 2 for s in rec["sources"])))
+
+
+def test_mc_source_without_passing_events_gets_upper_value_error(cfg):
+    hfile = closure.toy_histogram_file(seed=12)
+    hfile["samples"]["mc_beamline_decay"]["regions"]["box"].update(raw=0, weighted=0.0, sumw2=0.0)
+    rec = background.estimate_from_histograms(cfg, "na64e", "2016-2022", hfile)
+    bl = next(s for s in rec["sources"] if s["name"] == "beamline_decay")
+    cf = hfile["samples"]["mc_beamline_decay"]["cutflow"]
+    assert bl["estimate"] == 0.0
+    assert bl["stat"] == pytest.approx(1.14 * cf["weighted"][0] / cf["raw"][0])
+    assert bl["inputs"]["upper_value_only"]
+
+
+def test_background_cli_writes_json_md_tex_per_contract(tmp_config):
+    path, raw = tmp_config()
+    cfg = config.load_config(path)
+    hfile = closure.toy_histogram_file(seed=3)
+    from na64flow import paths
+    histograms.save(paths.histograms_path(cfg, "na64e", "2016-2022"), hfile)
+    assert cli.main(["background", "-c", str(path), "--analysis", "na64e", "--run", "2016-2022"]) == 0
+    out = paths.background_path(cfg, "na64e", "2016-2022")
+    rec = json.loads(out.read_text())
+    assert {"analysis", "run", "n_ot", "blinded", "sources", "total"} <= set(rec)
+    for s in rec["sources"]:
+        assert {"name", "estimate", "stat", "syst", "method", "inputs"} <= set(s)
+    assert set(rec["total"]) == {"estimate", "stat", "syst", "uncertainty"}
+    assert "Total" in out.with_suffix(".md").read_text()
+    assert r"\begin{tabular}" in out.with_suffix(".tex").read_text()
+
+
+def test_missing_histogram_file_names_the_file_and_step(tmp_config):
+    path, _ = tmp_config()
+    cfg = config.load_config(path)
+    with pytest.raises(NA64Error, match="process"):
+        background.compute(cfg, "na64e", "2016-2022")
+
+
+def test_published_mode_reproduces_published_na64e_table(repo_root, tmp_path):
+    cfg = config.load_config(repo_root / "configs" / "published.yaml", {"results_root": str(tmp_path)})
+    rec = background.compute(cfg, "na64e", "2016-2022")
+    assert rec["total"]["estimate"] == pytest.approx(0.51)       # [paper] physics.md §1
+    assert rec["total"]["uncertainty"] == pytest.approx(0.13)
+    assert all(s["method"] == "published" for s in rec["sources"])
+
+
+def test_muon_p_out_sideband_extrapolates_below_cut(cfg):
+    import hist
+    rng = np.random.default_rng(3)
+    h = hist.Hist(hist.axis.Regular(200, 0, 200, name="p_out_gev"), storage=hist.storage.Weight())
+    p = 200 - rng.exponential(25.0, 20000)       # falling tail towards low p_out
+    h.fill(p_out_gev=p[p >= 80])                 # data: box p_out < 80 unfilled
+    cuts = config.cuts_for(cfg, "na64mu", "2022")
+    ex, inputs = background.sideband_estimate(h, "muon", cuts, background.settings(cfg))
+    truth = 20000 * np.exp(-120 / 25.0) * (1 - np.exp(-80 / 25.0))
+    assert abs(ex.central.estimate - truth) < 3 * ex.stat
+    assert inputs["target_gev"] == [0.0, 80.0]

@@ -1,0 +1,62 @@
+"""Closure of the side-band method on a simulation-like toy and on the validation region next to the box."""
+
+import numpy as np
+import pytest
+
+from na64flow import cli, closure, config, histograms, paths
+
+
+@pytest.fixture
+def cfg(tmp_config):
+    path, _ = tmp_config()
+    return config.load_config(path)
+
+
+def test_closure_passes_on_simulation_like_toy(cfg):
+    hfile = closure.toy_histogram_file(seed=21, n_upstream=1000.0)
+    rows = closure.closure_rows(cfg, "na64e", "2016-2022", hfile, n_toys=40, seed=1)
+    tests = [r["test"] for r in rows]
+    assert "simulation mc_upstream_interaction" in tests and "simulation all processes" in tests
+    assert any(t.startswith("toys") for t in tests) and any(t.startswith("data validation") for t in tests)
+    for r in rows:
+        assert r["passed"], r
+
+
+def test_closure_fails_when_the_truth_disagrees(cfg):
+    """A closure test that cannot fail is no test: double the simulated box truth and it must fail."""
+    hfile = closure.toy_histogram_file(seed=22, n_upstream=1000.0)
+    box = hfile["samples"]["mc_upstream_interaction"]["regions"]["box"]
+    box["weighted"] *= 3.0
+    rows = closure.closure_rows(cfg, "na64e", "2016-2022", hfile, n_toys=0, seed=1)
+    row = next(r for r in rows if r["test"] == "simulation mc_upstream_interaction")
+    assert abs(row["pull"]) > 3
+
+
+def test_validation_truth_is_next_to_the_box_not_inside():
+    hfile = closure.toy_histogram_file(seed=23, blinded=False)
+    h = hfile["samples"]["data"]["hists"]["ecal_hcal"]
+    cuts = type("C", (), {"ecal_max_gev": 50.0, "hcal_zero_gev": 1.0})
+    n_val, _ = closure.validation_truth(h, "electron", cuts, 10.0)
+    v = h.values()
+    assert n_val == pytest.approx(v[50:60, :4].sum())
+    h.view(flow=False)["value"][:50, :4] = 1e9     # poison the signal box
+    assert closure.validation_truth(h, "electron", cuts, 10.0)[0] == pytest.approx(n_val)
+
+
+def test_closure_cli_writes_tables_and_plots(tmp_config):
+    path, raw = tmp_config()
+    raw["background"]["closure"] = {"n_toys": 5}
+    raw["analyses"]["na64e"]["runs"] = {"2016-2022": raw["analyses"]["na64e"]["runs"]["2016-2022"]}
+    import yaml
+    path.write_text(yaml.safe_dump(raw))
+    cfg = config.load_config(path)
+    histograms.save(paths.histograms_path(cfg, "na64e", "2016-2022"), closure.toy_histogram_file(seed=24))
+    assert cli.main(["closure", "-c", str(path), "--analysis", "na64e"]) == 0
+    base = paths.results_dir(cfg)
+    csv_text = (base / "closure" / "na64e.csv").read_text()
+    assert csv_text.startswith("analysis,run,test,estimate")
+    assert (base / "closure" / "na64e.md").exists()
+    for ext in ("pdf", "png"):
+        assert (paths.plots_dir(cfg) / f"closure_na64e.{ext}").stat().st_size > 1000
+    rows = [line.split(",") for line in csv_text.strip().splitlines()[1:]]
+    assert len(rows) == 4 and np.all([len(r) == 11 for r in rows])
