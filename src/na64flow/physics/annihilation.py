@@ -58,9 +58,12 @@ def resonance_energy_gev(mass_gev):
     return (m * m - 2.0 * M_E_GEV**2) / (2.0 * M_E_GEV)
 
 
-def sigma_per_electron(e_positron_gev, mass_gev, eps=1.0, alpha_d=0.1, m_chi_gev=None, chi_kind="dirac"):
+def sigma_per_electron(e_positron_gev, mass_gev, eps=1.0, alpha_d=0.1, m_chi_gev=None, chi_kind="dirac",
+                       width_eps=0.0):
     """sigma(e+ e- -> A' -> chi chi) in GeV^-2 per target electron at rest (Breit-Wigner, module
-    docstring), vectorised over the positron energy."""
+    docstring), vectorised over the positron energy. The width in the propagator is Gamma_chichi
+    + Gamma_ee(width_eps): the default width_eps = 0 keeps sigma proportional to eps^2 (valid for
+    alpha eps^2 << alpha_D, i.e. BR(A' -> chi chi) = 1)."""
     e = np.asarray(e_positron_gev, dtype=float)
     m = float(mass_gev)
     m_chi = m / 3.0 if m_chi_gev is None else float(m_chi_gev)
@@ -73,7 +76,7 @@ def sigma_per_electron(e_positron_gev, mass_gev, eps=1.0, alpha_d=0.1, m_chi_gev
         f = 2.0 * q2 / 3.0
     else:
         raise NA64Error(f"unknown dark-matter kind '{chi_kind}'; known: {', '.join(CHI_KINDS)}")
-    gam = float(total_width_gev(m, alpha_d, m_chi, chi_kind, eps))
+    gam = float(total_width_gev(m, alpha_d, m_chi, chi_kind, width_eps))
     return 4.0 * np.pi * ALPHA * eps**2 * alpha_d * (q / np.sqrt(s)) * f / ((s - m * m) ** 2 + m * m * gam**2)
 
 

@@ -7,7 +7,7 @@ so the selection efficiency of a sample is passing / generated (docs/contracts.m
 
 Modes (physics.md §3):
 * ``brem``: e+- beams: emitter (E, depth) cell drawn with probability T(E, t) sigma(E_A' > E_thr; E)
-  from the track-length table (Tsai primary by default, the cascade table if given), then
+  from the track-length table (default: :func:`default_table`, the cascade above 1 GeV), then
   x = E_A'/E from dsigma/dx (IWW / K) on x > E_thr/E. Muon beams: thin target, E = E0, depth uniform.
 * ``annihilation``: positron energy E+ from the Breit-Wigner sigma(s), s = 2 m_e E+ + 2 m_e^2
   (Cauchy in s around m^2, half-width m Gamma), accepted with probability proportional to the positron
@@ -53,9 +53,18 @@ def lepton_mass_gev(beam: str) -> float:
     raise NA64Error(f"signal sampling: beam '{beam}' is not a lepton beam (known: {', '.join(BEAMS)})")
 
 
+DEFAULT_CASCADE_PRIMARIES = 20000
+
+
 @functools.lru_cache(maxsize=16)
-def _tsai_table(beam: str, e0_gev: float) -> TrackLengthTable:
-    return tsai_primary_table(beam, e0_gev)
+def default_table(beam: str, e0_gev: float) -> TrackLengthTable:
+    """The table used when none is given: the cascade above 1 GeV (primary + shower e+-,
+    ``DEFAULT_CASCADE_PRIMARIES`` showers, ~2 s, cached in memory), Tsai primary if numba is missing."""
+    try:
+        from .cascade import simulate_table
+    except ImportError:   # pragma: no cover - numba is a dependency
+        return tsai_primary_table(beam, e0_gev)
+    return simulate_table(beam, e0_gev, n_full=0, n_high=DEFAULT_CASCADE_PRIMARIES, seed=7)
 
 
 def _sample_x(rng, e_gev, mass_gev, e_thr_gev, m_l):
@@ -109,7 +118,7 @@ def _brem(rng, n, mass_gev, beam, e0_gev, e_thr_gev, table):
         e = np.full(n, float(e0_gev))
         depth = rng.random(n) * ECAL_DEPTH_X0
     else:
-        table = table or _tsai_table(beam, float(e0_gev))
+        table = table or default_table(beam, float(e0_gev))
         tl = table.electron_x0 + table.positron_x0
         ec = table.energy_centers_gev
         sig = sigma_above(ec, mass_gev, e_thr_gev, m_l)
@@ -127,7 +136,7 @@ def _brem(rng, n, mass_gev, beam, e0_gev, e_thr_gev, table):
 def _annihilation(rng, n, mass_gev, beam, e0_gev, e_thr_gev, table, alpha_d, m_chi_ratio, chi_kind):
     if beam not in ("e-", "e+"):
         raise NA64Error(f"signal sampling: annihilation needs an e- or e+ beam, got '{beam}'")
-    table = table or _tsai_table(beam, float(e0_gev))
+    table = table or default_table(beam, float(e0_gev))
     tl = table.positron_x0
     if not np.any(tl > 0):
         raise NA64Error(f"signal sampling: the track-length table for a {e0_gev:g} GeV {beam} beam has no "
@@ -204,8 +213,8 @@ def sample_signal(rng: np.random.Generator, n: int, mode: str, mass_gev: float, 
                   m_chi_ratio: float = 1.0 / 3.0, chi_kind: str = "dirac") -> dict:
     """Draw ``n`` signal events; returns {"mediator_e_gev", "emission_depth_x0", "visible_recoil_gev"}
     (numpy arrays of length n; mediator_e_gev > e_miss_min_gev always). See the module docstring for
-    the physics of each mode. ``table``: a track-length table (default: Tsai primary for e+-; electron
-    beams need a cascade table for ``annihilation``). ``alpha_d``, ``m_chi_ratio``, ``chi_kind`` set
+    the physics of each mode. ``table``: a track-length table for e+- beams (default
+    :func:`default_table`: cascade primary + secondaries above 1 GeV, computed once per process). ``alpha_d``, ``m_chi_ratio``, ``chi_kind`` set
     the A' width of the annihilation Breit-Wigner (LDM benchmark alpha_D = 0.1, m_chi = m/3 [lit]).
     For ``eta``/``etaprime`` ``mass_gev`` is ignored (the meson mass is used).
     """

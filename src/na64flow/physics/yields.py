@@ -1,0 +1,96 @@
+"""Signal yields per particle on target (OT) with the signal signature, at coupling 1, before selection.
+
+* A'/Z' bremsstrahlung off e+- (thick target, physics.md §3):
+      N/OT = n_atoms X0 sum_k [T-(E_k) + T+(E_k)] sigma(E_A' > E_thr; E_k)
+  with T+-(E_k) the e-/e+ track length (X0) in energy bin k per beam particle (cascade or Tsai table)
+  and sigma of :func:`.brem.sigma_above` (IWW / K) at the geometric bin centre.
+* Resonant annihilation on atomic electrons (narrow width, Marsicano et al.):
+      N/OT = Z n_atoms X0 dT+/dE(E_R) (2 pi^2 alpha eps^2 / m_e) BR,   E_R = m^2/(2 m_e) - m_e,
+  non-zero only for E_thr < E_R + m_e < E0; or with ``width="breit_wigner"`` the full integral
+  Z n_atoms X0 int dE dT+/dE sigma_BW(E) on a fine grid (dT+/dE piecewise constant per bin).
+* Muon beams (thin target): N/OT = n_atoms L sigma(E_A' > E_thr; E0) with L the active target length.
+* Mesons: :func:`.mesons.production_probability`.
+Units: n_atoms in cm^-3, X0 and L in cm, sigma converted from GeV^-2 with 3.894e-28 cm^2 GeV^2.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import NA64Error
+from . import annihilation, zprime
+from .brem import sigma_above
+from .constants import (
+    ALPHA,
+    ECAL_DEPTH_X0,
+    GEV2_TO_CM2,
+    M_E_GEV,
+    M_MU_GEV,
+    PB_N_ATOMS_CM3,
+    PB_N_ATOMS_PER_X0_CM2,
+    PB_X0_CM,
+    PB_Z,
+)
+from .tracklength import TrackLengthTable
+
+
+def brem_yield_electron_beam(mass_gev, table: TrackLengthTable, e_thr_gev: float, alpha_eff: float = ALPHA):
+    """A'-strahlung yield per e+- on target (all shower e+ and e- radiate), vectorised over mass."""
+    m = np.atleast_1d(np.asarray(mass_gev, dtype=float))
+    tl = table.per_energy("e-") + table.per_energy("e+")
+    ec = table.energy_centers_gev
+    use = (table.energy_edges_gev[1:] > e_thr_gev) & (tl > 0)
+    if not np.any(use):
+        return np.zeros_like(m)
+    sig = sigma_above(ec[use][None, :], m[:, None], e_thr_gev, M_E_GEV, alpha_eff=alpha_eff)   # (n_m, n_e)
+    return PB_N_ATOMS_PER_X0_CM2 * GEV2_TO_CM2 * (sig * tl[use][None, :]).sum(axis=1)
+
+
+def positron_dtde(table: TrackLengthTable, e_gev):
+    """dT+/dE (X0/GeV) at ``e_gev``: piecewise constant per energy bin, 0 outside the table."""
+    e = np.asarray(e_gev, dtype=float)
+    dt = table.differential("e+")
+    idx = np.searchsorted(table.energy_edges_gev, e, side="right") - 1
+    inside = (idx >= 0) & (idx < len(dt))
+    return np.where(inside, dt[np.clip(idx, 0, len(dt) - 1)], 0.0)
+
+
+def annihilation_yield(mass_gev, table: TrackLengthTable, e_thr_gev: float, e0_gev: float, width: str = "narrow",
+                       alpha_d: float = 0.1, m_chi_ratio: float = 1.0 / 3.0, chi_kind: str = "dirac",
+                       br_invisible=1.0):
+    """Resonant-annihilation yield per particle on target at eps = 1 (module docstring)."""
+    m = np.atleast_1d(np.asarray(mass_gev, dtype=float))
+    n_e_per_cm2 = PB_Z * PB_N_ATOMS_PER_X0_CM2
+    if width == "narrow":
+        e_r = annihilation.resonance_energy_gev(m)
+        ok = (e_r + M_E_GEV > e_thr_gev) & (e_r <= e0_gev)
+        integral = annihilation.narrow_width_integral_gev(1.0, br_invisible)
+        return np.where(ok, n_e_per_cm2 * GEV2_TO_CM2 * positron_dtde(table, e_r) * integral, 0.0)
+    if width != "breit_wigner":
+        raise NA64Error(f"signal.annihilation_width: unknown value '{width}' (narrow or breit_wigner)")
+    e_lo = e_thr_gev - M_E_GEV
+    out = np.zeros_like(m)
+    for i, mi in enumerate(m):
+        # grid around the resonance, dense within +-20 widths, covering [e_lo, E0]
+        gam = float(annihilation.total_width_gev(mi, alpha_d, m_chi_ratio * mi, chi_kind))
+        e_r = float(annihilation.resonance_energy_gev(mi))
+        de = max(mi * gam / M_E_GEV, 1e-9)      # half width in E+: m Gamma / m_e
+        core = np.clip(e_r + de * np.tan(np.linspace(-1.55, 1.55, 2001)), e_lo, e0_gev)
+        grid = np.unique(np.concatenate([core, np.linspace(e_lo, e0_gev, 501)]))
+        f = annihilation.sigma_per_electron(grid, mi, 1.0, alpha_d, m_chi_ratio * mi, chi_kind) * positron_dtde(table, grid)
+        out[i] = n_e_per_cm2 * GEV2_TO_CM2 * np.trapezoid(f, grid)
+    return out * br_invisible
+
+
+def muon_brem_yield(mass_gev, e0_gev: float, e_thr_gev: float, alpha_eff: float = ALPHA,
+                    length_cm: float = ECAL_DEPTH_X0 * PB_X0_CM):
+    """Thin-target yield per muon on target: n_atoms L sigma(E_A' > E_thr; E0) (WW, m_l = m_mu, no K)."""
+    m = np.atleast_1d(np.asarray(mass_gev, dtype=float))
+    sig = sigma_above(e0_gev, m, e_thr_gev, M_MU_GEV, alpha_eff=alpha_eff)
+    return PB_N_ATOMS_CM3 * length_cm * GEV2_TO_CM2 * sig
+
+
+def lmu_ltau_muon_yield(mass_gev, e0_gev, e_thr_gev, **kw):
+    """Z' (L_mu - L_tau) yield per muon at g = 1, times BR(Z' -> nu nu)."""
+    m = np.atleast_1d(np.asarray(mass_gev, dtype=float))
+    return muon_brem_yield(m, e0_gev, e_thr_gev, alpha_eff=zprime.alpha_eff(1.0), **kw) * zprime.branching_invisible(m)
