@@ -361,7 +361,8 @@ def markdown_table(rec: dict) -> str:
              f"Exposure n_ot = {rec['n_ot']:.3g}; blinded: {rec['blinded']}", "",
              "| source | estimate | stat | syst | method |", "|---|---|---|---|---|"]
     for s in rec["sources"]:
-        lines.append(f"| {s['label']} | {_fmt(s['estimate'])} | {_fmt(s['stat'])} | {_fmt(s['syst'])} | {s['method']} |")
+        lt = "< " if s.get("inputs", {}).get("upper_limit") else ""
+        lines.append(f"| {s['label']} | {lt}{_fmt(s['estimate'])} | {_fmt(s['stat'])} | {_fmt(s['syst'])} | {s['method']} |")
     t = rec["total"]
     lines.append(f"| **Total** | **{_fmt(t['estimate'])}** | {_fmt(t['stat'])} | {_fmt(t['syst'])} | "
                  f"± {_fmt(t['uncertainty'])} (stat ⊕ syst) |")
@@ -379,6 +380,9 @@ def latex_table(rec: dict) -> str:
              r"Source of background & Events \\", r"\hline"]
     for s in rec["sources"]:
         err = float(np.hypot(s["stat"], s["syst"]))
+        if s.get("inputs", {}).get("upper_limit"):
+            lines.append(f"{_tex_escape(s['label'])} & $< {_fmt(s['estimate'])}$ \\\\")
+            continue
         lines.append(f"{_tex_escape(s['label'])} & ${_fmt(s['estimate'])} \\pm {_fmt(err)}$ \\\\")
     t = rec["total"]
     lines += [r"\hline", f"Total & ${_fmt(t['estimate'])} \\pm {_fmt(t['uncertainty'])}$ \\\\", r"\hline",

@@ -11,8 +11,10 @@
 3. **toys**: ``closure.n_toys`` Poisson draws of (2) (data-like, integer counts), the central fit
    only; reported as the mean and width of the pulls (est - truth)/stat -- closure means mean ~ 0, width ~ 1;
 4. **data validation region**: the box shifted next to itself (electron: thr <= E_ECAL < thr + w,
-   E_HCAL < hcal_zero; muon: p_max <= p_out < p_max + w; w = background.validation_width_gev), which
-   lies outside the signal box and is unblinded by design; truth = the data count there.
+   E_HCAL < hcal_zero; muon: p_max <= p_out < p_max + w; w = the cut ``validation_ecal_width_gev`` /
+   ``validation_p_out_width_gev`` of the analysis, i.e. the ``validation_*`` region of ``process``,
+   else background.validation_width_gev), which lies outside the signal box and is unblinded by
+   design; truth = the data count there.
 
 Pull = (estimate - truth) / sqrt(stat^2 + truth_unc^2) (and with the systematic added); a row passes
 when |pull with syst| < 2 [est criterion]. Writes ``results/<tag>/closure/A.{csv,md}`` and
@@ -139,7 +141,8 @@ def closure_rows(cfg: dict, analysis: str, run: str, hfile: dict, n_toys: int, s
                      "passed": bool(np.isfinite(mean) and abs(mean) < 3 * err_mean + 0.2 and 0.7 < width < 1.5)})
 
     # data validation region next to the box (unblinded by design)
-    width = float(bcfg["validation_width_gev"])
+    key = "validation_p_out_width_gev" if setup == "muon" else "validation_ecal_width_gev"
+    width = float(getattr(cuts, key, bcfg["validation_width_gev"]))   # same pseudo-box as `process`
     h_data = background.get_hist(hfile, samples.DATA, name)
     ex, _ = background.sideband_estimate(h_data, setup, cuts, bcfg, shift_gev=width)
     truth, truth_unc = validation_truth(h_data, setup, cuts, width)
