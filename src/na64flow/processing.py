@@ -203,6 +203,8 @@ def check_inputs(fileset: dict[str, list[str]], setup: str, tree_name: str, bran
             size = os.path.getsize(path)
             for name in branch_names(setup) + ([b.name for b in TRUTH if b.name == "weight"] if not is_data(sample) else []):
                 br = tree[branch_map.get(name, name)]
+                if not hasattr(br, "num_baskets"):   # RNTuple field: no TBasket table to check
+                    continue
                 nb = br.num_baskets
                 seeks = np.asarray(br.member("fBasketSeek"))[:nb]
                 nbytes = np.asarray(br.member("fBasketBytes"))[:nb]

@@ -175,3 +175,24 @@ def write_run(cfg: dict, analysis: str, run: str, n: int, seed: int, n_files: in
                                         "n_events": int(len(mc["weight"])), "sum_weights": float(mc["weight"].sum())}}}
     manifest_path(cfg, analysis, run).write_text(json.dumps(manifest))
     return manifest
+
+
+def make_config(tmp_path, repo_root, sets: dict | None = None):
+    """Copy configs/default.yaml with results under tmp_path (small chunks) and ``sets`` applied;
+    returns (path, validated cfg)."""
+    import yaml
+
+    from na64flow.config import _set_dotted, load_config
+
+    raw = yaml.safe_load((repo_root / "configs" / "default.yaml").read_text())
+    raw["results_root"] = str(tmp_path / "results")
+    raw.setdefault("execution", {})["chunksize"] = 1500
+    for k, v in (sets or {}).items():
+        _set_dotted(raw, k, v)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path, load_config(path)
+
+
+def load_module():
+    return __import__(__name__)
