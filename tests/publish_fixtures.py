@@ -13,6 +13,7 @@ from na64flow.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 MASSES_GEV = [0.001, 0.01, 0.1, 0.5]
+K_NORM = 0.97   # dimuon normalisation in the hand-made normalisation files
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
@@ -64,6 +65,10 @@ def populate(cfg: dict, observed: bool = False) -> Path:
                    "total": {"estimate": 0.46, "stat": 0.054, "syst": 0.11, "uncertainty": 0.12}}
             (res / "background" / analysis).mkdir(parents=True, exist_ok=True)
             (res / "background" / analysis / f"{run}.json").write_text(json.dumps(bkg))
+            (res / "normalisation" / analysis).mkdir(parents=True, exist_ok=True)
+            (res / "normalisation" / analysis / f"{run}.json").write_text(json.dumps(
+                {"analysis": analysis, "run": run, "k": K_NORM, "k_unc": 0.05, "n_data": 970, "n_expected": 1000,
+                 "method": "hand-made", "region": "dimuon"}))
             write_csv(res / "cutflows" / analysis / f"{run}.csv",
                       ["cut", "data", "mc_dimuon", "signal_brem_m0.01"],
                       [["read", 100000, 5000.5, 1000], ["srd_tag", 90000, 4000.25, 950],

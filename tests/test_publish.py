@@ -9,7 +9,7 @@ import math
 import pyhf
 import pytest
 import yaml
-from publish_fixtures import make_config, populate
+from publish_fixtures import K_NORM, make_config, populate
 
 from na64flow import NA64Error, publish
 from na64flow.cli import main
@@ -66,7 +66,7 @@ def test_patched_workspace_expects_ref_signal_at_mu_1_and_runs_are_channels(tree
 def test_signal_scales_with_exposure_times_yield_times_efficiency(tree):
     cfg, _ = tree
     n_ot = cfg["analyses"]["na64e"]["runs"]["2016-2022"]["n_ot"]
-    expected = n_ot * 1e-3 / (1 + 100 * 0.01) ** 2 * 0.5  # fixture table at m = 0.01 GeV, k = 1
+    expected = n_ot * 1e-3 / (1 + 100 * 0.01) ** 2 * 0.5 * K_NORM  # fixture table at m = 0.01 GeV
     got = publish.signal_events_at_unit_coupling(cfg, "na64e", "dark_photon", "2016-2022", 0.01)
     assert math.isclose(got, expected, rel_tol=1e-9)
 
@@ -89,10 +89,30 @@ def test_blinded_observations_are_background_asimov_not_box_counts(tree):
 def test_unblinded_observations_are_the_observed_counts(tmp_path):
     cfg = make_config(tmp_path)
     res = populate(cfg, observed=True)
+    cfg["unblind"] = True
     publish.write_likelihoods(cfg)
     ws, ps = _load(res, "combined")
     assert all(v == [0.0] for v in ws.observations.values())
     assert "observed box counts" in ps.description
+
+
+def test_unblinded_files_ignored_without_unblind_flag(tmp_path):
+    cfg = make_config(tmp_path)
+    populate(cfg, observed=True)
+    assert cfg["unblind"] is False
+    assert publish.observed_of(cfg, "na64e", "2023") is None
+
+
+def test_patches_reproduce_the_stats_workspace_for_its_channels(tree):
+    cfg, res = tree
+    publish.write_likelihoods(cfg)
+    ws, ps = _load(res, "combined")
+    full, _ = publish.workspace_for(cfg, "combined", "lmu_ltau", 0.1)
+    patched = ps.apply(ws, ("lmu_ltau", 0.1))
+    for ch in full["channels"]:
+        assert patched.channel_nbins[ch["name"]] == 1
+        got = {s["name"]: s["data"] for c in patched["channels"] if c["name"] == ch["name"] for s in c["samples"]}
+        assert got == {s["name"]: s["data"] for s in ch["samples"]}
 
 
 def test_split_workspace_roundtrip_reproduces_full_workspace(tree):

@@ -115,9 +115,15 @@ def unblinded_path(cfg: dict, analysis: str, run: str) -> Path:
 
 
 def observed_of(cfg: dict, analysis: str, run: str) -> int | None:
-    """Observed events in the box, or None while blinded / for projections."""
+    """Observed events in the box, or None while blinded / for projections.
+
+    Same rule as na64flow.stats.observed_of: published counts, or the counts written by `unblind`
+    and only when the configuration says ``unblind: true``.
+    """
     if cfg["input"]["source"] == "published":
         return _published_block(cfg, analysis, run).get("observed")
+    if not cfg.get("unblind", False):
+        return None
     path = unblinded_path(cfg, analysis, run)
     if not path.exists():
         return None
@@ -226,7 +232,8 @@ def build_workspace(cfg: dict, analysis: str, model: str, mass_gev: float) -> di
     if total1 <= 0:
         raise NA64Error(f"no signal for model '{model}' at m = {mass_gev:g} GeV in any run of '{analysis}' "
                         f"(signal tables under {paths.results_dir(cfg) / 'signal'})")
-    coupling_ref = float(f"{math.sqrt(REF_SIGNAL_EVENTS / total1):.4g}")
+    ref2 = REF_SIGNAL_EVENTS / total1   # (coupling_ref)^2, or Br_ref for the Br models
+    coupling_ref = float(f"{math.sqrt(ref2):.4g}")
     channels, observations = [], []
     for a, r in sorted(chans, key=lambda c: channel_name(*c)):
         name = channel_name(a, r)
@@ -251,7 +258,7 @@ def build_workspace(cfg: dict, analysis: str, model: str, mass_gev: float) -> di
         "observations": observations,
         "measurements": [{"name": "NormalMeasurement", "config": {"poi": POI, "parameters": []}}],
         "version": "1.0.0",
-        "_coupling_ref": coupling_ref,
+        "_coupling_ref": coupling_ref ** 2 if COUPLING.get(model) == "Br" else coupling_ref,
     }
 
 
@@ -286,38 +293,75 @@ def split_workspace(ws: dict, poi: str = POI) -> tuple[dict, list[dict]]:
     return bkg, ops
 
 
+def _union_bkgonly(parts: list[tuple[str, float, dict]], analysis: str) -> dict:
+    """Background-only workspace with the union of the channels of all (model, mass) workspaces.
+
+    A channel without signal for some model is then background-only in that model's patched
+    workspace: it has its own nuisance parameters and does not depend on mu, so limits are unchanged.
+    """
+    channels, observations, measurements = {}, {}, None
+    for model, mass_gev, bkg in parts:
+        obs_by_name = {o["name"]: o for o in bkg["observations"]}
+        for ch in bkg["channels"]:
+            name = ch["name"]
+            obs = obs_by_name[name]
+            if name in channels and (channels[name] != ch or observations[name] != obs):
+                raise NA64Error(f"{analysis}: background-only channel '{name}' of the workspace for {model} at "
+                                f"m = {mass_gev:g} GeV differs from the same channel of another model/mass")
+            channels[name], observations[name] = ch, obs
+        if measurements is None:
+            measurements = bkg["measurements"]
+        elif bkg["measurements"] != measurements:
+            raise NA64Error(f"{analysis}: measurement (POI, parameter bounds) for {model} at m = {mass_gev:g} GeV "
+                            "differs from the other workspaces")
+    names = sorted(channels)
+    return {"channels": [channels[n] for n in names], "observations": [observations[n] for n in names],
+            "measurements": measurements, "version": "1.0.0"}
+
+
 def likelihoods(cfg: dict, analysis: str) -> tuple[dict, dict] | None:
-    """(BkgOnly workspace, patchset) of one analysis, or None if it has no signal tables."""
+    """(BkgOnly workspace, patchset) of one analysis, or None if it has no signal tables.
+
+    One patch per (model, mass): it adds the signal samples of that workspace to the channels of the
+    common BkgOnly (the union of all channels, :func:`_union_bkgonly`).
+    """
     import pyhf
 
-    bkgonly, patches, builder = None, [], ""
+    built, builder, errors = [], "", []
     for model in PUBLIC_MODELS[analysis]:
         for mass_gev in masses_of(cfg, analysis, model):
             try:
                 ws, builder = workspace_for(cfg, analysis, model, mass_gev)
             except NA64Error as exc:
                 log.warning("%s/%s m=%g: %s", analysis, model, mass_gev, exc)
+                errors.append(str(exc))
                 continue
-            coupling_ref = ws.pop("_coupling_ref", None)
-            bkg, ops = split_workspace(ws)
-            if bkgonly is None:
-                bkgonly = bkg
-            elif bkg != bkgonly:
-                raise NA64Error(f"{analysis}: the background-only part of the workspace for {model} at "
-                                f"m = {mass_gev:g} GeV differs from the others (built by {builder})")
-            name = f"{model}_m{mass_gev:.6g}".replace(".", "p").replace("-", "m").replace("+", "")
-            meta = {"name": name, "values": [model, mass_gev]}
-            if coupling_ref is not None:
-                meta.update(coupling_ref=coupling_ref,
-                            poi_definition=f"{POI} = ({COUPLING.get(model, 'coupling')}/coupling_ref)^2"
-                            if COUPLING.get(model) != "Br" else f"{POI} = Br/coupling_ref^2")
-            patches.append({"metadata": meta, "patch": ops})
-    if bkgonly is None:
+            built.append((model, mass_gev, ws))
+    if not built:
+        if errors:
+            raise NA64Error(f"{analysis}: no workspace could be built; first error: {errors[0]}")
         return None
+    bkgonly = _union_bkgonly([(m, x, split_workspace(dict(ws))[0]) for m, x, ws in built], analysis)
+    index = {ch["name"]: i for i, ch in enumerate(bkgonly["channels"])}
+    patches = []
+    for model, mass_gev, ws in built:
+        coupling_ref = ws.get("_coupling_ref")
+        ops = []
+        for ch in ws["channels"]:
+            _, sig_ops = split_workspace({"channels": [ch], "observations": [], "measurements": []})
+            ops += [{**op, "path": f"/channels/{index[ch['name']]}/samples/-"} for op in sig_ops]
+        name = f"{model}_m{mass_gev:.6g}".replace(".", "p").replace("-", "m").replace("+", "")
+        meta = {"name": name, "values": [model, mass_gev]}
+        if coupling_ref is not None:
+            c = COUPLING.get(model, "coupling")
+            meta.update(coupling_ref=coupling_ref,
+                        poi_definition=f"{POI} = Br/coupling_ref" if c == "Br" else f"{POI} = ({c}/coupling_ref)^2")
+        patches.append({"metadata": meta, "patch": ops})
     pyhf.Workspace(bkgonly)  # schema validation
     blinded = any(observed_of(cfg, a, r) is None for a, r in channels_of(cfg, analysis))
-    description = (f"NA64 {analysis}: signal patches (model, mass_gev) for {len(patches)} mass points; "
-                   f"workspaces from {builder}. "
+    description = (f"NA64 {analysis}: one signal patch per (model, mass_gev), {len(patches)} in all; "
+                   f"workspaces from {builder}; channels = runs, those without signal for a model stay "
+                   "background-only. "
                    + ("Observations are background-only Asimov (blinded or projection)." if blinded
                       else "Observations are the observed box counts."))
     patchset = {
