@@ -6,6 +6,30 @@ import pytest
 from na64flow import cli, closure, config, histograms, paths
 
 
+class BoxGuard(dict):
+    """A region dict that fails the test if anyone reads the data 'box' entry."""
+
+    def __getitem__(self, key):
+        if key == "box":
+            raise AssertionError("data box region read while blinded")
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        if key == "box":
+            raise AssertionError("data box region read while blinded")
+        return super().get(key, default)
+
+
+def _poison_data_box(hfile, value=1e9):
+    h = hfile["samples"]["data"]["hists"]["ecal_hcal"]
+    view = h.view(flow=False)
+    e_box = h.axes[0].edges[1:] <= 50.0
+    h_box = h.axes[1].edges[1:] <= 1.0
+    view["value"][np.ix_(e_box, h_box)] = value
+    view["variance"][np.ix_(e_box, h_box)] = value
+    hfile["samples"]["data"]["regions"]["box"] = {"raw": int(value), "weighted": value, "sumw2": value}
+
+
 @pytest.fixture
 def cfg(tmp_config):
     path, _ = tmp_config()
@@ -60,3 +84,13 @@ def test_closure_cli_writes_tables_and_plots(tmp_config):
         assert (paths.plots_dir(cfg) / f"closure_na64e.{ext}").stat().st_size > 1000
     rows = [line.split(",") for line in csv_text.strip().splitlines()[1:]]
     assert len(rows) == 4 and np.all([len(r) == 11 for r in rows])
+
+
+def test_closure_never_reads_data_box_region_or_bins(cfg):
+    clean = closure.toy_histogram_file(seed=25)
+    poisoned = closure.toy_histogram_file(seed=25)
+    _poison_data_box(poisoned)
+    poisoned["samples"]["data"]["regions"] = BoxGuard(poisoned["samples"]["data"]["regions"])
+    a = closure.closure_rows(cfg, "na64e", "2016-2022", clean, n_toys=3, seed=2)
+    b = closure.closure_rows(cfg, "na64e", "2016-2022", poisoned, n_toys=3, seed=2)
+    assert a == b

@@ -8,6 +8,20 @@ import pytest
 from na64flow import NA64Error, cli, closure, config, histograms, normalisation, paths
 
 
+class BoxGuard(dict):
+    """A region dict that fails the test if anyone reads the data 'box' entry."""
+
+    def __getitem__(self, key):
+        if key == "box":
+            raise AssertionError("data box region read while blinded")
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        if key == "box":
+            raise AssertionError("data box region read while blinded")
+        return super().get(key, default)
+
+
 @pytest.fixture
 def cfg(tmp_config):
     path, _ = tmp_config()
@@ -79,3 +93,11 @@ def test_published_mode_gives_k_1_with_ten_percent(repo_root, tmp_path):
     cfg = config.load_config(repo_root / "configs" / "published.yaml", {"results_root": str(tmp_path)})
     rec = normalisation.compute(cfg, "na64e", "2016-2022")
     assert rec["k"] == 1.0 and rec["k_unc"] == pytest.approx(0.10)
+
+
+def test_blinded_normalisation_never_reads_data_box_region(cfg):
+    hfile = closure.toy_histogram_file(seed=6)
+    data = hfile["samples"]["data"]
+    data["regions"] = BoxGuard(data["regions"])
+    rec = normalisation.normalisation_from_histograms(hfile, "electron", normalisation.settings(cfg))
+    assert rec["n_data"] > 0
