@@ -37,7 +37,7 @@ def processed(tmp_path_factory, repo_root):
 def test_cutflow_conserves_events_read_invalid_failing_passing(processed, analysis, run):
     """read = invalid + sum(failing each cut) + passing all cuts, and the box is a subset of passing."""
     _, out = processed
-    for sample, s in out[(analysis, run)]["samples"].items():
+    for s in out[(analysis, run)]["samples"].values():
         raw = s["cutflow"]["raw"]
         names = s["cutflow"]["names"]
         assert names[0] == "read" and names[1] == "invalid values" and names[-1] == "box"
