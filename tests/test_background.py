@@ -45,7 +45,9 @@ def test_sideband_extrapolation_recovers_upstream_box_count_of_toy(cfg):
     truth = 2000.0 * 0.5 * (1 - np.exp(-1 / 3.0))       # uniform E_ECAL<50 of 0-100, exp(3 GeV) E_HCAL<1
     assert abs(up["estimate"] - truth) < 3 * up["stat"]
     assert up["stat"] > 0 and up["syst"] >= 0
-    assert len(up["inputs"]["candidates"]) == 9
+    models = [c["model"] for c in up["inputs"]["candidates"]]
+    assert len(models) == 12 and models.count("mc_transfer") == 3      # 3 shapes x 3 ranges + transfers
+    assert up["method"].startswith("side-band extrapolation of data (E_HCAL shape, exponential fit")
     # the simulated upstream process is replaced by the data-driven estimate, not double counted
     assert "upstream_interaction" not in [s["name"] for s in rec["sources"]]
 

@@ -88,3 +88,24 @@ def test_unknown_model_and_empty_fit_range_raise_na64error():
         fits.fit_spectrum(EDGES, np.ones(80), model="gaussian", fit_range=(1, 5))
     with pytest.raises(NA64Error, match="fit range"):
         fits.fit_spectrum(EDGES, np.ones(80), model="exponential", fit_range=(50, 60))
+
+
+def test_transfer_factor_with_empty_side_band_gives_zero_with_upper_value_error():
+    cand = fits.transfer_candidate(0.0, mc_target=2.0, mc_target_var=0.0, mc_sideband=100.0, mc_sideband_var=0.0,
+                                   fit_range=(1.0, 6.0))
+    assert cand.estimate == 0.0
+    assert cand.stat == pytest.approx(1.14 * 0.02)
+    cand = fits.transfer_candidate(50.0, 2.0, 0.04, 100.0, 1.0, (1.0, 6.0))
+    assert cand.estimate == pytest.approx(1.0)
+    assert cand.stat == pytest.approx(np.hypot(np.sqrt(50) * 0.02, 1.0 * np.sqrt(0.01 + 1e-4)))
+
+
+def test_sparse_side_band_falls_back_to_transfer_candidate():
+    rng = np.random.default_rng(8)
+    mu, _ = _exp_expected(4.0)
+    n = rng.poisson(mu).astype(float)
+    n_sb = n[(EDGES[:-1] >= 1.0) & (EDGES[1:] <= 10.0)].sum()
+    transfer = [fits.transfer_candidate(n_sb, 1.0, 0.01, 5.0, 0.05, (1.0, 10.0))]
+    ex = fits.extrapolate(EDGES, n, target=(0.0, 1.0), fit_ranges=[(1.0, 10.0)], min_events=10, transfer=transfer)
+    assert ex.central.model == "mc_transfer"
+    assert ex.estimate == pytest.approx(n_sb / 5.0)

@@ -65,6 +65,7 @@ DEFAULTS = {
     "fit_models": list(fits.MODELS),
     "min_fit_pvalue": 0.01,          # [est] reasonable-fit criterion for the systematic envelope
     "power_law_offset_gev": 1.0,     # [est] c in (x + c)^-p
+    "min_fit_events": 10.0,          # [est] fewer side-band events in a fit range: shape unconstrained
     "validation_width_gev": 10.0,    # [est] pseudo-box thr < x < thr + width for closure on data
     "mc_norm_region": "calibration",
     "mc_norm_syst": {                # relative normalisation systematic of MC-based sources
@@ -179,45 +180,94 @@ def sum_hists(hfile: dict, sample_names: list[str], name: str):
 # estimators
 
 
-def sideband_estimate(h, setup: str, cuts, bcfg: dict, *, shift_gev: float | None = None) -> tuple[fits.Extrapolation, dict]:
+def _view_arrays(view):
+    values = np.asarray(view["value"] if view.dtype.names else view, float)
+    variances = np.asarray(view["variance"], float) if view.dtype.names and "variance" in view.dtype.names else values
+    return values, variances
+
+
+def simulation_projection(h_mc, setup: str, ecal_range_gev=None):
+    """Full 1D projection (edges, values, variances) of a *simulated* histogram, box included.
+
+    Only for ``mc_*`` samples (not blinded): the E_HCAL projection of the E_ECAL strip (electron,
+    hadron) or the p_out spectrum (muon). Used for simulation transfer factors and closure truth.
+    """
+    if setup == "muon":
+        vals, var = _view_arrays(h_mc.view(flow=False))
+        return h_mc.axes[0].edges, vals, var
+    ie = _axis_index(h_mc, "ecal", 0)
+    e_edges = h_mc.axes[ie].edges
+    lo, hi = ecal_range_gev
+    e_sel = np.flatnonzero((e_edges[:-1] >= lo - 1e-9) & (e_edges[1:] <= hi + 1e-9))
+    vals, var = _view_arrays(h_mc.view(flow=False))
+    vals, var = np.take(vals, e_sel, axis=ie).sum(axis=ie), np.take(var, e_sel, axis=ie).sum(axis=ie)
+    return h_mc.axes[1 - ie].edges, vals, var
+
+
+def interval_sum(edges, values, variances, a: float, b: float) -> tuple[float, float]:
+    """Sum of the bins lying entirely inside [a, b] and of their variances."""
+    sel = (edges[:-1] >= a - 1e-9) & (edges[1:] <= b + 1e-9)
+    return float(np.sum(values[sel])), float(np.sum(variances[sel]))
+
+
+def sideband_estimate(h, setup: str, cuts, bcfg: dict, *, shift_gev: float | None = None,
+                      h_mc=None) -> tuple[fits.Extrapolation, dict]:
     """Side-band extrapolation into the box (or, with ``shift_gev``, into a validation pseudo-box).
 
     electron/hadron: E_HCAL strip E_ECAL in [0, thr) (pseudo-box: [thr, thr + shift)), fit E_HCAL >=
     hcal_zero, extrapolate to [0, hcal_zero). muon: fit p_out >= p_max (pseudo-box: >= p_max + shift),
-    extrapolate into [p_lo, p_max) (pseudo-box: [p_max, p_max + shift)).
+    extrapolate into [p_lo, p_max) (pseudo-box: [p_max, p_max + shift)). With ``h_mc`` (the simulated
+    histogram of the process the method replaces) the simulation transfer-factor candidates are added
+    (``fits.transfer_candidate``); they become central when the side band holds fewer than
+    ``min_fit_events`` events for the primary fit.
     """
     sb = bcfg[setup]["sideband"]
     models = bcfg["fit_models"]
     primary = tuple(sb.get("primary") or (models[0], 0))
     common = dict(models=models, primary=primary, min_pvalue=float(bcfg["min_fit_pvalue"]),
-                  offset_gev=float(bcfg["power_law_offset_gev"]))
+                  offset_gev=float(bcfg["power_law_offset_gev"]), min_events=float(bcfg["min_fit_events"]))
+    ecal_range = None
     if setup in ("electron", "hadron"):
         thr = float(cuts.ecal_max_gev)
         hz = float(cuts.hcal_zero_gev)
         ecal_range = (0.0, thr) if shift_gev is None else (thr, thr + shift_gev)
         edges, vals, var = hcal_strip(h, ecal_range, hz)
-        edges, vals, var = rebin(edges, vals, var, sb.get("rebin", 1))
         target = (float(h.axes[1 - _axis_index(h, "ecal", 0)].edges[0]), hz)
         ranges = [tuple(r) for r in sb["fit_ranges_gev"]]
-        ex = fits.extrapolate(edges, vals, var, target=target, fit_ranges=ranges, **common)
         inputs = {"histogram": sb["histogram"], "projection": "E_HCAL", "ecal_range_gev": list(ecal_range),
-                  "fit_variable_min_gev": hz, "n_sideband": float(vals.sum())}
+                  "fit_variable_min_gev": hz}
     elif setup == "muon":
         p_max = float(cuts.p_out_max_gev)
         lo_fit = p_max if shift_gev is None else p_max + shift_gev
         edges, vals, var = spectrum_above(h, lo_fit)
-        edges, vals, var = rebin(edges, vals, var, sb.get("rebin", 1))
         target = (float(h.axes[0].edges[0]), p_max) if shift_gev is None else (p_max, p_max + shift_gev)
         d = lo_fit - p_max
         ranges = [(r[0] + d, r[1] + d) for r in sb["fit_ranges_gev"]]
-        ex = fits.extrapolate(edges, vals, var, target=target, fit_ranges=ranges, **common)
-        inputs = {"histogram": sb["histogram"], "projection": "p_out", "fit_variable_min_gev": lo_fit,
-                  "n_sideband": float(vals.sum())}
+        inputs = {"histogram": sb["histogram"], "projection": "p_out", "fit_variable_min_gev": lo_fit}
     else:
         raise NA64Error(f"no side-band method for setup '{setup}'")
+    edges, vals, var = rebin(edges, vals, var, sb.get("rebin", 1))
+    transfer = None
+    if h_mc is not None:
+        m_edges, m_vals, m_var = simulation_projection(h_mc, setup, ecal_range)
+        t_num, t_num_var = interval_sum(m_edges, m_vals, m_var, *target)
+        transfer = []
+        for rng in ranges:
+            t_den, t_den_var = interval_sum(m_edges, m_vals, m_var, *rng)
+            n_sb, _ = interval_sum(edges, vals, var, *rng)
+            transfer.append(fits.transfer_candidate(n_sb, t_num, t_num_var, t_den, t_den_var, rng))
+    ex = fits.extrapolate(edges, vals, var, target=target, fit_ranges=ranges, transfer=transfer, **common)
+    inputs["n_sideband"] = float(vals.sum())
     inputs.update(target_gev=list(target), fit_ranges_gev=[list(r) for r in ranges], models=list(models),
                   primary=list(primary), candidates=[c.as_dict() for c in ex.candidates])
     return ex, inputs
+
+
+def replaced_simulation(hfile: dict, sb: dict):
+    """Sum of the side-band histogram over the simulated samples the side-band method replaces (or None)."""
+    names = [samples.mc_sample(p) for p in sb.get("replaces", []) if samples.mc_sample(p) in hfile["samples"]]
+    names = [n for n in names if sb["histogram"] in hfile["samples"][n].get("hists", {})]
+    return sum_hists(hfile, names, sb["histogram"]) if names else None
 
 
 def region_count(hfile: dict, sample: str, region: str) -> dict | None:
@@ -285,11 +335,13 @@ def estimate_from_histograms(cfg: dict, analysis: str, run: str, hfile: dict) ->
     sb = (bcfg.get(setup) or {}).get("sideband")
     if sb:
         h = get_hist(hfile, samples.DATA, sb["histogram"])
-        ex, inputs = sideband_estimate(h, setup, cuts, bcfg)
+        h_mc = replaced_simulation(hfile, sb)
+        ex, inputs = sideband_estimate(h, setup, cuts, bcfg, h_mc=h_mc)
+        how = (f"simulation transfer factor x data side band {list(ex.central.fit_range)} GeV"
+               if ex.central.model == "mc_transfer" else f"{ex.central.model} fit {list(ex.central.fit_range)} GeV")
         sources.append({"name": sb["name"], "estimate": max(ex.estimate, 0.0), "stat": ex.stat, "syst": ex.syst,
-                        "method": f"side-band extrapolation of data ({inputs['projection']} shape, "
-                                  f"{ex.central.model} fit {list(ex.central.fit_range)} GeV; syst = envelope of "
-                                  f"{len(ex.candidates)} model x range choices)",
+                        "method": f"side-band extrapolation of data ({inputs['projection']} shape, {how}; "
+                                  f"syst = envelope of {len(ex.candidates)} model x range choices)",
                         "inputs": inputs})
         replaced = list(sb.get("replaces", []))
     k_mc, k_mc_unc, note = mc_norm_factor(hfile, bcfg["mc_norm_region"], setup)

@@ -111,9 +111,10 @@ def closure_rows(cfg: dict, analysis: str, run: str, hfile: dict, n_toys: int, s
     sets = [(f"simulation {samples.mc_sample(p)}", [samples.mc_sample(p)]) for p in sb.get("replaces", [])
             if samples.mc_sample(p) in hfile["samples"]]
     sets.append(("simulation all processes", mc_all))
+    h_mc = background.replaced_simulation(hfile, sb)     # the method as used, transfer candidates included
     for label, names in sets:
         h = background.sum_hists(hfile, names, name)
-        ex, _ = background.sideband_estimate(h, setup, cuts, bcfg)
+        ex, _ = background.sideband_estimate(h, setup, cuts, bcfg, h_mc=h_mc)
         truth, truth_unc = box_truth(names)
         rows.append(_row(analysis, run, label, ex.estimate, ex.stat, ex.syst, truth, truth_unc))
 
@@ -128,7 +129,7 @@ def closure_rows(cfg: dict, analysis: str, run: str, hfile: dict, n_toys: int, s
         rng = np.random.default_rng(seed)
         pulls = []
         for _ in track(range(n_toys), description=f"closure toys {analysis} {run}"):
-            ex, _ = background.sideband_estimate(_poisson_like(h_all, rng), setup, cuts, primary_cfg)
+            ex, _ = background.sideband_estimate(_poisson_like(h_all, rng), setup, cuts, primary_cfg, h_mc=h_mc)
             if ex.stat > 0:
                 pulls.append((ex.estimate - truth) / ex.stat)
         pulls = np.array(pulls)
@@ -144,7 +145,7 @@ def closure_rows(cfg: dict, analysis: str, run: str, hfile: dict, n_toys: int, s
     key = "validation_p_out_width_gev" if setup == "muon" else "validation_ecal_width_gev"
     width = float(getattr(cuts, key, bcfg["validation_width_gev"]))   # same pseudo-box as `process`
     h_data = background.get_hist(hfile, samples.DATA, name)
-    ex, _ = background.sideband_estimate(h_data, setup, cuts, bcfg, shift_gev=width)
+    ex, _ = background.sideband_estimate(h_data, setup, cuts, bcfg, shift_gev=width, h_mc=h_mc)
     truth, truth_unc = validation_truth(h_data, setup, cuts, width)
     rows.append(_row(analysis, run, f"data validation region (+{width:g} GeV)", ex.estimate, ex.stat, ex.syst,
                      truth, truth_unc))

@@ -176,8 +176,11 @@ class Candidate:
     valid: bool
 
     def as_dict(self) -> dict:
-        return {"model": self.model, "fit_range_gev": list(self.fit_range), "estimate": self.estimate,
-                "stat": self.stat, "pvalue": self.pvalue, "valid": self.valid}
+        def num(x):
+            return float(x) if np.isfinite(x) else None     # JSON-safe: no NaN
+
+        return {"model": self.model, "fit_range_gev": list(self.fit_range), "estimate": num(self.estimate),
+                "stat": num(self.stat), "pvalue": num(self.pvalue), "valid": self.valid}
 
 
 @dataclass
@@ -208,33 +211,65 @@ def systematic_shift(cand: Candidate, central: Candidate) -> float:
     return float(np.sqrt(max(0.0, delta2 - abs(cand.stat**2 - central.stat**2))))
 
 
+def transfer_candidate(n_sideband: float, mc_target: float, mc_target_var: float, mc_sideband: float,
+                       mc_sideband_var: float, fit_range: tuple[float, float]) -> Candidate:
+    """Shape from simulation, normalisation from data: N = n_sb(data) x T_target / T_sb (simulation).
+
+    The classic transfer factor [lit: e.g. ATLAS/CMS "MC transfer factor" estimates]. stat = Poisson
+    error of n_sb (the 68% upper value 1.14 when n_sb = 0) times R, combined in quadrature with n_sb x
+    the simulation error of R (sqrt(sum w^2) of the disjoint target and side-band sums).
+    """
+    if mc_sideband <= 0:
+        return Candidate("mc_transfer", tuple(fit_range), float("nan"), float("nan"), float("nan"), False)
+    r = mc_target / mc_sideband
+    rel_r = np.sqrt((mc_target_var / mc_target**2 if mc_target > 0 else 0.0) + mc_sideband_var / mc_sideband**2)
+    poisson = np.sqrt(n_sideband) if n_sideband > 0 else 1.14
+    stat = float(np.hypot(poisson * r, n_sideband * r * rel_r))
+    return Candidate("mc_transfer", tuple(fit_range), float(n_sideband * r), stat, float("nan"), True)
+
+
+def summarise(cands: list[Candidate], central: Candidate, target, min_pvalue: float = 0.01) -> Extrapolation:
+    """Central value and stat from ``central``; syst = the Barlow-net envelope over reasonable candidates
+    (valid, finite, and for fits goodness-of-fit p >= ``min_pvalue``; transfer candidates have no p)."""
+    good = [c for c in cands if c.valid and np.isfinite(c.estimate)
+            and (not np.isfinite(c.pvalue) or c.pvalue >= min_pvalue)]
+    syst = max((systematic_shift(c, central) for c in good), default=0.0)
+    return Extrapolation(central.estimate, central.stat, float(syst), central, cands, tuple(target))
+
+
 def extrapolate(edges, values, variances=None, *, target: tuple[float, float],
                 fit_ranges: list[tuple[float, float]], models=MODELS, primary: tuple[str, int] | None = None,
-                min_pvalue: float = 0.01, offset_gev: float = 1.0) -> Extrapolation:
+                min_pvalue: float = 0.01, offset_gev: float = 1.0, min_events: float = 0.0,
+                transfer: list[Candidate] | None = None) -> Extrapolation:
     """Fit every (model, fit range) candidate and extrapolate each into ``target`` = [a, b].
 
     Central value: the ``primary`` (model, index into fit_ranges) candidate (default: the first model on
-    the first range); statistical error: that fit's propagated error. Systematic: the largest
-    deviation from the central value among the *reasonable* candidates (converged fit with goodness
-    of fit p-value >= ``min_pvalue``), each deviation first reduced by its statistical part
-    (``systematic_shift``). The selection of reasonable fits uses only the side-band fit quality,
-    never the extrapolated value.
+    the first range); statistical error: that fit's propagated error. A fit whose range holds fewer
+    than ``min_events`` (weighted) events is reported but marked not valid (its shape is not
+    constrained); if the primary fit is such a fit and ``transfer`` candidates (one per fit range,
+    ``transfer_candidate``) are given, the primary range's transfer candidate becomes the central
+    value. Systematic: ``summarise`` -- the largest deviation from the central value among the
+    reasonable candidates, each net of its statistical part (``systematic_shift``). The choice of
+    candidates uses only side-band information, never the extrapolated value.
     """
     models = list(models)
-    primary = primary or (models[0], 0)
+    primary = tuple(primary or (models[0], 0))
+    if primary[1] >= len(fit_ranges) or primary[0] not in models:
+        raise NA64Error(f"background.sideband.primary {list(primary)} is not among the models {models} "
+                        f"and {len(fit_ranges)} fit ranges")
     cands: list[Candidate] = []
     central = None
     for i, rng in enumerate(fit_ranges):
         for model in models:
             res = fit_spectrum(edges, values, variances, model=model, fit_range=tuple(rng), offset_gev=offset_gev)
             est, err = res.extrapolate(*target)
-            cand = Candidate(model, res.fit_range, est, err, res.pvalue, res.valid)
+            cand = Candidate(model, res.fit_range, est, err, res.pvalue,
+                             res.valid and res.n_observed >= min_events and res.n_observed > 0)
             cands.append(cand)
-            if (model, i) == tuple(primary):
+            if (model, i) == primary:
                 central = cand
-    if central is None:
-        raise NA64Error(f"background.sideband.primary {list(primary)} is not among the models {models} "
-                        f"and {len(fit_ranges)} fit ranges")
-    good = [c for c in cands if c.valid and c.pvalue >= min_pvalue and np.isfinite(c.estimate)]
-    syst = max((systematic_shift(c, central) for c in good), default=0.0)
-    return Extrapolation(central.estimate, central.stat, float(syst), central, cands, tuple(target))
+    if transfer:
+        cands.extend(transfer)
+        if not central.valid and transfer[primary[1]].valid:
+            central = transfer[primary[1]]
+    return summarise(cands, central, target, min_pvalue)
