@@ -77,7 +77,8 @@ def sigma_per_electron(e_positron_gev, mass_gev, eps=1.0, alpha_d=0.1, m_chi_gev
     else:
         raise NA64Error(f"unknown dark-matter kind '{chi_kind}'; known: {', '.join(CHI_KINDS)}")
     gam = float(total_width_gev(m, alpha_d, m_chi, chi_kind, width_eps))
-    return 4.0 * np.pi * ALPHA * eps**2 * alpha_d * (q / np.sqrt(s)) * f / ((s - m * m) ** 2 + m * m * gam**2)
+    out = 4.0 * np.pi * ALPHA * eps**2 * alpha_d * (q / np.sqrt(np.maximum(s, 1e-30))) * f
+    return np.where(e > 0, out / ((s - m * m) ** 2 + m * m * gam**2), 0.0)
 
 
 def narrow_width_integral_gev(eps=1.0, br_invisible=1.0):

@@ -1,0 +1,103 @@
+"""Yields per particle on target: muon thin target vs direct integration, resonance window, mesons."""
+
+import numpy as np
+import pytest
+from scipy import integrate
+
+from na64flow.physics import brem, mesons, tracklength, yields, zprime
+from na64flow.physics.constants import (ALPHA, GEV2_TO_CM2, M_E_GEV, M_MU_GEV, PB_N_ATOMS_CM3, PB_X0_CM)
+from na64flow.physics.formfactors import g2_elastic, g2_inelastic
+
+
+def _chi_quad(m, e0, ml):
+    tmin, tmax = (m * m / (2 * e0)) ** 2, m * m + ml * ml
+
+    def f(lt):
+        t = np.exp(lt)
+        return (t - tmin) / t * (g2_elastic(t) + g2_inelastic(t))
+
+    return integrate.quad(f, np.log(tmin), np.log(tmax), limit=200)[0]
+
+
+@pytest.mark.parametrize("mass_gev", [0.005, 0.05, 0.5])
+def test_muon_zprime_yield_matches_direct_scipy_integration(mass_gev):
+    e0, thr, length_cm = 160.0, 80.0, 40 * PB_X0_CM
+    chi = _chi_quad(mass_gev, e0, M_MU_GEV)
+    beta = np.sqrt(1 - mass_gev**2 / e0**2)
+    g2_over_4pi = 1 / (4 * np.pi)
+
+    def dsdx(x):   # physics.md §3 WW formula written out independently
+        return 4 * ALPHA**2 * g2_over_4pi * chi * beta * (1 - x + x * x / 3) / (
+            mass_gev**2 * (1 - x) / x + M_MU_GEV**2 * x)
+
+    sigma = integrate.quad(dsdx, thr / e0, 1 - M_MU_GEV / e0, limit=400, points=[0.99, 0.999])[0]
+    ref = PB_N_ATOMS_CM3 * length_cm * sigma * GEV2_TO_CM2 * float(zprime.branching_invisible(mass_gev))
+    got = yields.lmu_ltau_muon_yield(mass_gev, e0, thr, length_cm=length_cm)[0]
+    assert got == pytest.approx(ref, rel=1e-3)
+
+
+def test_muon_yield_ratio_zprime_to_dark_photon_is_one_over_4pi_alpha_below_dimuon_threshold():
+    y_z = yields.lmu_ltau_muon_yield(0.1, 160.0, 80.0)[0]
+    y_a = yields.muon_brem_yield(0.1, 160.0, 80.0)[0]
+    assert y_z / y_a == pytest.approx(1 / (4 * np.pi * ALPHA), rel=1e-9)
+
+
+@pytest.fixture(scope="module")
+def tsai_e_plus():
+    return tracklength.tsai_primary_table("e+", 100.0)
+
+
+def test_annihilation_yield_is_confined_to_the_resonance_window(tsai_e_plus):
+    thr, e0 = 50.0, 100.0
+    lo, hi = np.sqrt(2 * M_E_GEV * thr), np.sqrt(2 * M_E_GEV * e0)
+    m = np.array([0.5 * lo, 0.99 * lo, 1.02 * lo, 0.5 * (lo + hi), 0.99 * hi, 1.01 * hi, 2 * hi])
+    y = yields.annihilation_yield(m, tsai_e_plus, thr, e0)
+    assert np.all(y[[0, 1, 5, 6]] == 0) and np.all(y[[2, 3, 4]] > 0)
+
+
+def test_narrow_width_annihilation_yield_formula(tsai_e_plus):
+    m = 0.28
+    e_r = m * m / (2 * M_E_GEV) - M_E_GEV
+    dtde = float(yields.positron_dtde(tsai_e_plus, e_r))
+    ref = 82 * PB_N_ATOMS_CM3 * PB_X0_CM * dtde * 2 * np.pi**2 * ALPHA / M_E_GEV * GEV2_TO_CM2
+    assert yields.annihilation_yield(m, tsai_e_plus, 50.0, 100.0)[0] == pytest.approx(ref, rel=1e-9)
+
+
+def test_breit_wigner_yield_approaches_narrow_width_for_small_alpha_d(tsai_e_plus):
+    m = np.array([0.26])
+    nw = yields.annihilation_yield(m, tsai_e_plus, 50.0, 100.0)
+    bw = yields.annihilation_yield(m, tsai_e_plus, 50.0, 100.0, width="breit_wigner", alpha_d=1e-4)
+    assert bw[0] == pytest.approx(nw[0], rel=0.03)
+
+
+def test_brem_yield_of_primary_alone_matches_tsai_double_integral():
+    # n X0 int dt int dE I_e sigma(E): independent evaluation with scipy over u = ln(E0/E) and t
+    from scipy import special
+
+    m, e0, thr = 0.02, 100.0, 50.0
+    tsai = tracklength.tsai_primary_table("e-", e0)
+    got = yields.brem_yield_electron_beam(m, tsai, thr)[0]
+    es = np.geomspace(thr, e0, 60)
+    sig = brem.sigma_above(es, m, thr)
+
+    def sigma_at(u):
+        return np.interp(e0 * np.exp(-u), es, sig)
+
+    u_max = np.log(e0 / thr)
+    # track length density in u: int_0^40 dt gamma_pdf(u; 4t/3); the t -> 0 delta goes to u = 0
+    def tl_u(u):
+        return integrate.quad(lambda t: np.exp((4 * t / 3 - 1) * np.log(u) - u - special.gammaln(4 * t / 3)),
+                              0, 40, limit=200)[0]
+
+    smooth = integrate.quad(lambda u: tl_u(u) * sigma_at(u), 0, u_max, limit=100)[0]
+    ref = PB_N_ATOMS_CM3 * PB_X0_CM * GEV2_TO_CM2 * smooth
+    assert got == pytest.approx(ref, rel=0.01), (got, ref)
+
+
+def test_meson_production_probability_follows_cross_section_and_attenuated_length():
+    p_eta = mesons.production_probability("eta")
+    p_etap = mesons.production_probability("etaprime")
+    assert p_etap / p_eta == pytest.approx(mesons.SIGMA_CEX_50GEV_UB["etaprime"] / mesons.SIGMA_CEX_50GEV_UB["eta"])
+    l_eff = mesons.effective_length_cm()
+    assert l_eff == pytest.approx(integrate.quad(lambda z: np.exp(-z / 17.59), 0, 40 * PB_X0_CM)[0], rel=1e-9)
+    assert p_eta == pytest.approx(PB_N_ATOMS_CM3 * 6.0e-30 * 82 * 207.2 ** -0.25 * l_eff, rel=1e-9)
