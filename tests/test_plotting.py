@@ -49,7 +49,7 @@ def test_limit_plots_from_hand_made_limit_files(cfg_png):
                  "combined-dark_photon_limits", "combined-dark_photon_beams", "na64mu-lmu_ltau_limits",
                  "combined-lmu_ltau_limits", "combined-dark_photon_y_alphaD_0p1",
                  "combined-dark_photon_y_alphaD_0p5", "na64h-meson_br_limits",
-                 "na64e-cutflow_2016-2022", "na64mu-background_2022"):
+                 "na64e-cutflow_2016_2022", "na64mu-background_2022"):
         assert name in made, name
         assert (p.out_dir / f"{name}.png").stat().st_size > 1000
     index = json.loads((p.out_dir / "index.json").read_text())
@@ -65,9 +65,9 @@ def test_ecal_hcal_plane_plotted_with_box_from_histogram_file(cfg_png):
                            "samples": {"data": {"cutflow": {}, "regions": {}, "hists": {"ecal_hcal": ecal_hcal_hist()}}}})
     p = plotting.Plotter(cfg_png, plotting.paths.plots_dir(cfg_png))
     plotting.plot_ecal_hcal(p, "na64e", "2016-2022")
-    assert [m["name"] for m in p.made] == ["ecal_hcal_2016-2022"]
+    assert [m["name"] for m in p.made] == ["ecal_hcal_2016_2022"]
     assert "blinded" in p.made[0]["caption"]
-    assert (p.out_dir / "na64e-ecal_hcal_2016-2022.png").exists()
+    assert (p.out_dir / "na64e-ecal_hcal_2016_2022.png").exists()
 
 
 def test_pdf_and_png_written_for_each_plot(tmp_path):

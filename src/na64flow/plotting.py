@@ -1,7 +1,7 @@
 """Make every plot the available results allow (limits, (E_ECAL, E_HCAL) plane, cut flows, backgrounds).
 
 `na64flow plot -c C [--out-dir DIR]` writes PDF and PNG files (publish.formats) named
-``<category>-<plot>.<ext>`` into results/<tag>/plots/ (or DIR), where <category> is an analysis
+``<category>-<plot>.<ext>`` (no "-" inside <plot>; run 2016-2022 appears as 2016_2022) into results/<tag>/plots/ (or DIR), where <category> is an analysis
 (na64e, na64e_plus, na64mu, na64h) or ``combined``, so the Snakemake report can sort them with the
 pattern ``{category}-{name}.png``; ``index.json`` lists each plot with its caption. Inputs that do
 not exist yet are named in the output (and in index.json under "missing"); the step fails only if
@@ -103,6 +103,7 @@ class Plotter:
     def save(self, fig, ax, category: str, name: str, caption: str, rlabel: str = "") -> None:
         self.hep.label.exp_label(exp=self.label, llabel=self.text, rlabel=rlabel or self.cfg["tag"], ax=ax,
                                  loc=0, fontsize=18)
+        name = name.replace("-", "_")   # "-" only separates category and name ({category}-{name}.png)
         stem = f"{category}-{name}"
         files = []
         for ext in self.formats:
