@@ -309,19 +309,34 @@ def mc_source(hfile: dict, sample: str, k: float, k_unc: float, syst_frac: float
     est = k * w
     stat = k * stat_mc
     rel_k = k_unc / k if k > 0 else 0.0
-    syst = est * float(np.hypot(syst_frac, rel_k)) if raw > 0 else stat * rel_k
+    syst = est * float(np.hypot(syst_frac, rel_k)) if raw > 0 else 0.0
     return {"estimate": float(est), "stat": float(stat), "syst": float(syst),
             "method": f"simulation ({sample}) box count x k ({norm_note})",
             "inputs": {"sample": sample, "raw": raw, "weighted": w, "sumw2": w2, "k": k, "k_unc": k_unc,
                        "syst_frac": syst_frac, "upper_value_only": raw == 0}}
 
 
+def _upper_only(s: dict) -> bool:
+    return bool(s.get("inputs", {}).get("upper_value_only"))
+
+
 def total_of(sources: list[dict]) -> dict:
-    """Sum of the estimates; stat and syst added in quadrature (independent sources)."""
-    est = sum(s["estimate"] for s in sources)
-    stat = float(np.sqrt(sum(s["stat"] ** 2 for s in sources)))
-    syst = float(np.sqrt(sum(s["syst"] ** 2 for s in sources)))
-    return {"estimate": float(est), "stat": stat, "syst": syst, "uncertainty": float(np.hypot(stat, syst))}
+    """Sum of the estimates; stat and syst added in quadrature (independent sources).
+
+    Simulation-based sources without a single simulated box event (``upper_value_only``: estimate 0,
+    stat = 68% CL upper value from the simulated exposure) are not added: a 0 with an upper value set
+    by the size of the simulated sample is no measurement. They are listed under ``not_included``
+    with their upper values, and the tables show them as "< x".
+    """
+    used = [s for s in sources if not _upper_only(s)]
+    est = sum(s["estimate"] for s in used)
+    stat = float(np.sqrt(sum(s["stat"] ** 2 for s in used)))
+    syst = float(np.sqrt(sum(s["syst"] ** 2 for s in used)))
+    out = {"estimate": float(est), "stat": stat, "syst": syst, "uncertainty": float(np.hypot(stat, syst))}
+    skipped = {s["name"]: s["stat"] for s in sources if _upper_only(s)}
+    if skipped:
+        out["not_included"] = skipped
+    return out
 
 
 def estimate_from_histograms(cfg: dict, analysis: str, run: str, hfile: dict) -> dict:
@@ -413,6 +428,10 @@ def markdown_table(rec: dict) -> str:
              f"Exposure n_ot = {rec['n_ot']:.3g}; blinded: {rec['blinded']}", "",
              "| source | estimate | stat | syst | method |", "|---|---|---|---|---|"]
     for s in rec["sources"]:
+        if _upper_only(s):
+            lines.append(f"| {s['label']} | < {_fmt(s['stat'])} (no simulated event in the box) | – | – | "
+                         f"{s['method']}; not in the total |")
+            continue
         lt = "< " if s.get("inputs", {}).get("upper_limit") else ""
         lines.append(f"| {s['label']} | {lt}{_fmt(s['estimate'])} | {_fmt(s['stat'])} | {_fmt(s['syst'])} | {s['method']} |")
     t = rec["total"]
@@ -432,6 +451,9 @@ def latex_table(rec: dict) -> str:
              r"Source of background & Events \\", r"\hline"]
     for s in rec["sources"]:
         err = float(np.hypot(s["stat"], s["syst"]))
+        if _upper_only(s):
+            lines.append(f"{_tex_escape(s['label'])} & $< {_fmt(s['stat'])}$ (not in total) \\\\")
+            continue
         if s.get("inputs", {}).get("upper_limit"):
             lines.append(f"{_tex_escape(s['label'])} & $< {_fmt(s['estimate'])}$ \\\\")
             continue

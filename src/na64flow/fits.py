@@ -103,6 +103,8 @@ class FitResult:
     def extrapolate(self, a: float, b: float) -> tuple[float, float]:
         """Expected events in [a, b] from the fitted shape, and its 1-sigma error (covariance x Jacobian)."""
         theta = np.array([self.values[k] for k in self.names], float)
+        if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(self.covariance))):
+            return float("nan"), float("nan")
         value = self._yield(theta, a, b)
         jac = np.zeros_like(theta)
         for i in range(theta.size):
