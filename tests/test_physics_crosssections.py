@@ -83,7 +83,10 @@ def test_total_iww_cross_section_scales_as_inverse_mass_squared_for_me_much_less
 
 def test_sigma_above_threshold_matches_scipy_quad_for_electrons_and_muons():
     for e0, m, thr, ml in [(100.0, 0.01, 50.0, M_E_GEV), (100.0, 0.5, 50.0, M_E_GEV), (160.0, 0.05, 80.0, M_MU_GEV)]:
-        ref = integrate.quad(lambda x: brem.dsigma_dx(x, e0, m, ml), thr / e0, 1 - ml / e0, limit=500,
+        def f(x, e0=e0, m=m, ml=ml):
+            return brem.dsigma_dx(x, e0, m, ml)
+
+        ref = integrate.quad(f, thr / e0, 1 - ml / e0, limit=500,
                              points=[1 - 1e-3, 1 - 1e-4])[0]
         assert brem.sigma_above(e0, m, thr, ml) == pytest.approx(ref, rel=1e-4)
 

@@ -5,7 +5,7 @@ import pytest
 from scipy import integrate
 
 from na64flow.physics import brem, mesons, tracklength, yields, zprime
-from na64flow.physics.constants import (ALPHA, GEV2_TO_CM2, M_E_GEV, M_MU_GEV, PB_N_ATOMS_CM3, PB_X0_CM)
+from na64flow.physics.constants import ALPHA, GEV2_TO_CM2, M_E_GEV, M_MU_GEV, PB_N_ATOMS_CM3, PB_X0_CM
 from na64flow.physics.formfactors import g2_elastic, g2_inelastic
 
 

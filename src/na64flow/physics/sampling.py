@@ -100,12 +100,13 @@ def _sample_x(rng, e_gev, mass_gev, e_thr_gev, m_l):
     return out
 
 
-def _draw_cells(rng, n, weights, table):
-    """Draw n (energy, depth) pairs from cells with the given weights; log-uniform E, uniform t."""
+def _draw_cells(rng, n, weights, table, e_min_gev=0.0):
+    """Draw n (energy, depth) pairs from cells with the given weights; E log-uniform within the part of
+    the cell above ``e_min_gev``, depth uniform within the cell."""
     p = weights.ravel() / weights.sum()
     cell = rng.choice(p.size, size=n, p=p)
     k, j = np.unravel_index(cell, weights.shape)
-    le = np.log(table.energy_edges_gev)
+    le = np.log(np.maximum(table.energy_edges_gev, e_min_gev))
     e = np.exp(le[k] + rng.random(n) * (le[k + 1] - le[k]))
     d = table.depth_edges_x0
     t = d[j] + rng.random(n) * (d[j + 1] - d[j])
@@ -126,9 +127,8 @@ def _brem(rng, n, mass_gev, beam, e0_gev, e_thr_gev, table):
         if not np.any(w > 0):
             raise NA64Error(f"signal sampling: brem m = {mass_gev:g} GeV has no yield above {e_thr_gev:g} GeV "
                             f"for a {e0_gev:g} GeV {beam} beam")
-        e, depth, _ = _draw_cells(rng, n, w, table)
-        # a cell straddling the threshold: keep the emitter above it (the cell weight already used sigma)
-        e = np.maximum(e, e_thr_gev * (1 + 1e-9))
+        # a cell straddling the threshold: the emitter is drawn in its part above the threshold
+        e, depth, _ = _draw_cells(rng, n, w, table, e_min_gev=e_thr_gev * (1 + 1e-9))
     x = _sample_x(rng, e, mass_gev, e_thr_gev, m_l)
     return {"mediator_e_gev": x * e, "emission_depth_x0": depth, "visible_recoil_gev": np.zeros(n)}
 
