@@ -14,6 +14,9 @@ min_version("8.20")
 configfile: "configs/default.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/process.smk"

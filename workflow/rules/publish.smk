@@ -22,12 +22,12 @@ rule plot:
         publish_inputs,
         [] if SOURCE == "published" else histograms(),
     output:
-        touch(f"{RESULTS}/plots/.done"),
         plots=report(
-            directory(f"{RESULTS}/plots/pdf_png"),
-            patterns=["{name}.png"],
+            directory(f"{RESULTS}/plots/figures"),
+            patterns=["{category}-{name}.png"],
             caption="../report/plots.rst",
-            category="plots",
+            category="{category}",
+            subcategory="plots",
         ),
     params:
         config=CONFIG,
