@@ -158,8 +158,11 @@ def get_table(cfg: dict, beam: str, e0_gev: float) -> TrackLengthTable:
 
 
 def model_yields(cfg: dict, analysis: str, run: str, model: str, masses_gev: np.ndarray,
-                 table: TrackLengthTable | None = None) -> dict[str, np.ndarray]:
-    """Yield per OT at coupling 1 split by production mode: {mode: array over masses}."""
+                 table: TrackLengthTable | None = None, cache: dict | None = None) -> dict[str, np.ndarray]:
+    """Yield per OT at coupling 1 split by production mode: {mode: array over masses}.
+
+    ``cache`` (a dict, optional) keeps the A' brem and annihilation yields between the models of one
+    run (dark_photon, dark_photon_brem, dark_photon_annihilation and lmu_ltau share them)."""
     cuts = config.cuts_for(cfg, analysis, run)
     s = settings(cfg)
     e0 = float(cuts.beam_energy_gev)
@@ -167,10 +170,17 @@ def model_yields(cfg: dict, analysis: str, run: str, model: str, masses_gev: np.
     m = np.asarray(masses_gev, dtype=float)
     ldm = s["ldm"]
     if cuts.setup == "electron":
-        table = table or get_table(cfg, cuts.beam, e0)
-        brem = yields.brem_yield_electron_beam(m, table, thr)
-        ann = yields.annihilation_yield(m, table, thr, e0, width=s["annihilation_width"], alpha_d=float(ldm["alpha_d"]),
-                                        m_chi_ratio=float(ldm["m_chi_ratio"]), chi_kind=ldm["chi_kind"])
+        key = (analysis, str(run), m.tobytes())
+        if cache is not None and key in cache:
+            brem, ann = cache[key]
+        else:
+            table = table or get_table(cfg, cuts.beam, e0)
+            brem = yields.brem_yield_electron_beam(m, table, thr)
+            ann = yields.annihilation_yield(m, table, thr, e0, width=s["annihilation_width"],
+                                            alpha_d=float(ldm["alpha_d"]), m_chi_ratio=float(ldm["m_chi_ratio"]),
+                                            chi_kind=ldm["chi_kind"])
+            if cache is not None:
+                cache[key] = (brem, ann)
         if model == "dark_photon":
             return {"brem": brem, "annihilation": ann}
         if model == "dark_photon_brem":
@@ -308,6 +318,7 @@ def compute(cfg: dict, analysis: str, run: str, histograms: dict | None = None) 
         where = str(hpath)
     effs = None if published else efficiencies_from_histograms(histograms, where)
     out = {}
+    cache: dict = {}
     grid = mass_grid(cfg)
     for model in models_for(cfg, analysis):
         if acfg["setup"] == "hadron":
@@ -315,7 +326,7 @@ def compute(cfg: dict, analysis: str, run: str, histograms: dict | None = None) 
             masses = np.array([mesons.MESON_MASS_GEV[meson]])
         else:
             masses = grid
-        parts = model_yields(cfg, analysis, run, model, masses)
+        parts = model_yields(cfg, analysis, run, model, masses, cache=cache)
         total = sum(parts.values())
         if published:
             eff = np.full(len(masses), published_efficiency(cfg, analysis, run))
