@@ -1,0 +1,395 @@
+"""Event generation of one run: rates, trigger-conditioned data stream, calibration stream, weighted MC
+and signal samples, in chunks with their own seeds.
+
+Data stream (sample ``data``), per process p with rate r_p per particle on target:
+  N_p ~ Poisson(n_ot x r_p x s_p x P_p(trigger)), events drawn *conditioned on the trigger* (rejection
+  on a trigger-capable component where one exists), trigger bit 0; plus the calibration stream:
+  N_cal ~ Poisson(n_ot x prescale) unbiased beam events (process drawn from the rates), trigger bit 1
+  (and bit 0 if they also fire the physics trigger). s_p = ``simulation.rate_scale.<p>`` (default 1).
+MC samples (``mc_<p>``): ``n_mc`` trigger-conditioned events, weights summing (in expectation) to
+  n_ot x r_p x s_p x P_p(trigger); processes that never fire the trigger (the bulk) are normalised to the
+  calibration stream instead (manifest ``normalisation: calibration``).
+Signal samples (``signal_<mode>_m<mass>``): ``n_signal`` events from physics.sampling.sample_signal,
+  weight 1, generated with the signal signature (mediator energy > e_miss_min).
+
+P(trigger) and the box acceptance A_box of the processes calibrated on published backgrounds are
+measured on fixed-seed pilot samples (``simulation.n_pilot`` events), so every piece of a parallel run
+derives the same numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import numpy as np
+
+from .. import NA64Error, config, events, samples
+from . import detector, processes, trigger
+
+DEFAULTS = {
+    "chunk_events": 250_000,
+    "n_pilot": 40_000,
+    "n_mc": 20_000,
+    "n_signal": 5_000,
+    "calibration_prescale": 1e-5,
+    "rate_scale": {},
+    "run_rate_scale": {},
+    "signal_modes": {"na64e": ["brem", "annihilation"], "na64e_plus": ["brem", "annihilation"],
+                     "na64mu": ["zprime"], "na64h": ["eta", "etaprime"]},
+    "signal_masses_gev": {},
+    "inject": [],
+}
+
+
+BOX_PILOT_FACTOR = 8   # box acceptances of rare topologies need a larger pilot (~5% precision)
+
+
+def sim_settings(cfg: dict) -> dict:
+    """The ``simulation`` section with defaults filled in."""
+    out = dict(DEFAULTS)
+    out.update(config.section(cfg, "simulation"))
+    if int(out["chunk_events"]) > 250_000:
+        raise NA64Error(f"simulation.chunk_events = {out['chunk_events']}: at most 250000 (bounded file size)")
+    return out
+
+
+def rng_for(seed: int, *keys) -> np.random.Generator:
+    """Independent generator for (seed, keys...): SeedSequence with a spawn key hashed from the keys."""
+    spawn = tuple(int(hashlib.sha256(str(k).encode()).hexdigest()[:8], 16) for k in keys)
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed), spawn_key=spawn)))
+
+
+def run_number_of(run: str) -> int:
+    digits = "".join(ch for ch in str(run) if ch.isdigit())[:4]
+    return int(digits) if digits else 0
+
+
+@dataclass
+class ProcessRate:
+    name: str
+    rate_per_ot: float
+    source: str
+    scale: float
+    component: str | None
+    component_prob: float
+    p_trigger: float            # P(trigger) of the whole process (component prob included)
+    p_trigger_component: float  # P(trigger | component)
+    box_acceptance: float | None = None
+    bulk: bool = False
+
+    @property
+    def expected_triggered_per_ot(self) -> float:
+        return self.rate_per_ot * self.scale * self.p_trigger
+
+
+@dataclass
+class RunModel:
+    analysis: str
+    run: str
+    setup: str
+    beam: str
+    e0_gev: float
+    vhcal: bool
+    n_ot: float
+    seed: int
+    run_number: int
+    settings: dict
+    cuts: SimpleNamespace
+    rates: dict[str, ProcessRate] = field(default_factory=dict)
+    dimuon_loss_prob: float = 0.0
+
+    def ctx(self, vhcal=None) -> SimpleNamespace:
+        return SimpleNamespace(e0_gev=self.e0_gev, beam=self.beam, setup=self.setup,
+                               vhcal=self.vhcal if vhcal is None else vhcal, dimuon_loss_prob=self.dimuon_loss_prob)
+
+    def e_miss_min_gev(self) -> float:
+        c = self.cuts
+        if self.setup == "electron":
+            return self.e0_gev - float(c.ecal_max_gev)
+        if self.setup == "muon":
+            return self.e0_gev - float(c.p_out_max_gev)
+        return self.e0_gev - float(c.ecal_max_gev) - float(c.hcal_zero_gev)
+
+
+def _columns(rng, truth: detector.Truth, model: RunModel, vhcal=None) -> dict:
+    return detector.respond(rng, truth, setup=model.setup, run_number=model.run_number,
+                            vhcal=model.vhcal if vhcal is None else vhcal)
+
+
+def _pilot(model: RunModel, proc: processes.Process, what: str, component=None, vhcal=None, ctx=None):
+    """Fixed-seed pilot sample of one process: (truth, columns)."""
+    rng = rng_for(model.seed, "pilot", model.analysis, model.run, proc.name, what)
+    n = int(model.settings["n_pilot"]) * (BOX_PILOT_FACTOR if what == "box" else 1)
+    ctx = ctx or model.ctx(vhcal)
+    t = proc.gen(rng, n, ctx, component=component) if component else proc.gen(rng, n, ctx)
+    return t, _columns(rng, t, model, vhcal)
+
+
+def _supports(proc: processes.Process, component: str) -> bool:
+    import inspect
+    return "component" in inspect.signature(proc.gen).parameters
+
+
+def build_model(cfg: dict, analysis: str, run: str) -> RunModel:
+    """Rates, trigger probabilities and box acceptances of every process of (analysis, run)."""
+    acfg = config.analysis_config(cfg, analysis)
+    rcfg = config.run_config(cfg, analysis, run)
+    settings = sim_settings(cfg)
+    model = RunModel(analysis=analysis, run=str(run), setup=acfg["setup"], beam=acfg["beam"],
+                     e0_gev=float(rcfg["beam_energy_gev"]), vhcal=bool(rcfg.get("vhcal", False)),
+                     n_ot=float(rcfg["n_ot"]), seed=int(cfg["seed"]), run_number=run_number_of(run),
+                     settings=settings, cuts=config.cuts_for(cfg, analysis, run))
+    procs = processes.processes_for(model.setup, model.beam, model.e0_gev)
+    all_scaled = set(settings["rate_scale"])
+    for v in (settings["run_rate_scale"] or {}).values():
+        all_scaled |= set(v)
+    unknown = sorted(all_scaled - set(events.PROCESSES))
+    if unknown:
+        raise NA64Error(f"simulation.rate_scale: unknown process(es) {', '.join(unknown)}; "
+                        f"known: {', '.join(events.PROCESSES)}")
+    scales = dict(settings["rate_scale"])
+    scales.update((settings["run_rate_scale"] or {}).get(f"{analysis}:{run}", {}))
+    rates: dict[str, float] = {}
+    box_acc: dict[str, float] = {}
+    for p in procs:
+        if p.published is not None:
+            comp = "enhanced" if _supports(p, "enhanced") and p.name == "upstream_interaction" else None
+            t, cols = _pilot(model, p, "box", component=comp, vhcal=False)
+            inbox = trigger.reference_box(cols, model.setup, model.e0_gev, p.published.ecal_max_gev)
+            acc = float(np.sum(t["bias_weight"] * inbox) / len(inbox))
+            if acc <= 0:
+                raise NA64Error(f"simulation: process {p.name}: zero box acceptance in the pilot sample; "
+                                "increase simulation.n_pilot")
+            box_acc[p.name] = acc
+            rates[p.name] = p.published.background / (p.published.n_ot * acc)
+        elif not p.bulk:
+            rates[p.name] = float(p.rate)
+        if p.name == "dimuon" and "loss" in p.extra:
+            pub = p.extra["loss"]
+            lctx = model.ctx(False)
+            lctx.dimuon_loss_prob = 1.0
+            t, cols = _pilot(model, p, "loss", vhcal=False, ctx=lctx)
+            acc = float(np.mean(trigger.reference_box(cols, model.setup, model.e0_gev, pub.ecal_max_gev)))
+            model.dimuon_loss_prob = pub.background / (pub.n_ot * float(p.rate) * max(acc, 1e-12))
+    bulk_rate = 1.0 - sum(rates.values())
+    for p in procs:
+        rate = bulk_rate if p.bulk else rates[p.name]
+        comp, cprob = (p.extra.get("trigger_component") or (None, 1.0))
+        t, cols = _pilot(model, p, "trigger", component=comp)
+        p_trig_c = float(np.sum(t["bias_weight"] * trigger.physics_trigger(cols, model.setup, model.e0_gev)) / t.n)
+        model.rates[p.name] = ProcessRate(
+            name=p.name, rate_per_ot=rate, source=p.source, scale=float(scales.get(p.name, 1.0)),
+            component=comp, component_prob=float(cprob), p_trigger=float(cprob) * p_trig_c,
+            p_trigger_component=p_trig_c, box_acceptance=box_acc.get(p.name), bulk=p.bulk)
+    model._procs = {p.name: p for p in procs}
+    return model
+
+
+# ----------------------------------------------------------------------------- event generation
+
+
+def _gen(model: RunModel, name: str, rng, n: int, component=None) -> detector.Truth:
+    p = model._procs[name]
+    ctx = model.ctx()
+    return p.gen(rng, n, ctx, component=component) if component else p.gen(rng, n, ctx)
+
+
+def generate_triggered(model: RunModel, name: str, rng, n: int, component=None, max_batch=200_000):
+    """``n`` events of process ``name`` passing the physics trigger (rejection sampling in batches).
+
+    Returns (columns, bias weights, number generated to get them)."""
+    rate = model.rates[name]
+    if n <= 0:
+        return None, np.zeros(0), 0
+    p = max(rate.p_trigger_component, 1e-6)
+    parts, weights, n_gen, got = [], [], 0, 0
+    while got < n:
+        batch = int(min(max_batch, max(1000, 1.3 * (n - got) / p)))
+        t = _gen(model, name, rng, batch, component)
+        cols = _columns(rng, t, model)
+        ok = trigger.physics_trigger(cols, model.setup, model.e0_gev)
+        idx = np.flatnonzero(ok)
+        need = n - got
+        if len(idx) >= need:
+            idx = idx[:need]
+            n_gen += int(idx[-1]) + 1
+        else:
+            n_gen += batch
+        parts.append({k: v[idx] for k, v in cols.items()})
+        weights.append(t["bias_weight"][idx])
+        got += len(idx)
+    cols = {k: np.concatenate([c[k] for c in parts]) for k in parts[0]}
+    return cols, np.concatenate(weights), n_gen
+
+
+def _finish(cols: dict, model: RunModel, process_code: np.ndarray, weight: np.ndarray, trig_bits: np.ndarray,
+            first_event: int) -> dict:
+    n = len(weight)
+    cols = dict(cols)
+    cols["true_process"] = process_code.astype(np.int32)
+    cols["weight"] = weight.astype(np.float64)
+    cols["trigger_bits"] = trig_bits.astype(np.uint32)
+    cols["event_number"] = np.arange(first_event, first_event + n, dtype=np.int64)
+    return cols
+
+
+def data_counts(model: RunModel) -> dict[str, int]:
+    """Poisson numbers of triggered events per process, and of calibration events, for the run."""
+    rng = rng_for(model.seed, "counts", model.analysis, model.run)
+    out = {}
+    for name, r in model.rates.items():
+        out[name] = int(rng.poisson(model.n_ot * r.expected_triggered_per_ot))
+    out["__calibration__"] = int(rng.poisson(model.n_ot * float(model.settings["calibration_prescale"])))
+    return out
+
+
+def _split(n: int, k: int, i: int) -> int:
+    return n // k + (1 if i < n % k else 0)
+
+
+def data_chunk(model: RunModel, counts: dict[str, int], chunk: int, n_chunks: int, inject=None) -> dict:
+    """Columns of data chunk ``chunk`` of ``n_chunks`` (its share of every process and of the calibration stream)."""
+    rng = rng_for(model.seed, "data", model.analysis, model.run, chunk)
+    parts = []
+    for name, r in model.rates.items():
+        n = _split(counts[name], n_chunks, chunk)
+        if n == 0:
+            continue
+        cols, _, _ = generate_triggered(model, name, rng, n, r.component)
+        parts.append(_finish(cols, model, np.full(n, events.PROCESSES[name]), np.ones(n),
+                             np.full(n, events.TRIGGER_PHYSICS), 0))
+    n_cal = _split(counts["__calibration__"], n_chunks, chunk)
+    if n_cal:
+        names = list(model.rates)
+        prob = np.array([model.rates[k].rate_per_ot * model.rates[k].scale for k in names])
+        which = rng.choice(len(names), size=n_cal, p=prob / prob.sum())
+        for i, name in enumerate(names):
+            m = int(np.sum(which == i))
+            if m == 0:
+                continue
+            t = _gen(model, name, rng, m)
+            cols = _columns(rng, t, model)
+            bits = events.TRIGGER_CALIBRATION | np.where(
+                trigger.physics_trigger(cols, model.setup, model.e0_gev), events.TRIGGER_PHYSICS, 0)
+            parts.append(_finish(cols, model, np.full(m, events.PROCESSES[name]), np.ones(m), bits, 0))
+    if inject is not None and chunk == 0:
+        for spec in inject:
+            cols = signal_columns(model, rng, spec["mode"], float(spec["mass_gev"]), int(spec["n_events"]))
+            ok = trigger.physics_trigger(cols, model.setup, model.e0_gev)
+            cols = {k: v[ok] for k, v in cols.items()}
+            m = int(ok.sum())
+            parts.append(_finish(cols, model, np.full(m, events.PROCESSES["signal"]), np.ones(m),
+                                 np.full(m, events.TRIGGER_PHYSICS), 0))
+    return _merge_parts(parts, model, rng, chunk)
+
+
+def _merge_parts(parts, model, rng, chunk):
+    types = events.numpy_types(model.setup, truth=True)
+    if not parts:
+        return {k: np.zeros(0, dtype=t) for k, t in types.items()}
+    cols = {k: np.concatenate([p[k] for p in parts]) for k in types}
+    order = rng.permutation(len(cols["weight"]))
+    cols = {k: v[order] for k, v in cols.items()}
+    base = chunk * int(model.settings["chunk_events"]) * 2
+    cols["event_number"] = np.arange(base, base + len(order), dtype=np.int64)
+    return cols
+
+
+def mc_chunk(model: RunModel, name: str, chunk: int, n_chunks: int) -> dict:
+    """Weighted MC chunk of process ``name`` (module docstring for the normalisation)."""
+    rng = rng_for(model.seed, "mc", model.analysis, model.run, name, chunk)
+    n_mc = int(model.settings["n_mc"])
+    n = _split(n_mc, n_chunks, chunk)
+    r = model.rates[name]
+    proc = model._procs[name]
+    comp = r.component
+    if name in ("upstream_interaction", "dimuon") and _supports(proc, "enhanced"):
+        comp = "enhanced"
+    if r.p_trigger_component > 0:
+        cols, w, n_gen = generate_triggered(model, name, rng, n, comp)
+        prob = 1.0 if comp == "enhanced" else r.component_prob
+        n_all = model.n_ot * r.rate_per_ot * r.scale * prob
+        # each chunk estimates the expected triggered events from its own n_gen; it carries n/n_mc of them
+        weight = n_all * w / max(n_gen, 1) * (n / n_mc)
+        bits = np.full(n, events.TRIGGER_PHYSICS)
+    else:   # never triggers: normalise to the calibration stream
+        t = _gen(model, name, rng, n)
+        cols = _columns(rng, t, model)
+        n_cal = model.n_ot * float(model.settings["calibration_prescale"]) * r.rate_per_ot * r.scale
+        weight = np.full(n, n_cal / max(n_mc, 1))
+        bits = events.TRIGGER_CALIBRATION | np.where(
+            trigger.physics_trigger(cols, model.setup, model.e0_gev), events.TRIGGER_PHYSICS, 0)
+    out = _finish(cols, model, np.full(n, events.PROCESSES[name]), weight, bits, 0)
+    base = chunk * int(model.settings["chunk_events"]) * 2
+    out["event_number"] = np.arange(base, base + n, dtype=np.int64)
+    return out
+
+
+# ----------------------------------------------------------------------------- signal
+
+
+def signal_columns(model: RunModel, rng, mode: str, mass_gev: float, n: int) -> dict:
+    """Detector-level columns of ``n`` signal events (physics.sampling.sample_signal)."""
+    from ..physics.sampling import sample_signal
+
+    e_thr = model.e_miss_min_gev()
+    # 1e-9 relative margin: physics.sampling's own guard rejects events sitting exactly at the threshold
+    # (floating-point rounding of x E0 at x = E_thr/E0)
+    s = sample_signal(rng, n, mode, mass_gev, model.beam, model.e0_gev, e_thr * (1 + 1e-9))
+    med, depth, recoil = s["mediator_e_gev"], s["emission_depth_x0"], s["visible_recoil_gev"]
+    t = detector.blank(n, model.e0_gev)
+    ctx = model.ctx()
+    if model.setup == "electron":
+        p = processes._electron_beam(t, rng, ctx)
+        vis = np.clip(p - med, 0.0, None)
+        t["ecal_em_gev"] = vis
+        t["em_start_x0"] = rng.exponential(0.3, n)
+    elif model.setup == "muon":
+        p = processes._muon_beam(t, rng, ctx)
+        t["p_out_true_gev"] = np.clip(p - med - 2.0, 0.5, None)
+    else:
+        processes._pion_beam(t, rng, ctx)
+        t["ecal_mip"] = np.clip(depth / processes.ECAL_DEPTH_X0, 0, 1)
+        t["ecal_had_gev"] = recoil
+        t["had_start_x0"] = depth
+    t["true_e_miss_gev"] = med
+    t["true_mediator_e_gev"] = med
+    return _columns(rng, t, model)
+
+
+def signal_chunk(model: RunModel, mode: str, mass_gev: float, chunk: int, n_chunks: int) -> dict:
+    rng = rng_for(model.seed, "signal", model.analysis, model.run, mode, f"{mass_gev:.6g}", chunk)
+    n = _split(int(model.settings["n_signal"]), n_chunks, chunk)
+    cols = signal_columns(model, rng, mode, mass_gev, n)
+    bits = np.where(trigger.physics_trigger(cols, model.setup, model.e0_gev), events.TRIGGER_PHYSICS, 0)
+    out = _finish(cols, model, np.full(n, events.PROCESSES["signal"]), np.ones(n), bits, 0)
+    return out
+
+
+def signal_points(model: RunModel) -> list[tuple[str, float]]:
+    """(mode, mass_gev) of every signal sample of the run."""
+    from ..physics.constants import M_ETA_GEV, M_ETAPRIME_GEV
+
+    modes = model.settings["signal_modes"].get(model.analysis, [])
+    masses = model.settings["signal_masses_gev"]
+    out = []
+    for mode in modes:
+        if mode == "eta":
+            out.append((mode, M_ETA_GEV))
+        elif mode == "etaprime":
+            out.append((mode, M_ETAPRIME_GEV))
+        else:
+            for m in masses.get(mode, []):
+                out.append((mode, float(m)))
+    return out
+
+
+def n_chunks_for(n_events: int, chunk_events: int) -> int:
+    return max(1, math.ceil(n_events / chunk_events))
+
+
+__all__ = ["build_model", "data_counts", "data_chunk", "mc_chunk", "signal_chunk", "signal_points",
+           "sim_settings", "rng_for", "samples"]
