@@ -32,7 +32,7 @@ from .config import add_config_arguments, analysis_config, config_from_args, cut
 from .events import TRUTH, branch_names, check_tree, open_tree
 from .paths import manifest_path, require_file
 from .samples import is_data
-from .selection import Analysis, Columns, StepMasks, evaluate
+from .selection import Analysis, Columns, Ev, StepMasks, evaluate
 
 log = logging.getLogger(__name__)
 
@@ -82,55 +82,62 @@ class NA64Processor(processor.ProcessorABC):
                 "hists": {k: H.make_hist(axes, self.thresholds) for k, axes in self.hist_specs().items()}}
 
     # ---------------------------------------------------------------- per chunk
-    def columns(self, events) -> Columns:
-        """Schema-named numpy columns of a chunk (real branch names renamed through ``branch_map``)."""
-        fields = set(events.fields)
+    def columns(self, events, with_weight: bool = True) -> Columns:
+        """Schema-named numpy columns of a chunk (real branch names renamed through ``branch_map``).
+
+        The ``weight`` branch is read only when ``with_weight`` (simulated samples; data weigh 1).
+        """
         cols = {}
         for name in branch_names(self.analysis.setup):
             cols[name] = ak.to_numpy(events[self.branch_map.get(name, name)])
         wname = self.branch_map.get("weight", "weight")
-        if wname in fields:
+        if with_weight and wname in events.fields:
             cols["weight"] = ak.to_numpy(events[wname]).astype(np.float64)
         return cols
 
     def process(self, events):
         sample = events.metadata["dataset"]
-        cols = self.columns(events)
-        n = len(cols["event_number"])
-        weight = np.ones(n) if (is_data(sample) or "weight" not in cols) else cols["weight"]
+        cols = self.columns(events, with_weight=not is_data(sample))
+        weight = cols.get("weight")     # None: unit weights (data)
         steps = evaluate(self.analysis, cols, self.cuts)
         return {sample: self.fill(sample, cols, weight, steps)}
 
-    def fill(self, sample: str, cols: Columns, weight: np.ndarray, steps: StepMasks) -> dict:
-        """Cut-flow, regions and histograms of one chunk of one sample (blinding applied first)."""
+    def fill(self, sample: str, cols: Columns, weight: np.ndarray | None, steps: StepMasks) -> dict:
+        """Cut-flow, regions and histograms of one chunk of one sample (blinding applied first).
+
+        ``weight`` None means unit weights (data): sums of weights and of squared weights are counts.
+        """
         out = self.empty()
+        n = len(steps.valid)
         blinded = self.blind and is_data(sample)
-        keep = ~steps.in_box() if blinded else np.ones(len(weight), dtype=bool)
-        w, w2 = weight, weight * weight
+        keep = ~steps.in_box() if blinded else np.ones(n, dtype=bool)
+        w2 = None if weight is None else weight * weight
+
+        def sums(m):
+            k = np.count_nonzero(m)
+            if weight is None:
+                return k, float(k), float(k)
+            return k, np.sum(weight, where=m), np.sum(w2, where=m)
 
         masks = [keep, keep & steps.valid] + [m & keep for _, m in steps.cumulative()] + [steps.in_box() & keep]
         cf = out["cutflow"]
         for i, m in enumerate(masks):
-            cf["raw"][i] = np.count_nonzero(m)
-            cf["weighted"][i] = w[m].sum()
-            cf["sumw2"][i] = w2[m].sum()
+            cf["raw"][i], cf["weighted"][i], cf["sumw2"][i] = sums(m)
 
-        from .selection import Ev
         ev = Ev(cols)
         for r in self.analysis.regions:
-            m = np.asarray(r.fn(ev, self.cuts, steps), dtype=bool) & keep
-            out["regions"][r.name][:] = (np.count_nonzero(m), w[m].sum(), w2[m].sum())
+            out["regions"][r.name][:] = sums(np.asarray(r.fn(ev, self.cuts, steps), dtype=bool) & keep)
 
-        specs = {h.name: h for h in self.analysis.hists}
+        specs = self.hist_specs()
+        wheres = {h.name: h.where for h in self.analysis.hists}
         for name, h in out["hists"].items():
-            if name in specs:
-                m = np.asarray(specs[name].where(ev, self.cuts, steps), dtype=bool) & keep
+            if name in wheres:
+                m = np.asarray(wheres[name](ev, self.cuts, steps), dtype=bool) & keep
             else:   # n1_<cut>
                 m = steps.all_but(name[3:]) & keep
             if not m.any():
                 continue
-            axes = specs[name].axes if name in specs else self.hist_specs()[name]
-            h.fill(*(cols[a.variable][m] for a in axes), weight=w[m])
+            h.fill(*(cols[a.variable][m] for a in specs[name]), weight=None if weight is None else weight[m])
         return out
 
     def postprocess(self, accumulator):
@@ -256,8 +263,9 @@ def run_processing(cfg: dict, analysis: str, run: str, workers: int = 1, executo
     scheduler = exe.get("dask_scheduler")
     name = executor or ("dask" if scheduler else exe.get("executor", "futures"))
     ex, closers = make_executor(name, workers, scheduler, exe.get("dask_local_processes", True), status)
+    # align_clusters: chunks end on cluster boundaries, so no basket is decompressed twice
     runner = processor.Runner(executor=ex, chunksize=int(exe.get("chunksize", 200000)),
-                              schema=_base_schema(), savemetrics=False)
+                              schema=_base_schema(), savemetrics=False, align_clusters=True)
     coffea_fileset = {s: {"files": {f: tree_name for f in files}} for s, files in fileset.items()}
     try:
         result = runner(coffea_fileset, processor_instance=proc, treename=tree_name)

@@ -177,14 +177,22 @@ def write_run(cfg: dict, analysis: str, run: str, n: int, seed: int, n_files: in
     return manifest
 
 
+_DEFAULT_CACHE: dict = {}
+
+
 def make_config(tmp_path, repo_root, sets: dict | None = None):
     """Copy configs/default.yaml with results under tmp_path (small chunks) and ``sets`` applied;
     returns (path, validated cfg)."""
+    import copy
+
     import yaml
 
     from na64flow.config import _set_dotted, load_config
 
-    raw = yaml.safe_load((repo_root / "configs" / "default.yaml").read_text())
+    key = str(repo_root)
+    if key not in _DEFAULT_CACHE:   # read once per session: other steps may edit default.yaml meanwhile
+        _DEFAULT_CACHE[key] = yaml.safe_load((repo_root / "configs" / "default.yaml").read_text())
+    raw = copy.deepcopy(_DEFAULT_CACHE[key])
     raw["results_root"] = str(tmp_path / "results")
     raw.setdefault("execution", {})["chunksize"] = 1500
     for k, v in (sets or {}).items():
@@ -192,7 +200,3 @@ def make_config(tmp_path, repo_root, sets: dict | None = None):
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path, load_config(path)
-
-
-def load_module():
-    return __import__(__name__)
