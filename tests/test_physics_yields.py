@@ -101,3 +101,14 @@ def test_meson_production_probability_follows_cross_section_and_attenuated_lengt
     l_eff = mesons.effective_length_cm()
     assert l_eff == pytest.approx(integrate.quad(lambda z: np.exp(-z / 17.59), 0, 40 * PB_X0_CM)[0], rel=1e-9)
     assert p_eta == pytest.approx(PB_N_ATOMS_CM3 * 6.0e-30 * 82 * 207.2 ** -0.25 * l_eff, rel=1e-9)
+
+
+def test_positron_smoothing_keeps_linear_trends_and_end_bins_and_reduces_noise():
+    v = np.linspace(1.0, 2.0, 50)
+    assert np.allclose(yields.smooth_symmetric(v, 4), v)
+    spike = np.zeros(50)
+    spike[-1] = 1.0                    # a delta in the top bin (primary positron) is not smeared
+    assert np.array_equal(yields.smooth_symmetric(spike, 4), spike)
+    rng = np.random.default_rng(1)
+    noisy = 1.0 + 0.2 * rng.standard_normal(400)
+    assert np.std(yields.smooth_symmetric(noisy, 4)[10:-10]) < 0.5 * np.std(noisy)

@@ -53,6 +53,7 @@ DEFAULTS = {
     "ldm": {"alpha_d": 0.1, "m_chi_ratio": 1.0 / 3.0, "chi_kind": "dirac"},
     "cascade": {"n_full": 200, "n_high": 50000, "e_split_gev": 1.0, "seed": 1},
     "muon_target_length_x0": 40.0,
+    "positron_smoothing_bins": 4,
     "published_efficiency_fallback": None,
 }
 
@@ -178,7 +179,8 @@ def model_yields(cfg: dict, analysis: str, run: str, model: str, masses_gev: np.
             brem = yields.brem_yield_electron_beam(m, table, thr)
             ann = yields.annihilation_yield(m, table, thr, e0, width=s["annihilation_width"],
                                             alpha_d=float(ldm["alpha_d"]), m_chi_ratio=float(ldm["m_chi_ratio"]),
-                                            chi_kind=ldm["chi_kind"])
+                                            chi_kind=ldm["chi_kind"],
+                                            smooth_bins=int(s["positron_smoothing_bins"]) if cuts.beam == "e-" else 0)
             if cache is not None:
                 cache[key] = (brem, ann)
         if model == "dark_photon":

@@ -46,10 +46,25 @@ def brem_yield_electron_beam(mass_gev, table: TrackLengthTable, e_thr_gev: float
     return PB_N_ATOMS_PER_X0_CM2 * GEV2_TO_CM2 * (sig * tl[use][None, :]).sum(axis=1)
 
 
-def positron_dtde(table: TrackLengthTable, e_gev):
-    """dT+/dE (X0/GeV) at ``e_gev``: piecewise constant per energy bin, 0 outside the table."""
+def smooth_symmetric(values, half_width_bins: int):
+    """Moving average over 2h+1 bins with h shrunk near the ends so the window stays symmetric (a linear
+    trend is kept exactly and the first/last bins are left as they are). Used on the shower-positron
+    spectrum of electron beams, which is smooth, to reduce the Monte Carlo bin-to-bin noise [est]."""
+    v = np.asarray(values, dtype=float)
+    h = int(half_width_bins)
+    if h <= 0:
+        return v.copy()
+    csum = np.concatenate([[0.0], np.cumsum(v)])
+    idx = np.arange(len(v))
+    hh = np.minimum(h, np.minimum(idx, len(v) - 1 - idx))
+    return (csum[idx + hh + 1] - csum[idx - hh]) / (2 * hh + 1)
+
+
+def positron_dtde(table: TrackLengthTable, e_gev, smooth_bins: int = 0):
+    """dT+/dE (X0/GeV) at ``e_gev``: piecewise constant per energy bin, 0 outside the table;
+    ``smooth_bins`` > 0 averages dT+/dE over +-smooth_bins bins (:func:`smooth_symmetric`)."""
     e = np.asarray(e_gev, dtype=float)
-    dt = table.differential("e+")
+    dt = smooth_symmetric(table.differential("e+"), smooth_bins)
     idx = np.searchsorted(table.energy_edges_gev, e, side="right") - 1
     inside = (idx >= 0) & (idx < len(dt))
     return np.where(inside, dt[np.clip(idx, 0, len(dt) - 1)], 0.0)
@@ -57,7 +72,7 @@ def positron_dtde(table: TrackLengthTable, e_gev):
 
 def annihilation_yield(mass_gev, table: TrackLengthTable, e_thr_gev: float, e0_gev: float, width: str = "narrow",
                        alpha_d: float = 0.1, m_chi_ratio: float = 1.0 / 3.0, chi_kind: str = "dirac",
-                       br_invisible=1.0):
+                       br_invisible=1.0, smooth_bins: int = 0):
     """Resonant-annihilation yield per particle on target at eps = 1 (module docstring)."""
     m = np.atleast_1d(np.asarray(mass_gev, dtype=float))
     n_e_per_cm2 = PB_Z * PB_N_ATOMS_PER_X0_CM2
@@ -65,7 +80,7 @@ def annihilation_yield(mass_gev, table: TrackLengthTable, e_thr_gev: float, e0_g
         e_r = annihilation.resonance_energy_gev(m)
         ok = (e_r + M_E_GEV > e_thr_gev) & (e_r <= e0_gev)
         integral = annihilation.narrow_width_integral_gev(1.0, br_invisible)
-        return np.where(ok, n_e_per_cm2 * GEV2_TO_CM2 * positron_dtde(table, e_r) * integral, 0.0)
+        return np.where(ok, n_e_per_cm2 * GEV2_TO_CM2 * positron_dtde(table, e_r, smooth_bins) * integral, 0.0)
     if width != "breit_wigner":
         raise NA64Error(f"signal.annihilation_width: unknown value '{width}' (narrow or breit_wigner)")
     e_lo = e_thr_gev - M_E_GEV
@@ -77,7 +92,8 @@ def annihilation_yield(mass_gev, table: TrackLengthTable, e_thr_gev: float, e0_g
         de = max(mi * gam / M_E_GEV, 1e-9)      # half width in E+: m Gamma / m_e
         core = np.clip(e_r + de * np.tan(np.linspace(-1.55, 1.55, 2001)), e_lo, e0_gev)
         grid = np.unique(np.concatenate([core, np.linspace(e_lo, e0_gev, 501)]))
-        f = annihilation.sigma_per_electron(grid, mi, 1.0, alpha_d, m_chi_ratio * mi, chi_kind) * positron_dtde(table, grid)
+        f = (annihilation.sigma_per_electron(grid, mi, 1.0, alpha_d, m_chi_ratio * mi, chi_kind)
+             * positron_dtde(table, grid, smooth_bins))
         out[i] = n_e_per_cm2 * GEV2_TO_CM2 * np.trapezoid(f, grid)
     return out * br_invisible
 
