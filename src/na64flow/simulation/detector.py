@@ -143,6 +143,17 @@ def ps_fraction(e_gev: np.ndarray, start_x0: np.ndarray) -> np.ndarray:
     return special.gammainc(a, PROFILE_B * depth)
 
 
+def smear_hadronic(rng: np.random.Generator, e_gev: np.ndarray) -> np.ndarray:
+    """Hadronic-calorimeter response to true energy ``e_gev``: mean e, variance (0.60^2 GeV) e, i.e.
+    sigma/E = 60%/sqrt(E) [paper]; drawn from a Gamma distribution (shape e/0.36, scale 0.36 GeV) so that
+    small deposits stay positive (a Gaussian would give unphysical negative energies)."""
+    e = np.asarray(e_gev, float)
+    pos = e > 0
+    out = np.zeros_like(e)
+    out[pos] = rng.gamma(e[pos] / HAD_STOCH**2, HAD_STOCH**2)
+    return out
+
+
 def _moyal(rng, mpv, width, size):
     """Landau-like energy loss (Moyal distribution, scipy.stats.moyal parametrisation) [lit]."""
     # Moyal variate: -ln(Z^2) with Z ~ N(0,1) has the standard Moyal distribution
@@ -177,7 +188,7 @@ def respond(rng: np.random.Generator, t: Truth, *, setup: str, run_number: int, 
     sig_em = np.sqrt(ECAL_STOCH**2 * np.maximum(em, 1e-6) + (ECAL_CONST * em) ** 2)
     em_reco = em + sig_em * rng.standard_normal(n)
     had = t["ecal_had_gev"] * ECAL_HAD_RESPONSE
-    had_reco = had + HAD_STOCH * np.sqrt(np.maximum(had, 0.0)) * rng.standard_normal(n)
+    had_reco = smear_hadronic(rng, had)
     mip = t["ecal_mip"]
     mip_reco = np.where(mip > 0, _moyal(rng, MIP_ECAL_GEV, MIP_ECAL_WIDTH_GEV, n) * mip, 0.0)
     cols["ecal_gev"] = em_reco + had_reco + mip_reco + ECAL_NOISE_GEV * rng.standard_normal(n)
@@ -194,13 +205,12 @@ def respond(rng: np.random.Generator, t: Truth, *, setup: str, run_number: int, 
         + VETO_NOISE_MIP * rng.standard_normal(n)
     if vhcal:
         vh = t["vhcal_gev"]
-        cols["vhcal_gev"] = vh + HAD_STOCH * np.sqrt(np.maximum(vh, 0.0)) * rng.standard_normal(n) \
-            + VHCAL_NOISE_GEV * rng.standard_normal(n)
+        cols["vhcal_gev"] = smear_hadronic(rng, vh) + VHCAL_NOISE_GEV * rng.standard_normal(n)
     else:
         cols["vhcal_gev"] = np.zeros(n)
     # --- HCAL
     h = t["hcal_gev"]
-    h_reco = h + HAD_STOCH * np.sqrt(np.maximum(h, 0.0)) * rng.standard_normal((n, 4))
+    h_reco = smear_hadronic(rng, h)
     nmip = t["hcal_mip"][:, None]
     h_reco = h_reco + np.where(nmip > 0, _moyal(rng, MIP_HCAL_GEV, MIP_HCAL_WIDTH_GEV, (n, 4)) * nmip, 0.0)
     h_reco = h_reco + HCAL_NOISE_GEV * rng.standard_normal((n, 4))

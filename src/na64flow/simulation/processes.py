@@ -296,15 +296,32 @@ def muon_brem_hard(rng, n, ctx) -> Truth:
 
 
 MS_TAIL_SCALE = 0.02   # Student-t(2) tail of MS2 mis-reconstruction, scale 2% [est]
+MS_TAIL_TRIGGERABLE = 10.0   # |T| below this (|delta| < 20%) cannot fire the p_out < 0.625 E0 trigger
 
 
-def momentum_misreco(rng, n, ctx) -> Truth:
+def student2_abs_sf(x):
+    """P(|T| > x) for Student-t with 2 degrees of freedom: 1 - x / sqrt(2 + x^2) [lit]."""
+    x = np.asarray(x, float)
+    return 1.0 - x / np.sqrt(2.0 + x * x)
+
+
+def _student2_abs_above(rng, n, x_min):
+    """|T| of Student-t(2) conditioned on |T| > x_min, by inverting the survival function."""
+    s = rng.random(n) * student2_abs_sf(x_min)   # S(|T|) ~ U(0, S(x_min))
+    c = 1.0 - s                                   # = x / sqrt(2 + x^2)
+    return np.sqrt(2.0 * c * c / np.maximum(1.0 - c * c, 1e-300))
+
+
+MS_TAIL_PROB = float(student2_abs_sf(MS_TAIL_TRIGGERABLE))
+
+
+def momentum_misreco(rng, n, ctx, component=None) -> Truth:
     """MS1/MS2 mis-reconstruction tail: the outgoing momentum is mis-measured by delta = -|T| 0.02,
     T ~ Student-t(nu = 2) (scattering/pattern-recognition tails [est]); the track fit is worse
     (chi2 scale 1 + 0.1 |T| [est]). MS1 tail: the incoming momentum likewise, with probability 0.3."""
     t = blank(n, ctx.e0_gev)
     p = _muon_beam(t, rng, ctx)
-    tt = np.abs(rng.standard_t(2.0, n))
+    tt = _student2_abs_above(rng, n, MS_TAIL_TRIGGERABLE) if component == "tail" else np.abs(rng.standard_t(2.0, n))
     t["ms2_tail"] = -np.minimum(tt * MS_TAIL_SCALE, 0.95)
     t["ms2_chi2_scale"] = 1.0 + 0.1 * tt
     ms1 = rng.random(n) < 0.3
@@ -489,7 +506,8 @@ def processes_for(setup: str, beam: str, e0_gev: float) -> list[Process]:
             Process("muon_brem_hard", muon_brem_hard, 1e-4,
                     "[est] muon brem + photo-nuclear in 40 X0 Pb with v > 0.05: b ~ 4e-6 cm^2/g [lit PDG] x 250 g/cm^2 x 0.1"),
             Process("momentum_misreco", momentum_misreco, None, "momentum mis-reconstruction 0.05 +- 0.03 [paper]",
-                    published=Published(0.05, MU_PUB, None, "NA64mu 2022: momentum mis-reconstruction 0.05 [paper]")),
+                    published=Published(0.05, MU_PUB, None, "NA64mu 2022: momentum mis-reconstruction 0.05 [paper]"),
+                    extra={"trigger_component": ("tail", MS_TAIL_PROB)}),
             Process("k_mu_nu", k_mu_nu, None, "K -> mu nu 0.010 +- 0.001 [paper]",
                     published=Published(0.010, MU_PUB, None, "NA64mu 2022: K -> mu nu in flight 0.010 [paper]")),
             Process("non_hermetic", non_hermetic, None, "non-hermeticity < 0.01 [paper]: 0.005 [est]",
