@@ -48,7 +48,8 @@ def brem_yield_electron_beam(mass_gev, table: TrackLengthTable, e_thr_gev: float
 
 def smooth_symmetric(values, half_width_bins: int):
     """Moving average over 2h+1 bins with h shrunk near the ends so the window stays symmetric (a linear
-    trend is kept exactly and the first/last bins are left as they are). Used on the shower-positron
+    trend is kept exactly and the first/last bins are left as they are; bins next to a spike do average
+    it, so it is not used for positron beams, whose primary is a spike at E0). Used on the shower-positron
     spectrum of electron beams, which is smooth, to reduce the Monte Carlo bin-to-bin noise [est]."""
     v = np.asarray(values, dtype=float)
     h = int(half_width_bins)
