@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -182,6 +183,7 @@ def main(argv=None) -> int:
     n = int(args.n_events)
     cfg, files = prepare(Path(args.dir), n)
 
+    load0 = os.getloadavg()
     read_floor(files[:1])                     # warm the page cache
     t_floor = read_floor(files)
     t_iter, _ = ours(cfg, 1, "iterative")
@@ -190,7 +192,8 @@ def main(argv=None) -> int:
     data = content["samples"]["data"]
     assert content2["samples"]["data"]["cutflow"]["raw"] == data["cutflow"]["raw"], "1 vs 2 workers differ"
 
-    print(f"\nevents: {n:.3g} in {len(files)} files (NA64e toy, run {RUN})")
+    print(f"\nevents: {n:.3g} in {len(files)} files (NA64e toy, run {RUN}); "
+          f"load average before/after: {load0[0]:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{'read floor (uproot -> numpy)':38s} {t_floor:8.2f} s  {n / t_floor / 1e6:6.2f} M ev/s")
     print(f"{'ours, iterative (in process)':38s} {t_iter:8.2f} s  {n / t_iter / 1e6:6.2f} M ev/s  "
           f"ratio to floor {t_iter / t_floor:5.2f}")

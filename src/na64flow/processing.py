@@ -137,7 +137,9 @@ class NA64Processor(processor.ProcessorABC):
                 m = steps.all_but(name[3:]) & keep
             if not m.any():
                 continue
-            h.fill(*(cols[a.variable][m] for a in specs[name]), weight=None if weight is None else weight[m])
+            # np.compress: same as x[m], several times faster for irregular boolean masks
+            h.fill(*(np.compress(m, cols[a.variable]) for a in specs[name]),
+                   weight=None if weight is None else np.compress(m, weight))
         return out
 
     def postprocess(self, accumulator):
