@@ -117,3 +117,17 @@ def test_read_yields_rejects_a_table_without_the_contract_columns(tmp_path):
         sig.read_yields(p)
     with pytest.raises(NA64Error, match="made by `na64flow signal`"):
         sig.read_yields(tmp_path / "absent.csv")
+
+
+def test_tracklengths_step_writes_a_table_the_signal_step_reuses(fast_cfg, capsys):
+    path, cfg = fast_cfg
+    out = sig.tracklength_path(cfg, "e+", 70.0)
+    assert main(["tracklengths", "-c", str(path), "--beam", "e+", "--energy-gev", "70", "--out", str(out)]) == 0
+    assert "track length above" in capsys.readouterr().out
+    from na64flow.physics.tracklength import load
+
+    table = load(out)
+    assert table.beam == "e+" and table.e0_gev == 70.0 and table.per_energy("e+")[-1] > 0
+    stamp = out.stat().st_mtime_ns
+    assert sig.get_table(cfg, "e+", 70.0).source == table.source      # read back, not recomputed
+    assert out.stat().st_mtime_ns == stamp
