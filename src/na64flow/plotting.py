@@ -136,6 +136,19 @@ def _band_plot(ax, x, rows, color="black", label="", bands=True, obs=True):
                 label=f"{label} observed".strip())
 
 
+def _references(p: Plotter, analysis: str, model: str) -> list[dict]:
+    """Published limits to compare with (publish.reference_limits of the configuration)."""
+    return [r for r in section(p.cfg, "publish").get("reference_limits", [])
+            if r["analysis"] == analysis and r["model"] == model]
+
+
+def _draw_reference_segments(ax, refs: list[dict]) -> None:
+    for i, r in enumerate(refs):
+        if "mass_range_gev" in r:
+            lo, hi = r["mass_range_gev"]
+            ax.hlines(r["value"], lo, hi, colors="red", lw=3, label="published" if i == 0 else None)
+
+
 def _limit_rows(path: Path) -> list[dict]:
     rows = read_limits(path)
     if not rows:
@@ -168,9 +181,13 @@ def plot_coupling_limits(p: Plotter, analysis: str, model: str) -> None:
         xlabel, ylabel = r"$m_{A'}$ [GeV]", r"$\epsilon$ (90% CL upper limit)"
         what = "the kinetic mixing eps vs m_A' (A' -> invisible)"
     _band_plot(ax, x, rows, label=BEAM_LABEL.get(analysis, analysis))
+    refs = _references(p, analysis, model)
+    _draw_reference_segments(ax, refs)
     ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel)
     ax.legend(loc="upper left", fontsize=13, bbox_to_anchor=(0.0, 0.92))
     caption = f"90% CL upper limits on {what}, {BEAM_LABEL.get(analysis, analysis)}: expected median with 68% and 95% bands, observed when unblinded."
+    if refs:
+        caption += " Red: published limits (" + "; ".join(r["reference"] for r in refs) + ")."
     if model == "lmu_ltau":
         caption += (f" Green: couplings explaining Delta a_mu = ({gm2.get('delta_a_mu', 2.51e-9):.3g} +- "
                     f"{gm2.get('delta_a_mu_unc', 5.9e-10):.2g}) within +-{gm2.get('n_sigma', 2.0):g} sigma "
@@ -204,7 +221,7 @@ def plot_beam_overlay(p: Plotter, model: str = "dark_photon") -> None:
 def plot_ldm_y(p: Plotter) -> None:
     """y = eps^2 alpha_D (m_chi/m_A')^4 vs m_chi (m_A' = 3 m_chi) for each alpha_D file found."""
     root = paths.results_dir(p.cfg) / "limits"
-    files = sorted(root.glob("*/*_y_*.csv"))
+    files = sorted(f for f in root.glob("*/*_y_*.csv") if not f.stem.endswith("_asymptotic"))
     if not files:
         p.missing.append(f"{root}/<analysis>/dark_photon_y_<alphaD>.csv (made by `na64flow limits`)")
         return
@@ -231,6 +248,7 @@ def plot_meson_br(p: Plotter) -> None:
     rows = [r for q in present for r in _limit_rows(q)]
     fig, ax = p.figure()
     pos = np.arange(len(rows))
+    refs_drawn: list[str] = []
     for i, r in enumerate(rows):
         ax.fill_between([i - 0.3, i + 0.3], r["exp_m2"], r["exp_p2"], color="#FFDF7F", lw=0,
                         label=r"expected $\pm 2\sigma$" if i == 0 else None)
@@ -239,11 +257,19 @@ def plot_meson_br(p: Plotter) -> None:
         ax.hlines(r["exp"], i - 0.3, i + 0.3, colors="black", linestyles="--", label="expected" if i == 0 else None)
         if r.get("obs") is not None:
             ax.hlines(r["obs"], i - 0.3, i + 0.3, colors="black", label="observed" if i == 0 else None)
+        model = "etaprime_invisible" if "prime" in str(r.get("meson")) else "eta_invisible"
+        for ref in _references(p, "na64h", model):
+            ax.plot([i], [ref["value"]], marker="*", ms=16, color="red", ls="none",
+                    label="published" if not refs_drawn else None)
+            refs_drawn.append(ref["reference"])
     ax.set_xticks(pos, [MESON_LABEL.get(str(r.get("meson")), str(r.get("meson"))) + r" $\to$ invisible" for r in rows])
     ax.set(yscale="log", ylabel="Br (90% CL upper limit)", xlim=(-0.7, len(rows) - 0.3))
     ax.legend(fontsize=13, loc="upper left", bbox_to_anchor=(0.0, 0.92))
-    p.save(fig, ax, "na64h", "meson_br_limits",
-           "90% CL upper limits on Br(eta -> invisible) and Br(eta' -> invisible) from NA64h: expected with 68%/95% bands, observed when unblinded.")
+    caption = ("90% CL upper limits on Br(eta -> invisible) and Br(eta' -> invisible) from NA64h: expected with "
+               "68%/95% bands, observed when unblinded.")
+    if refs_drawn:
+        caption += " Red stars: published limits (" + "; ".join(sorted(set(refs_drawn))) + ")."
+    p.save(fig, ax, "na64h", "meson_br_limits", caption)
 
 
 def _load_histograms(path: Path) -> dict:
@@ -340,8 +366,15 @@ def plot_background(p: Plotter, analysis: str, run: str) -> None:
     fig, ax = p.figure(figsize=(10, 1.5 + 0.7 * len(names)))
     y = np.arange(len(names))[::-1]
     colors = ["tab:blue"] * len(sources) + ["black"]
-    ax.barh(y, est, xerr=unc, color=colors, alpha=0.7, capsize=4)
-    ax.set_yticks(y, [n.replace("_", " ") for n in names], fontsize=12)
+    bars = ax.barh(y, est, xerr=unc, color=colors, alpha=0.7, capsize=4)
+    for bar, s in zip(bars, sources, strict=False):
+        if s.get("upper_limit"):   # published "< x": hatched bar ending at the bound
+            bar.set_hatch("//")
+            bar.set_facecolor("white")
+            bar.set_edgecolor("tab:blue")
+    labels = [n.replace("_", " ") + (f" (< {s['estimate']:g})" if s.get("upper_limit") else "")
+              for n, s in zip(names, sources + [{}], strict=True)]
+    ax.set_yticks(y, labels, fontsize=12)
     ax.set(xlabel="expected events in the signal box")
     ax.set_ylim(-0.8, len(names) + 0.3)
     p.save(fig, ax, analysis, f"background_{run}",
