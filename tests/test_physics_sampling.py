@@ -100,3 +100,13 @@ def test_unknown_mode_or_beam_raises_na64error():
         sample_signal(rng, 10, "zprime", 0.1, "e-", 100.0, 50.0)
     with pytest.raises(NA64Error, match="annihilation needs"):
         sample_signal(rng, 10, "annihilation", 0.1, "mu-", 160.0, 80.0)
+
+
+def test_electron_beam_annihilation_near_the_window_edge_with_sparse_positron_table():
+    from na64flow.physics.cascade import simulate_table
+
+    table = simulate_table("e-", 100.0, n_full=0, n_high=1500, seed=4)   # few positrons near 95 GeV
+    rng = np.random.default_rng(8)
+    out = sample_signal(rng, 1000, "annihilation", 0.31, "e-", 100.0, 50.0, table=table)
+    assert np.all(np.isfinite(out["emission_depth_x0"])) and np.all(out["mediator_e_gev"] > 50.0)
+    assert 0 <= out["emission_depth_x0"].min() and out["emission_depth_x0"].max() <= 40

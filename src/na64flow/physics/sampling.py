@@ -38,11 +38,13 @@ from .constants import (
     PB_X0_CM,
 )
 from .tracklength import TrackLengthTable, tsai_primary_table
+from .yields import smooth_symmetric
 
 MODES = ("brem", "annihilation", "zprime", "eta", "etaprime")
 BEAMS = ("e-", "e+", "mu-", "mu+", "pi-")
 ETA_CEX_SLOPE_GEV2 = 8.0   # d sigma/dt ~ exp(-b|t|) for pi- p -> eta n at ~50 GeV, quasi-free on Pb [est]
 _N_X_GRID = 256
+POSITRON_SMOOTHING_BINS = 4    # as the default signal.positron_smoothing_bins [est]
 
 
 def lepton_mass_gev(beam: str) -> float:
@@ -148,6 +150,8 @@ def _annihilation(rng, n, mass_gev, beam, e0_gev, e_thr_gev, table, alpha_d, m_c
     if e_hi <= e_lo:
         raise NA64Error(f"signal sampling: E_miss threshold {e_thr_gev:g} GeV above the beam energy {e0_gev:g}")
     dtde = tl.sum(axis=1) / np.diff(edges)
+    if beam == "e-":   # shower positrons: the same smoothing as the yields (signal.positron_smoothing_bins)
+        dtde = smooth_symmetric(dtde, POSITRON_SMOOTHING_BINS)
     k_lo, k_hi = np.searchsorted(edges, e_lo, "right") - 1, np.searchsorted(edges, e_hi, "left") - 1
     t_max = dtde[k_lo:k_hi + 1].max()
     if t_max <= 0:
@@ -174,9 +178,12 @@ def _annihilation(rng, n, mass_gev, beam, e0_gev, e_thr_gev, table, alpha_d, m_c
     # depth: from the depth distribution of the positron track length in that energy bin
     depth = np.empty(n)
     d = table.depth_edges_x0
+    h = POSITRON_SMOOTHING_BINS if beam == "e-" else 0
     for kk in np.unique(k):
         sel = k == kk
-        w = tl[kk]
+        w = tl[max(kk - h, 0):kk + h + 1].sum(axis=0)   # depth profile over the smoothing window
+        if not w.sum() > 0:
+            w = tl.sum(axis=0)                              # (empty window: overall positron profile)
         j = rng.choice(len(w), size=int(sel.sum()), p=w / w.sum())
         depth[sel] = d[j] + rng.random(int(sel.sum())) * (d[j + 1] - d[j])
     return {"mediator_e_gev": e + M_E_GEV, "emission_depth_x0": depth, "visible_recoil_gev": np.zeros(n)}
