@@ -93,3 +93,12 @@ def test_published_config_plots_background_tables_without_result_files(tmp_path)
     p = plotting.Plotter(cfg, tmp_path / "out")
     plotting.plot_background(p, "na64e", "2016-2022")
     assert "total 0.51" in p.made[0]["caption"]
+
+
+def test_published_reference_limits_drawn_on_meson_plot(cfg_png):
+    populate(cfg_png)
+    cfg_png["publish"]["reference_limits"] = [
+        {"analysis": "na64h", "model": "eta_invisible", "meson": "eta", "value": 1.1e-4, "reference": "PRL 133 (2024) 121803"}]
+    p = plotting.Plotter(cfg_png, plotting.paths.plots_dir(cfg_png))
+    plotting.plot_meson_br(p)
+    assert "PRL 133 (2024) 121803" in p.made[0]["caption"]

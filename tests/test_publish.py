@@ -197,3 +197,17 @@ def test_publish_cli_writes_files_and_reports_valid(tree, capsys):
 def publish_config_path():
     from publish_fixtures import ROOT
     return ROOT / "configs" / "default.yaml"
+
+
+def test_comparison_with_published_takes_strongest_limit_in_mass_range(tree):
+    cfg, res = tree
+    cfg["publish"]["reference_limits"] = [
+        {"analysis": "na64e", "model": "dark_photon", "value": 2e-5, "mass_range_gev": [0.05, 0.6], "reference": "test"},
+        {"analysis": "na64h", "model": "eta_invisible", "meson": "eta", "value": 1.1e-4, "reference": "test"}]
+    rows = publish.comparison_with_published(cfg)
+    # fixture: exp = 1e-5 (1 + 10 m), masses 0.1 and 0.5 in range -> strongest 2e-5 at 0.1 GeV
+    assert rows[0]["kind"] == "expected" and math.isclose(rows[0]["ours"], 2e-5)
+    assert math.isclose(rows[0]["ratio"], 1.0)
+    assert math.isclose(rows[1]["ours"], 1.1e-4) and rows[1]["kind"] == "expected"
+    out = publish.write_comparison(cfg)
+    assert "| na64h | eta_invisible | eta |" in out.read_text()
