@@ -46,7 +46,7 @@ def test_sideband_extrapolation_recovers_upstream_box_count_of_toy(cfg):
     assert abs(up["estimate"] - truth) < 3 * up["stat"]
     assert up["stat"] > 0 and up["syst"] >= 0
     models = [c["model"] for c in up["inputs"]["candidates"]]
-    assert len(models) == 12 and models.count("mc_transfer") == 3      # 3 shapes x 3 ranges + transfers
+    assert len(models) == 15 and models.count("mc_transfer") == 3      # 4 shapes x 3 ranges + transfers
     assert up["method"].startswith("side-band extrapolation of data (E_HCAL shape, exponential fit")
     # the simulated upstream process is replaced by the data-driven estimate, not double counted
     assert "upstream_interaction" not in [s["name"] for s in rec["sources"]]

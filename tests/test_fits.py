@@ -78,7 +78,7 @@ def test_extrapolate_reports_every_candidate_and_ignores_bad_fits_in_the_systema
     mu, truth = _exp_expected(2000.0)
     n = rng.poisson(mu).astype(float)
     ex = fits.extrapolate(EDGES, n, target=(0.0, 1.0), fit_ranges=[(1.0, 10.0), (1.0, 6.0)], min_pvalue=1.1)
-    assert len(ex.candidates) == 6
+    assert len(ex.candidates) == 2 * len(fits.MODELS)
     assert ex.syst == 0.0                        # no candidate passes p >= 1.1
     assert abs(ex.estimate - truth) < 4 * ex.stat
 
@@ -109,3 +109,18 @@ def test_sparse_side_band_falls_back_to_transfer_candidate():
     ex = fits.extrapolate(EDGES, n, target=(0.0, 1.0), fit_ranges=[(1.0, 10.0)], min_events=10, transfer=transfer)
     assert ex.central.model == "mc_transfer"
     assert ex.estimate == pytest.approx(n_sb / 5.0)
+
+
+def test_choice_that_does_not_close_on_simulation_is_replaced_by_transfer_factor():
+    rng = np.random.default_rng(9)
+    mu, truth = _exp_expected(3000.0)
+    n = rng.poisson(mu).astype(float)
+    sim_ok = (EDGES, mu, mu, truth, np.sqrt(truth))
+    ex = fits.extrapolate(EDGES, n, target=(0.0, 1.0), fit_ranges=[(1.0, 10.0)], models=["exponential"],
+                          simulation=sim_ok, transfer=[fits.transfer_candidate(3000, 1.0, 0.0, 3.0, 0.0, (1, 10))])
+    assert ex.central.model == "exponential" and ex.central.closes
+    sim_bad = (EDGES, mu, mu, 3 * truth, np.sqrt(truth))     # simulation says the box holds 3x more
+    ex = fits.extrapolate(EDGES, n, target=(0.0, 1.0), fit_ranges=[(1.0, 10.0)], models=["exponential"],
+                          simulation=sim_bad, transfer=[fits.transfer_candidate(3000, 1.0, 0.0, 3.0, 0.0, (1, 10))])
+    assert not ex.candidates[0].closes and ex.candidates[0].closure_pull < -2
+    assert ex.central.model == "mc_transfer" and ex.estimate == pytest.approx(1000.0)

@@ -66,6 +66,7 @@ DEFAULTS = {
     "min_fit_pvalue": 0.01,          # [est] reasonable-fit criterion for the systematic envelope
     "power_law_offset_gev": 1.0,     # [est] c in (x + c)^-p
     "min_fit_events": 10.0,          # [est] fewer side-band events in a fit range: shape unconstrained
+    "max_closure_pull": 2.0,         # [est] a fit choice must reproduce the simulated box within 2 sigma
     "validation_width_gev": 10.0,    # [est] pseudo-box thr < x < thr + width for closure on data
     "mc_norm_region": "calibration",
     "mc_norm_syst": {                # relative normalisation systematic of MC-based sources
@@ -247,7 +248,7 @@ def sideband_estimate(h, setup: str, cuts, bcfg: dict, *, shift_gev: float | Non
     else:
         raise NA64Error(f"no side-band method for setup '{setup}'")
     edges, vals, var = rebin(edges, vals, var, sb.get("rebin", 1))
-    transfer = None
+    transfer = simulation = None
     if h_mc is not None:
         m_edges, m_vals, m_var = simulation_projection(h_mc, setup, ecal_range)
         t_num, t_num_var = interval_sum(m_edges, m_vals, m_var, *target)
@@ -256,7 +257,12 @@ def sideband_estimate(h, setup: str, cuts, bcfg: dict, *, shift_gev: float | Non
             t_den, t_den_var = interval_sum(m_edges, m_vals, m_var, *rng)
             n_sb, _ = interval_sum(edges, vals, var, *rng)
             transfer.append(fits.transfer_candidate(n_sb, t_num, t_num_var, t_den, t_den_var, rng))
-    ex = fits.extrapolate(edges, vals, var, target=target, fit_ranges=ranges, transfer=transfer, **common)
+        # the same fits on the simulated side band (same bins as the data fit) for the closure check
+        start = int(np.searchsorted(m_edges, edges[0] - 1e-9))
+        s_edges, s_vals, s_var = rebin(m_edges[start:], m_vals[start:], m_var[start:], sb.get("rebin", 1))
+        simulation = (s_edges, s_vals, s_var, t_num, float(np.sqrt(t_num_var)))
+    ex = fits.extrapolate(edges, vals, var, target=target, fit_ranges=ranges, transfer=transfer,
+                          simulation=simulation, max_closure_pull=float(bcfg["max_closure_pull"]), **common)
     inputs["n_sideband"] = float(vals.sum())
     inputs.update(target_gev=list(target), fit_ranges_gev=[list(r) for r in ranges], models=list(models),
                   primary=list(primary), candidates=[c.as_dict() for c in ex.candidates])

@@ -13,7 +13,10 @@ Candidate shapes (unnormalised density g and antiderivative G, both in the fitte
 * ``power_law``:   g = (x + c)^-p with a fixed offset c (``power_law_offset_gev``) so that x = 0 is
   finite, G = ((x + c)^(1-p) - (lo + c)^(1-p)) / (1 - p)  (p -> 1: ln((x + c)/(lo + c)));
 * ``exp_const``:   g = (1 - r) * exponential / I_exp + r / (hi - lo), a falling exponential on a flat
-  floor, r in [0, 1] the floor fraction inside the fit range.
+  floor, r in [0, 1] the floor fraction inside the fit range;
+* ``gamma``:       g = x^(k-1) exp(-x/theta), G = P(k, x/theta) (regularised lower incomplete gamma):
+  the energy of a few particles in a calorimeter, which vanishes at x = 0 and can rise before it
+  falls -- shapes an exponential cannot extrapolate (closure toys, docs/background.md).
 
 Parameters: ``n`` = expected events in the fit range, plus the shape parameters. The extrapolated
 yield is N(a, b) = n (G(b) - G(a)) / (G(hi) - G(lo)); its statistical uncertainty is propagated from
@@ -28,11 +31,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from iminuit import Minuit, cost
-from scipy import stats
+from scipy import special, stats
 
 from . import NA64Error
 
-MODELS = ("exponential", "power_law", "exp_const")
+MODELS = ("exponential", "power_law", "exp_const", "gamma")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -59,11 +62,17 @@ def _g_exp_const(x, lo, hi, b, r, c=None):
     return (1.0 - r) * _g_exponential(x, lo, hi, b) / i_exp + r * (x - lo) / (hi - lo)
 
 
+def _g_gamma(x, lo, hi, k, theta, c=None):
+    """Regularised lower incomplete gamma P(k, x/theta): antiderivative of x^(k-1) exp(-x/theta)."""
+    return special.gammainc(k, np.clip(np.asarray(x, float), 0, None) / theta)
+
+
 _SHAPES = {
     # name: (antiderivative, shape parameter names, start values, limits)
     "exponential": (_g_exponential, ("b",), (-0.3,), ((-20.0, 20.0),)),
     "power_law": (_g_power_law, ("p",), (2.0,), ((-5.0, 30.0),)),
     "exp_const": (_g_exp_const, ("b", "r"), (-0.5, 0.1), ((-20.0, 0.0), (0.0, 1.0))),
+    "gamma": (_g_gamma, ("k", "theta"), (2.0, 2.0), ((0.3, 30.0), (0.02, 100.0))),
 }
 
 
@@ -81,6 +90,7 @@ class FitResult:
     n_observed: float        # sum of the (weighted) counts in the fit range
     offset_gev: float = 1.0
     names: tuple[str, ...] = field(default=())
+    n_effective: float = 0.0  # (sum w)^2 / sum w^2 in the fit range (= n_observed for data)
 
     @property
     def pvalue(self) -> float:
@@ -145,6 +155,8 @@ def fit_spectrum(edges, values, variances=None, *, model: str, fit_range: tuple[
     func, shape_names, starts, limits = _SHAPES[model]
     names = ("n",) + shape_names
     n_obs = float(np.sum(values[idx]))
+    sumw2 = float(np.sum(np.asarray(variances, float)[idx])) if variances is not None else n_obs
+    n_eff = n_obs**2 / sumw2 if sumw2 > 0 else 0.0      # Kish effective number of (weighted) events
 
     def scaled_cdf(x, *theta):
         norm = func(hi, lo, hi, *theta[1:], c=offset_gev) - func(lo, lo, hi, *theta[1:], c=offset_gev)
@@ -163,7 +175,7 @@ def fit_spectrum(edges, values, variances=None, *, model: str, fit_range: tuple[
     ndof = int(len(idx) - m.nfit)
     return FitResult(model=model, fit_range=(lo, hi), values=dict(zip(names, map(float, m.values))),
                      covariance=cov, valid=bool(m.valid and m.accurate), deviance=float(m.fval),
-                     ndof=ndof, n_observed=n_obs, offset_gev=offset_gev, names=names)
+                     ndof=ndof, n_observed=n_obs, offset_gev=offset_gev, names=names, n_effective=n_eff)
 
 
 @dataclass
@@ -176,13 +188,16 @@ class Candidate:
     stat: float
     pvalue: float
     valid: bool
+    closure_pull: float = float("nan")   # same choice applied to simulation: (est - truth) / error
+    closes: bool = True                  # |closure_pull| <= max_closure_pull (or not checked)
 
     def as_dict(self) -> dict:
         def num(x):
             return float(x) if np.isfinite(x) else None     # JSON-safe: no NaN
 
         return {"model": self.model, "fit_range_gev": list(self.fit_range), "estimate": num(self.estimate),
-                "stat": num(self.stat), "pvalue": num(self.pvalue), "valid": self.valid}
+                "stat": num(self.stat), "pvalue": num(self.pvalue), "valid": self.valid,
+                "closure_pull": num(self.closure_pull), "closes_on_simulation": self.closes}
 
 
 @dataclass
@@ -232,8 +247,9 @@ def transfer_candidate(n_sideband: float, mc_target: float, mc_target_var: float
 
 def summarise(cands: list[Candidate], central: Candidate, target, min_pvalue: float = 0.01) -> Extrapolation:
     """Central value and stat from ``central``; syst = the Barlow-net envelope over reasonable candidates
-    (valid, finite, and for fits goodness-of-fit p >= ``min_pvalue``; transfer candidates have no p)."""
-    good = [c for c in cands if c.valid and np.isfinite(c.estimate)
+    (valid, finite, closing on simulation when checked, and for fits goodness-of-fit p >= ``min_pvalue``;
+    transfer candidates have no p)."""
+    good = [c for c in cands if c.valid and c.closes and np.isfinite(c.estimate)
             and (not np.isfinite(c.pvalue) or c.pvalue >= min_pvalue)]
     syst = max((systematic_shift(c, central) for c in good), default=0.0)
     return Extrapolation(central.estimate, central.stat, float(syst), central, cands, tuple(target))
@@ -242,17 +258,23 @@ def summarise(cands: list[Candidate], central: Candidate, target, min_pvalue: fl
 def extrapolate(edges, values, variances=None, *, target: tuple[float, float],
                 fit_ranges: list[tuple[float, float]], models=MODELS, primary: tuple[str, int] | None = None,
                 min_pvalue: float = 0.01, offset_gev: float = 1.0, min_events: float = 0.0,
-                transfer: list[Candidate] | None = None) -> Extrapolation:
+                transfer: list[Candidate] | None = None, simulation: tuple | None = None,
+                max_closure_pull: float = 2.0) -> Extrapolation:
     """Fit every (model, fit range) candidate and extrapolate each into ``target`` = [a, b].
 
     Central value: the ``primary`` (model, index into fit_ranges) candidate (default: the first model on
     the first range); statistical error: that fit's propagated error. A fit whose range holds fewer
-    than ``min_events`` (weighted) events is reported but marked not valid (its shape is not
+    than ``min_events`` effective events ((sum w)^2 / sum w^2) is reported but marked not valid (its shape is not
     constrained); if the primary fit is such a fit and ``transfer`` candidates (one per fit range,
     ``transfer_candidate``) are given, the primary range's transfer candidate becomes the central
-    value. Systematic: ``summarise`` -- the largest deviation from the central value among the
-    reasonable candidates, each net of its statistical part (``systematic_shift``). The choice of
-    candidates uses only side-band information, never the extrapolated value.
+    value. ``simulation`` = (edges, values, variances, truth, truth_unc): the simulated spectrum of the
+    process being estimated (side band *and* target, simulation is not blinded) and its true target
+    count; every (model, range) choice is also applied to it, and a choice whose closure pull exceeds
+    ``max_closure_pull`` does not close on simulation: it is reported, kept out of the envelope, and
+    if it is the primary, the primary range's transfer candidate becomes central instead.
+    Systematic: ``summarise`` -- the largest deviation from the central value among the reasonable
+    candidates, each net of its statistical part (``systematic_shift``). The choice of candidates
+    uses only side-band data and simulation, never the data in the target.
     """
     models = list(models)
     primary = tuple(primary or (models[0], 0))
@@ -266,12 +288,22 @@ def extrapolate(edges, values, variances=None, *, target: tuple[float, float],
             res = fit_spectrum(edges, values, variances, model=model, fit_range=tuple(rng), offset_gev=offset_gev)
             est, err = res.extrapolate(*target)
             cand = Candidate(model, res.fit_range, est, err, res.pvalue,
-                             res.valid and res.n_observed >= min_events and res.n_observed > 0)
+                             res.valid and res.n_effective >= min_events and res.n_observed > 0)
+            if simulation is not None:
+                s_edges, s_vals, s_var, truth, truth_unc = simulation
+                try:
+                    sim = fit_spectrum(s_edges, s_vals, s_var, model=model, fit_range=tuple(rng), offset_gev=offset_gev)
+                    s_est, s_err = sim.extrapolate(*target)
+                except NA64Error:
+                    s_est, s_err = float("nan"), float("nan")
+                den = float(np.hypot(s_err, truth_unc))
+                cand.closure_pull = (s_est - truth) / den if den > 0 else float("nan")
+                cand.closes = bool(np.isfinite(cand.closure_pull) and abs(cand.closure_pull) <= max_closure_pull)
             cands.append(cand)
             if (model, i) == primary:
                 central = cand
     if transfer:
         cands.extend(transfer)
-        if not central.valid and transfer[primary[1]].valid:
+        if not (central.valid and central.closes) and transfer[primary[1]].valid:
             central = transfer[primary[1]]
     return summarise(cands, central, target, min_pvalue)
