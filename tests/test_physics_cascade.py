@@ -77,3 +77,16 @@ def test_track_length_table_round_trip(tmp_path, high_100gev):
     assert back.beam == "e-" and back.e0_gev == 100.0 and back.source == high_100gev.source
     with pytest.raises(NA64Error, match="tracklengths"):
         tracklength.load(tmp_path / "missing.npz")
+
+
+def test_shower_track_length_follows_rossi_approximation_a(high_100gev):
+    # Rossi approximation A [lit, Rossi "High-Energy Particles" 1952]: for E_c << E << E0 the e+ + e-
+    # differential track length is 0.437 E0/E^2 X0/GeV, about half of it positrons
+    t = high_100gev
+    e, widths = t.energy_centers_gev, np.diff(t.energy_edges_gev)
+    for lo, hi in [(2.0, 4.0), (4.0, 8.0), (8.0, 16.0)]:
+        s = (e > lo) & (e < hi)
+        mc = ((t.differential("e-") + t.differential("e+")) * widths)[s].sum()
+        ref = (0.437 * 100.0 / e**2 * widths)[s].sum()
+        assert mc == pytest.approx(ref, rel=0.06), (lo, hi)
+        assert 0.35 < t.per_energy("e+")[s].sum() / (t.per_energy("e-")[s].sum() + t.per_energy("e+")[s].sum()) < 0.5
