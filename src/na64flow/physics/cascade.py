@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .. import NA64Error
 from .constants import PB_CRITICAL_E_GEV
 from .tracklength import TrackLengthTable, default_depth_edges_x0, default_energy_edges_gev
 
@@ -175,7 +176,7 @@ def simulate(beam: str, e0_gev: float, n_primaries: int, seed: int = 1, *, e_cut
     log_e = np.log(edges)
     dlog = np.diff(log_e)
     if not np.allclose(dlog, dlog[0]) or not np.allclose(np.diff(dedges), dedges[1] - dedges[0]) or dedges[0] != 0:
-        raise ValueError("cascade: energy edges must be log-uniform and depth edges uniform from 0")
+        raise NA64Error("cascade: energy edges must be log-uniform and depth edges uniform from 0")
     n_e, n_d = len(edges) - 1, len(dedges) - 1
     tl_e = np.zeros((n_e, n_d))
     tl_p = np.zeros((n_e, n_d))
@@ -199,7 +200,7 @@ def simulate_table(beam: str, e0_gev: float, n_full: int = 200, n_high: int = 20
     split at a bin edge. ``n_full = 0`` gives only the part above e_split (enough for the signal
     yields, whose thresholds are tens of GeV). Runs in chunks so that ``progress`` can show a rich bar."""
     if beam not in ("e-", "e+"):
-        raise ValueError(f"cascade: beam must be 'e-' or 'e+', got {beam!r}")
+        raise NA64Error(f"cascade: beam must be 'e-' or 'e+', got {beam!r}")
     edges = default_energy_edges_gev(e0_gev) if kw.get("energy_edges_gev") is None else np.asarray(kw["energy_edges_gev"])
     kw["energy_edges_gev"] = edges
     k_split = int(np.searchsorted(edges, e_split_gev))
