@@ -78,12 +78,14 @@ DEFAULTS = {
         "non_hermetic": 0.50,        # [est] only an upper value is published (< 0.01)
     },
     "electron": {"sideband": {"name": "upstream_interactions", "histogram": "ecal_hcal",
-                              "fit_ranges_gev": [[1.0, 6.0], [1.0, 10.0], [2.0, 8.0]], "rebin": 2,
+                              "fit_ranges_gev": [[1.0, 6.0], [1.0, 10.0], [1.0, 4.0]], "rebin": 2,
                               "primary": ["exponential", 0], "replaces": ["upstream_interaction"]}},
     "muon": {"sideband": {"name": "momentum_misreco", "histogram": "p_out",
-                          "fit_ranges_gev": [[80.0, 130.0], [80.0, 150.0], [90.0, 140.0]], "rebin": 2,
+                          "fit_ranges_gev": [[80.0, 100.0], [80.0, 96.0], [84.0, 100.0]], "rebin": 2,
                           "primary": ["exponential", 0], "replaces": ["momentum_misreco"]}},
-    "hadron": {"sideband": None},
+    # NA64h: the simulated samples carry no calibration-trigger stream, so the exposure check uses the
+    # HCAL side band (ECAL empty, HCAL above zero: ordinary pion showers), as the normalisation step does
+    "hadron": {"sideband": None, "mc_norm_region": "sideband_hcal"},
 }
 
 # 68% CL upper value of a Poisson mean with 0 observed: 1.14 [lit: Feldman & Cousins 1998, table]
@@ -319,7 +321,8 @@ def mc_source(hfile: dict, sample: str, k: float, k_unc: float, syst_frac: float
     return {"estimate": float(est), "stat": float(stat), "syst": float(syst),
             "method": f"simulation ({sample}) box count x k ({norm_note})",
             "inputs": {"sample": sample, "raw": raw, "weighted": w, "sumw2": w2, "k": k, "k_unc": k_unc,
-                       "syst_frac": syst_frac, "upper_value_only": raw == 0}}
+                       "syst_frac": syst_frac, "upper_value_only": raw == 0,
+                       **({"upper_value_reason": "no simulated event in the box"} if raw == 0 else {})}}
 
 
 def _upper_only(s: dict) -> bool:
@@ -329,9 +332,11 @@ def _upper_only(s: dict) -> bool:
 def total_of(sources: list[dict]) -> dict:
     """Sum of the estimates; stat and syst added in quadrature (independent sources).
 
-    Simulation-based sources without a single simulated box event (``upper_value_only``: estimate 0,
-    stat = 68% CL upper value from the simulated exposure) are not added: a 0 with an upper value set
-    by the size of the simulated sample is no measurement. They are listed under ``not_included``
+    Sources with only an upper value (``upper_value_only``: estimate 0, stat = 68% CL upper value) are
+    not added: simulation-based sources without a single simulated box event (the upper value is set
+    by the size of the simulated sample) and side-band estimates from an empty data side band (the
+    upper value is 1.14 x the simulated box/side-band ratio) -- a 0 with such an error is no
+    measurement. They are listed under ``not_included``
     with their upper values, and the tables show them as "< x".
     """
     used = [s for s in sources if not _upper_only(s)]
@@ -360,12 +365,17 @@ def estimate_from_histograms(cfg: dict, analysis: str, run: str, hfile: dict) ->
         ex, inputs = sideband_estimate(h, setup, cuts, bcfg, h_mc=h_mc)
         how = (f"simulation transfer factor x data side band {list(ex.central.fit_range)} GeV"
                if ex.central.model == "mc_transfer" else f"{ex.central.model} fit {list(ex.central.fit_range)} GeV")
+        # an empty data side band (transfer candidate with n_sb = 0) gives only an upper value
+        inputs["upper_value_only"] = bool(ex.central.model == "mc_transfer" and ex.estimate == 0.0)
+        if inputs["upper_value_only"]:
+            inputs["upper_value_reason"] = "empty data side band"
         sources.append({"name": sb["name"], "estimate": max(ex.estimate, 0.0), "stat": ex.stat, "syst": ex.syst,
                         "method": f"side-band extrapolation of data ({inputs['projection']} shape, {how}; "
                                   f"syst = envelope of {len(ex.candidates)} model x range choices)",
                         "inputs": inputs})
         replaced = list(sb.get("replaces", []))
-    k_mc, k_mc_unc, note = mc_norm_factor(hfile, bcfg["mc_norm_region"], setup)
+    norm_region = (bcfg.get(setup) or {}).get("mc_norm_region", bcfg["mc_norm_region"])
+    k_mc, k_mc_unc, note = mc_norm_factor(hfile, norm_region, setup)
     k_dimu = None
     norm_syst = bcfg["mc_norm_syst"]
     for sample in sorted(s for s in hfile["samples"] if s.startswith("mc_")):
@@ -435,7 +445,7 @@ def markdown_table(rec: dict) -> str:
              "| source | estimate | stat | syst | method |", "|---|---|---|---|---|"]
     for s in rec["sources"]:
         if _upper_only(s):
-            lines.append(f"| {s['label']} | < {_fmt(s['stat'])} (no simulated event in the box) | – | – | "
+            lines.append(f"| {s['label']} | < {_fmt(s['stat'])} ({s['inputs'].get('upper_value_reason', 'upper value')}) | – | – | "
                          f"{s['method']}; not in the total |")
             continue
         lt = "< " if s.get("inputs", {}).get("upper_limit") else ""

@@ -14,10 +14,12 @@ NA64 quotes ~10% for the whole signal-yield systematic from this comparison [pap
 signal yield (docs/contracts.md) and its uncertainty becomes a nuisance parameter.
 
 Muon and hadron analyses (NA64mu, NA64h) have no dimuon sample: their analogous cross-check compares
-the data in the ``calibration`` region (the prescaled unbiased beam stream, or MIP-peak muons) with
-the sum of all simulated processes there, whose weights are normalised to the configured n_ot; k then
-checks the exposure (particles on target) the signal yield is proportional to. Region and the set of
-"measured" processes are configurable (``normalisation.<setup>``).
+the data in a control region with the sum of all simulated processes there, whose weights are
+normalised to the configured n_ot; k then checks the exposure (particles on target) the signal yield
+is proportional to. NA64mu: the ``calibration`` region (prescaled unbiased trigger: MIP-like beam
+muons). NA64h: the ``sideband_hcal`` region (all cuts, ECAL empty, HCAL above zero: ordinary pion
+showers), because the simulated hadron samples carry no calibration-trigger stream. Region and the
+set of "measured" processes are configurable (``normalisation.<setup>``).
 
 Published mode (``input.source: published``): no events; k = 1 with k_unc = ``published_k_unc``
 (default 0.10, the ~10% dimuon-comparison systematic of the NA64 papers [paper]).
@@ -43,7 +45,7 @@ DEFAULTS = {
     "published_k_unc": 0.10,    # [paper] ~10% signal-yield systematic from the dimuon comparison
     "electron": {"region": "dimuon", "processes": ["dimuon"]},
     "muon": {"region": "calibration", "processes": None},     # None = every simulated process
-    "hadron": {"region": "calibration", "processes": None},
+    "hadron": {"region": "sideband_hcal", "processes": None},
 }
 
 
