@@ -69,16 +69,15 @@ def test_brem_cross_section_scales_as_z_squared_at_fixed_form_factor():
 
 
 def test_total_iww_cross_section_scales_as_inverse_mass_squared_for_me_much_less_than_m_much_less_than_e0():
-    # without K and with chi divided out, sigma*m^2 is ~constant (up to the slow log of the x->1 cut-off)
-    def reduced(m):
-        return brem.sigma_above(100.0, m, 0.0, etl_correction=False) * m * m / photon_flux_chi(m, 100.0)
-
-    r = reduced(np.array([0.02, 0.04]))
-    # the x -> 1 region adds ln(m^2/(m_e E0))-type terms: allow 25%, while 1/m (a wrong power) would give 2x
-    assert r[1] / r[0] == pytest.approx(1.0, rel=0.25)
-    s = brem.sigma_above(100.0, np.array([0.02, 0.04]), 0.0, etl_correction=False) / photon_flux_chi(
-        np.array([0.02, 0.04]), 100.0)
-    assert s[0] / s[1] == pytest.approx(4.0, rel=0.25)
+    # sigma/chi without K. For m > sqrt(m_e E0) the x -> 1 cut-off is 1 - x = m_e/E0 for both masses,
+    # so the only m dependence left is 1/m^2 (up to beta and x > m/E0: 3%)
+    m = np.array([0.4, 0.8])
+    s = brem.sigma_above(100.0, m, 0.0, etl_correction=False) / photon_flux_chi(m, 100.0)
+    assert s[0] / s[1] == pytest.approx(4.0, rel=0.03)
+    # below sqrt(m_e E0) the cut-off 1 - x ~ m_e^2/m^2 adds a ln(m/m_e): 4 x ln-ratio
+    m = np.array([0.02, 0.04])
+    s = brem.sigma_above(100.0, m, 0.0, etl_correction=False) / photon_flux_chi(m, 100.0)
+    assert 3.0 < s[0] / s[1] < 4.0
 
 
 def test_sigma_above_threshold_matches_scipy_quad_for_electrons_and_muons():
