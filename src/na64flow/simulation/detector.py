@@ -22,7 +22,9 @@ Parameters and sources ([paper] = physics.md / seeds, [lit] = PDG / textbook, [e
   (two muons ~ 10 GeV in 4 modules [paper]) with a Landau (Moyal) width of 0.12 GeV [est];
 * VETO: MIP units, Moyal width 0.1 MIP, noise 0.03 MIP [est]; VHCAL sigma/E = 60%/sqrt(E), noise 0.1 GeV;
 * timing: ECAL sigma_t = 0.8 ns, HCAL 1.2 ns [est]; pile-up particles are offset within +-25 ns;
-* channel inefficiency: each HCAL module reads 0 with probability 1e-4 [est].
+* channel inefficiency: each HCAL module reads 0 with probability 1e-4 [est];
+* pile-up overlay: an extra beam track in the trackers with probability 0.05 (~1e6 particles/s x 50 ns
+  [est]); energetic pile-up in the calorimeters is the separate ``pileup`` process.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ CHI2_NDF = 20                  # [est]
 E_CRIT_PB_GEV = 0.0074         # critical energy of lead [lit PDG]
 PROFILE_B = 0.5                # Gamma-profile slope [lit PDG]
 MS_RES_REL = 0.02              # MS1/MS2 core Delta p/p for the muon setup [est]
+PILEUP_TRACK_PROB = 0.05       # an extra beam track in the tracker window: ~1e6 particles/s x 50 ns [est]
 
 
 class Truth(dict):
@@ -173,7 +176,8 @@ def respond(rng: np.random.Generator, t: Truth, *, setup: str, run_number: int, 
     cols["beam_momentum_gev"] = t["p_meas_true_gev"] * (1.0 + rel * res * rng.standard_normal(n))
     ax, ay = rng.standard_normal((2, n)) * ANGLE_SIGMA_MRAD
     cols["beam_angle_mrad"] = np.hypot(ax, ay)
-    cols["n_tracks_up"] = t["n_tracks"].astype(np.int32)
+    extra = rng.random(n) < PILEUP_TRACK_PROB   # pile-up overlay in the trackers (removed by the 1-track cuts)
+    cols["n_tracks_up"] = (t["n_tracks"] + extra).astype(np.int32)
     # --- SRD
     for k in (1, 2, 3):
         nph = rng.poisson(SRD_PHOTONS_PER_MODULE * (t["sr_scale"] > 0))
@@ -223,7 +227,7 @@ def respond(rng: np.random.Generator, t: Truth, *, setup: str, run_number: int, 
         core = MS_RES_REL * rng.standard_normal(n)
         cols["ms2_momentum_gev"] = t["p_out_true_gev"] * (1.0 + core + t["ms2_tail"])
         cols["ms2_chi2"] = rng.chisquare(8, n) / 8.0 * t["ms2_chi2_scale"]
-        cols["max_hits_per_tracker"] = t["max_hits"].astype(np.int32)
+        cols["max_hits_per_tracker"] = (t["max_hits"] + extra).astype(np.int32)
         fired = (h_reco > 0.3).sum(axis=1) > 1
         spread = np.abs(rng.standard_normal(n)) * HCAL_TIME_SIGMA_NS * 1.4
         cols["hcal_time_spread_ns"] = np.where(fired, spread, 0.0) + np.abs(t["hcal_dt_ns"])

@@ -367,17 +367,18 @@ PION_BIG_LEAK_PROB = 1e-3   # [est]
 
 def pion_shower(rng, n, ctx, component=None) -> Truth:
     """Ordinary hadronic shower of the beam pion: first interaction ~ Exp(lambda_I); ECAL keeps
-    U(0.1, 0.6) of the energy if it interacts there; leakage: Exp(3%) of the energy, and with
-    probability 1e-3 a large lateral/longitudinal leak U(0.5, 0.95) [est]."""
+    U(0.1, 0.4) of the energy if it interacts there (40 X0 = 1.3 lambda_I [lit]); leakage: Exp(3%) of the energy, and with
+    probability 1e-3 a large lateral/longitudinal leak U(0.3, 0.8) of the energy [est] (at least 10 GeV
+    stays visible: a complete disappearance needs the charge-exchange or punch-through processes)."""
     t = blank(n, ctx.e0_gev)
     p = _pion_beam(t, rng, ctx)
     depth = rng.exponential(LAMBDA_I_X0, n)
     inter = depth < ECAL_DEPTH_X0
     leak = np.minimum(rng.exponential(0.03, n), 0.9)
     big = np.ones(n, bool) if component == "leak" else rng.random(n) < PION_BIG_LEAK_PROB
-    leak = np.where(big, rng.uniform(0.5, 0.95, n), leak)
+    leak = np.where(big, rng.uniform(0.3, 0.8, n), leak)
     vis = p * (1 - leak)
-    f = np.where(inter, rng.uniform(0.1, 0.6, n), 0.0)
+    f = np.where(inter, rng.uniform(0.1, 0.4, n), 0.0)   # ECAL share of an interacting pion [est]
     t["ecal_em_gev"] = f * vis / 3.0
     t["em_start_x0"] = depth
     t["ecal_had_gev"] = 2 * f * vis / 3.0
