@@ -24,7 +24,7 @@ def derive(cols, cuts):
     return cols
 
 
-@cut(uses=("trigger_bits",))
+@cut(uses=("trigger_bits",), n1=Axis("trigger_bits", 4, 0, 4, "trigger bits"))
 def physics_trigger(ev, cuts):
     """Physics (missing-energy) trigger fired (bit 0)."""
     return (ev.trigger_bits & TRIGGER_PHYSICS) != 0

@@ -22,7 +22,7 @@ def derive(cols, cuts):
     return cols
 
 
-@cut(uses=("trigger_bits",))
+@cut(uses=("trigger_bits",), n1=Axis("trigger_bits", 4, 0, 4, "trigger bits"))
 def physics_trigger(ev, cuts):
     """Physics trigger (deflected muon) fired (bit 0)."""
     return (ev.trigger_bits & TRIGGER_PHYSICS) != 0
