@@ -340,3 +340,20 @@ def test_rate_scale_of_unknown_process_is_rejected(tmp_path):
     cfg = small_cfg(tmp_path, rate_scale={"upstream_interactoin": 10.0})
     with pytest.raises(NA64Error, match="upstream_interactoin"):
         generator.build_model(cfg, "na64e", "2016-2022")
+
+
+def test_hadron_setup_charge_exchange_triggers_and_pion_showers_do_not_disappear(tmp_path):
+    cfg = small_cfg(tmp_path)
+    model = generator.build_model(cfg, "na64h", "2022")
+    rng = np.random.default_rng(21)
+    t = processes.pion_shower(rng, 50000, model.ctx())
+    c = detector.respond(rng, t, setup="hadron", run_number=2022, vhcal=True)
+    gone = (c["ecal_gev"] < 1) & (trigger.hcal_sum(c) < 1) & (c["veto_mip"] < 0.5)
+    assert gone.sum() == 0                       # ordinary showers never fake a full disappearance
+    trig = trigger.physics_trigger(c, "hadron", 50.0)
+    # only the large-leak component (1e-3) fires the low-energy trigger
+    assert trig.sum() < 5 * 50000 * processes.PION_BIG_LEAK_PROB
+    t0 = processes.cex_pi0(rng, 5000, model.ctx())
+    c0 = detector.respond(rng, t0, setup="hadron", run_number=2022, vhcal=True)
+    assert trigger.physics_trigger(c0, "hadron", 50.0).mean() > 0.95
+    assert np.median(c0["ecal_gev"]) == pytest.approx(50.0, rel=0.03)   # the pi0 takes ~all of E0
