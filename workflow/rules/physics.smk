@@ -6,6 +6,7 @@ rule tracklengths:
         f"{RESULTS}/cache/tracklength_{{beam}}_{{energy}}.npz",
     params:
         config=CONFIG,
+        settings=section_hash("signal"),
     log:
         f"{RESULTS}/logs/tracklengths/{{beam}}_{{energy}}.log",
     conda:
