@@ -14,6 +14,20 @@ from na64flow.config import load_config
 ROOT = Path(__file__).resolve().parents[1]
 MASSES_GEV = [0.001, 0.01, 0.1, 0.5]
 K_NORM = 0.97   # dimuon normalisation in the hand-made normalisation files
+# cut-flow CSV in the long format of the cutflow step (one row per sample and cut)
+CUTFLOW_HEADER = ["sample", "step", "raw", "removed", "rel_eff", "cum_eff", "weighted", "weighted_err",
+                  "rel_eff_weighted", "cum_eff_weighted"]
+CUTFLOW_ROWS = [
+    ["data", "read", 100000, "", "", 1, 100000, 316.2, "", 1],
+    ["data", "srd_tag", 90000, 10000, 0.9, 0.9, 90000, 300.0, 0.9, 0.9],
+    ["data", "box", "blinded", "blinded", "blinded", "blinded", "blinded", "blinded", "blinded", "blinded"],
+    ["mc_dimuon", "read", 2000, "", "", 1, 5000.5, 111.8, "", 1],
+    ["mc_dimuon", "srd_tag", 1600, 400, 0.8, 0.8, 4000.25, 100.0, 0.8, 0.8],
+    ["mc_dimuon", "box", 1, 1599, 0.000625, 0.0005, 0.04, 0.04, 1e-5, 8e-6],
+    ["signal_brem_m0.01", "read", 1000, "", "", 1, 1000, 31.6, "", 1],
+    ["signal_brem_m0.01", "srd_tag", 950, 50, 0.95, 0.95, 950, 30.8, 0.95, 0.95],
+    ["signal_brem_m0.01", "box", 600, 350, 0.63, 0.6, 600, 24.5, 0.63, 0.6],
+]
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
@@ -69,10 +83,7 @@ def populate(cfg: dict, observed: bool = False) -> Path:
             (res / "normalisation" / analysis / f"{run}.json").write_text(json.dumps(
                 {"analysis": analysis, "run": run, "k": K_NORM, "k_unc": 0.05, "n_data": 970, "n_expected": 1000,
                  "method": "hand-made", "region": "dimuon"}))
-            write_csv(res / "cutflows" / analysis / f"{run}.csv",
-                      ["cut", "data", "mc_dimuon", "signal_brem_m0.01"],
-                      [["read", 100000, 5000.5, 1000], ["srd_tag", 90000, 4000.25, 950],
-                       ["box", "blinded", 0.04, 600]])
+            write_csv(res / "cutflows" / analysis / f"{run}.csv", CUTFLOW_HEADER, CUTFLOW_ROWS)
             if observed:
                 (res / "unblinded" / analysis).mkdir(parents=True, exist_ok=True)
                 (res / "unblinded" / analysis / f"{run}.json").write_text(json.dumps({"observed": 0}))

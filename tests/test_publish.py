@@ -150,8 +150,10 @@ def test_hepdata_contains_cutflow_and_background_tables(tree):
     cut = yaml.safe_load(next((res / "hepdata").glob("cut_flow_na64e_2016-2022.yaml")).read_text())
     cuts = [v["value"] for v in cut["independent_variables"][0]["values"]]
     assert cuts == ["read", "srd_tag", "box"]
-    data = next(d for d in cut["dependent_variables"] if d["header"]["name"] == "data")
+    data = next(d for d in cut["dependent_variables"] if d["header"]["name"] == "Events (data)")
     assert [v["value"] for v in data["values"]] == [100000.0, 90000.0, "blinded"]
+    dimuon = next(d for d in cut["dependent_variables"] if d["header"]["name"] == "Events (mc_dimuon)")
+    assert dimuon["values"][2]["value"] == 0.04 and dimuon["values"][2]["errors"][0]["symerror"] == 0.04
     bkg = yaml.safe_load((res / "hepdata" / "background_na64mu_2022.yaml").read_text())
     assert [v["value"] for v in bkg["independent_variables"][0]["values"]] == [
         "upstream_interactions", "decays_in_flight", "total"]
@@ -211,3 +213,12 @@ def test_comparison_with_published_takes_strongest_limit_in_mass_range(tree):
     assert math.isclose(rows[1]["ours"], 1.1e-4) and rows[1]["kind"] == "expected"
     out = publish.write_comparison(cfg)
     assert "| na64h | eta_invisible | eta |" in out.read_text()
+
+
+def test_read_cutflow_accepts_wide_format(tmp_path):
+    from publish_fixtures import write_csv
+    path = write_csv(tmp_path / "r.csv", ["cut", "data", "mc_dimuon"], [["read", 10, 5.5], ["box", "blinded", 0.1]])
+    steps, values, errors = publish.read_cutflow(path)
+    assert steps == ["read", "box"]
+    assert values == {"data": [10.0, "blinded"], "mc_dimuon": [5.5, 0.1]}
+    assert errors["data"] == [None, None]

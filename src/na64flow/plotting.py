@@ -26,7 +26,7 @@ import numpy as np
 
 from . import NA64Error, paths
 from .config import add_config_arguments, config_from_args, cuts_for, runs_of, section
-from .publish import analyses_of, background_of, read_limits
+from .publish import analyses_of, background_of, read_cutflow, read_limits
 
 log = logging.getLogger(__name__)
 
@@ -311,44 +311,39 @@ def plot_ecal_hcal(p: Plotter, analysis: str, run: str) -> None:
 
 
 def plot_cutflow(p: Plotter, analysis: str, run: str) -> None:
-    """Events after each cut relative to the first row, per sample column of the cut-flow CSV."""
-    import csv
-
+    """Events after each cut relative to the first row, for data, every MC process and up to three
+    signal samples (first, middle and last in the table) of the cut-flow CSV (publish.read_cutflow)."""
     if p.cfg["input"]["source"] == "published":
         return
     path = paths.cutflow_path(p.cfg, analysis, run, "csv")
     if not p.need(path, f"cutflow --analysis {analysis}"):
         return
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    header, body = rows[0], rows[1:]
-    names = [r[0] for r in body]
+    steps, values, _ = read_cutflow(path)
+    signal = [s for s in values if s.startswith("signal_")]
+    keep_signal = {signal[i] for i in sorted({0, len(signal) // 2, len(signal) - 1})} if signal else set()
     fig, ax = p.figure(figsize=(10, 6))
     plotted = 0
-    for j, col in enumerate(header[1:], start=1):
-        if any(w in col.lower() for w in ("eff", "unc", "err", "frac")):
+    for sample, vals in values.items():
+        if sample.startswith("signal_") and sample not in keep_signal:
             continue
-        vals = []
-        for r in body:
-            try:
-                vals.append(float(r[j]))
-            except (ValueError, IndexError):
-                vals.append(np.nan)   # e.g. "blinded"
-        vals = np.array(vals)
-        if not np.isfinite(vals[0]) or vals[0] <= 0:
+        if any(w in sample.lower() for w in ("eff", "unc", "err", "frac")):
             continue
-        ax.step(np.arange(len(names)), vals / vals[0], where="mid", label=col)
+        y = np.array([v if isinstance(v, float) else np.nan for v in vals])
+        if not np.isfinite(y[0]) or y[0] <= 0:
+            continue
+        ax.step(np.arange(len(steps)), y / y[0], where="mid", label=sample,
+                ls="--" if sample.startswith("signal_") else "-", lw=2.5 if sample == "data" else 1.5)
         plotted += 1
     if not plotted:
         p.plt.close(fig)
         p.missing.append(f"{path}: no numeric sample column")
         return
-    ax.set_xticks(np.arange(len(names)), names, rotation=60, ha="right", fontsize=12)
+    ax.set_xticks(np.arange(len(steps)), steps, rotation=60, ha="right", fontsize=12)
     ax.set(yscale="log", ylabel="fraction of events read")
-    ax.legend(fontsize=11, ncol=2, loc="lower left")
+    ax.legend(fontsize=10, ncol=2, loc="lower left")
     p.save(fig, ax, analysis, f"cutflow_{run}",
-           f"Cut flow of {analysis}, run {run}: fraction of events left after each cut, per sample (data box row blinded).",
-           rlabel=run)
+           f"Cut flow of {analysis}, run {run}: fraction of events left after each cut, for data, each simulated "
+           "process and three signal samples (dashed); the data box row is blinded.", rlabel=run)
 
 
 def plot_background(p: Plotter, analysis: str, run: str) -> None:

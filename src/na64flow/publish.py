@@ -475,35 +475,69 @@ def limit_table(path: Path, analysis: str):
 
 
 def _number_or_text(v: str):
-    v = v.strip()
+    v = (v or "").strip()
     try:
         return float(v)
     except ValueError:
         return v if v else "-"
 
 
-def cutflow_table(path: Path, analysis: str):
-    """hepdata_lib Table of one cut-flow CSV: first column = cut (row name), other columns = counts.
+def read_cutflow(path: Path) -> tuple[list[str], dict[str, list], dict[str, list]]:
+    """A cut-flow CSV as (cut names, {sample: events after each cut}, {sample: their errors}).
 
-    Non-numeric cells (e.g. "blinded" in the data box row) are kept as text.
+    Long format of the cutflow step (columns sample,step,raw,...,weighted,weighted_err,...): the
+    weighted events (raw if there is no weighted column) per sample; wide format (first column = cut,
+    one column per sample) as is. Text cells (e.g. "blinded") stay text; missing errors are None.
     """
-    from hepdata_lib import Table, Variable
-
     with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    if len(rows) < 2:
-        return None
-    header, body = rows[0], rows[1:]
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        raise NA64Error(f"{path}: empty cut-flow table")
+    header = list(rows[0])
+    if "sample" in header and "step" in header:
+        value_col = "weighted" if "weighted" in header else "raw"
+        err_col = "weighted_err" if value_col == "weighted" and "weighted_err" in header else None
+        steps: list[str] = []
+        values: dict[str, list] = {}
+        errors: dict[str, list] = {}
+        for r in rows:
+            if r["step"] not in steps:
+                steps.append(r["step"])
+        index = {st: i for i, st in enumerate(steps)}
+        for r in rows:
+            sample = r["sample"]
+            values.setdefault(sample, ["-"] * len(steps))[index[r["step"]]] = _number_or_text(r[value_col])
+            errors.setdefault(sample, [None] * len(steps))[index[r["step"]]] = (
+                _number_or_text(r[err_col]) if err_col else None)
+        return steps, values, errors
+    first = header[0]
+    steps = [r[first] for r in rows]
+    values = {c: [_number_or_text(r[c]) for r in rows] for c in header[1:]}
+    return steps, values, {c: [None] * len(steps) for c in header[1:]}
+
+
+def cutflow_table(path: Path, analysis: str):
+    """hepdata_lib Table of one cut-flow CSV (:func:`read_cutflow`): cuts vs events per sample."""
+    from hepdata_lib import Table, Uncertainty, Variable
+
+    steps, values, errors = read_cutflow(path)
     table = Table(f"Cut flow {analysis} {path.stem}")
-    table.description = f"Cut flow of {analysis}, run {path.stem}: events after each cut (data and simulation)."
+    table.description = (f"Cut flow of {analysis}, run {path.stem}: events after each cut for data and every "
+                         "simulated sample (MC weighted to the run's exposure; the data box row is 'blinded' "
+                         "until unblinding).")
     table.location = f"results/cutflows/{analysis}/{path.name}"
     table.keywords["observables"] = ["N"]
-    x = Variable(header[0], is_independent=True, is_binned=False)
-    x.values = [r[0] for r in body]
+    x = Variable("Cut", is_independent=True, is_binned=False)
+    x.values = steps
     table.add_variable(x)
-    for j, name in enumerate(header[1:], start=1):
-        y = Variable(name, is_independent=False, is_binned=False)
-        y.values = [_number_or_text(r[j]) if j < len(r) else "-" for r in body]
+    for sample, vals in values.items():
+        y = Variable(f"Events ({sample})", is_independent=False, is_binned=False)
+        y.values = vals
+        errs = errors[sample]
+        if any(isinstance(e, float) and e > 0 for e in errs):
+            unc = Uncertainty("stat", is_symmetric=True)
+            unc.values = [e if isinstance(e, float) and isinstance(v, float) else 0.0 for e, v in zip(errs, vals, strict=True)]
+            y.add_uncertainty(unc)
         table.add_variable(y)
     return table
 
