@@ -49,7 +49,7 @@ def test_cutflow_conserves_events_read_invalid_failing_passing(processed, analys
         assert 0 <= raw[-1] <= raw[-2]
 
 
-def test_unblinded_data_read_row_equals_events_in_files(processed):
+def test_data_read_row_equals_events_in_files(processed):
     cfg, out = processed
     import json
 

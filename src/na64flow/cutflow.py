@@ -7,8 +7,8 @@ results/<tag>/cutflows/A/summary.{csv,md,tex}.
 Per sample and step: events remaining (raw and weighted with its uncertainty sqrt(sum w^2)), events
 removed by the step, relative efficiency (remaining / remaining at the previous step) and cumulative
 efficiency (remaining / events read). The row ``invalid values`` removes events with NaN/inf or
-negative energies beyond noise. For data while blinded the ``box`` row reads "blinded" and signal-box
-candidates are withheld from every row (see na64flow.histograms).
+negative energies beyond noise. For data while blinded the ``box`` row reads "blinded" (see
+na64flow.histograms for what blinding withholds).
 """
 
 from __future__ import annotations
@@ -102,8 +102,7 @@ def tables_for_run(content: dict) -> dict[str, str]:
     analysis, run = content["analysis"], content["run"]
     per_sample = {s: rows_of(s, v["cutflow"]) for s, v in sorted(content["samples"].items())}
     all_rows = [r for rows in per_sample.values() for r in rows]
-    note = ("Data are blinded: signal-box candidates are withheld from every row." if content["blinded"]
-            else "Unblinded.")
+    note = ("Data are blinded: the data box row is not computed." if content["blinded"] else "Unblinded.")
     md = [f"# Cut-flow: {analysis}, run {run}", "",
           f"{note} Rows: events remaining after each step; `removed` = removed by the step; "
           "efficiencies relative to the previous step and to the events read.", ""]

@@ -13,8 +13,10 @@ Cut-flow rows hold the number of events *remaining* after each step: row 0 ``rea
 row 1 ``invalid values`` = events left after removing those with invalid values (NaN/inf, energies below
 minus the noise tolerance; their number is row 0 - row 1), one row per cut, and the last row ``box`` =
 signal candidates. For ``data`` while blinded the box row's values are None ("blinded"), the ``box``
-region is absent, and box candidates are withheld from every row, region and histogram (so rows count
-the events read *outside* the blinded set; the outputs do not depend on box events at all).
+region is absent, and box candidates fill no histogram bin and no region (histograms and regions do
+not depend on them at all). The rows before the box count every event read, as any cut-flow does, so
+(events after the last cut) - (integral of ``ecal_hcal``) equals the number of box candidates: do not
+compute it while blinded.
 
 ``python -m na64flow.histograms FILE.pkl [--dump-json OUT.json] [--full]`` prints/writes the JSON dump
 (cut-flows, regions and per-histogram sums and a digest of the bin contents; ``--full`` adds all bins).

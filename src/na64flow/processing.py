@@ -9,7 +9,7 @@ and writes the histogram file atomically (format: ``na64flow.histograms``).
 Executors: futures (``--workers`` processes, default), iterative, or Dask when
 ``execution.dask_scheduler`` is set ("local" starts a dask.distributed LocalCluster; an address
 connects a Client). Blinding: while ``unblind`` is false, data events passing every cut inside the box
-are dropped inside the processor before anything is counted or filled.
+fill no histogram bin and no region, and the cut-flow box row of data is None ("blinded").
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class NA64Processor(processor.ProcessorABC):
     Subclasses (``analyses/<name>/processor.py``) only set ``analysis``. Output per dataset (sample):
     cut-flow arrays (remaining raw / weighted / sum of squared weights after each step), region
     counts [raw, weighted, sumw2] and weighted histograms. For ``data`` with ``blind=True`` the box
-    candidates (valid, every cut passed, inside the box) are removed before anything is counted.
+    candidates (valid, every cut passed, inside the box) fill no region and no histogram bin, and the
+    cut-flow box row is not computed; the rows before it count every event read.
     """
 
     analysis: Analysis
@@ -122,7 +123,10 @@ class NA64Processor(processor.ProcessorABC):
                 return k, float(k), float(k)
             return k, np.sum(weight, where=m), np.sum(w2, where=m)
 
-        masks = [keep, keep & steps.valid] + [m & keep for _, m in steps.cumulative()] + [steps.in_box() & keep]
+        # cut-flow rows count every event read (row 0 = events read); the box row of blinded data is never
+        # computed (zeros here, None in the file). Regions and histograms exclude the box candidates.
+        box_row = np.zeros(n, dtype=bool) if blinded else steps.in_box()
+        masks = [np.ones(n, dtype=bool), steps.valid] + [m for _, m in steps.cumulative()] + [box_row]
         cf = out["cutflow"]
         for i, m in enumerate(masks):
             cf["raw"][i], cf["weighted"][i], cf["sumw2"][i] = sums(m)
