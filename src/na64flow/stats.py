@@ -72,7 +72,6 @@ DEFAULTS = {
     "background_floor": 1.0e-6,     # events; keeps Poisson means positive for background-free runs [est]
     "shape_tolerance": 0.01,        # re-solve when a channel fraction moves by more than this [est]
     "asymptotic": True,             # also write the asymptotic cross-check tables
-    "ldm_alpha_d": [0.1, 0.5],      # LDM benchmarks [paper]
     "ldm_mass_ratio": 3.0,          # m_A' = 3 m_chi [paper]
 }
 
