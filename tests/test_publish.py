@@ -140,6 +140,19 @@ def test_hepdata_submission_validates_with_hepdata_validator(tree):
     assert (res / "hepdata.tar.gz").stat().st_size > 0
 
 
+def test_hepdata_links_the_pyhf_likelihoods_as_histfactory_resource(tree):
+    cfg, res = tree
+    publish.write_likelihoods(cfg)
+    publish.write_hepdata(cfg)
+    assert publish.validate_hepdata(res / "hepdata") == []
+    meta = next(yaml.safe_load_all((res / "hepdata" / "submission.yaml").read_text()))
+    resource = next(r for r in meta["additional_resources"] if r.get("type") == "HistFactory")
+    import tarfile
+    with tarfile.open(res / "hepdata" / resource["location"]) as tar:
+        names = tar.getnames()
+    assert "likelihoods/combined/patchset.json" in names and "likelihoods/na64h/BkgOnly.json" in names
+
+
 def test_hepdata_contains_cutflow_and_background_tables(tree):
     cfg, res = tree
     publish.write_hepdata(cfg)

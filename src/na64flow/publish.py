@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import csv
 import importlib
+import io
 import json
 import logging
 import math
@@ -572,6 +573,22 @@ def background_table(cfg: dict, analysis: str, run: str):
     return table
 
 
+def likelihood_archive(cfg: dict) -> Path | None:
+    """results/<tag>/likelihoods.tar.gz with every likelihoods/<analysis>/*.json (None if none exist)."""
+    import tarfile
+
+    root = paths.results_dir(cfg) / "likelihoods"
+    files = sorted(root.glob("*/*.json"))
+    if not files:
+        return None
+    out = paths.results_dir(cfg) / "likelihoods.tar.gz"
+    with paths.atomic_output(out, mode=None) as tmp:
+        with tarfile.open(tmp, "w:gz") as tar:
+            for f in files:
+                tar.add(f, arcname=f"likelihoods/{f.parent.name}/{f.name}")
+    return out
+
+
 def hepdata_submission(cfg: dict):
     """The hepdata_lib Submission with every limit, cut-flow and background table that exists."""
     from hepdata_lib import Submission
@@ -580,6 +597,10 @@ def hepdata_submission(cfg: dict):
     sub = Submission()
     sub.comment = pub.get("hepdata", {}).get("comment", "NA64 results (na64flow)")
     root = paths.results_dir(cfg)
+    archive = likelihood_archive(cfg)
+    if archive is not None:
+        sub.add_additional_resource("Full pyhf likelihoods: per analysis BkgOnly.json + patchset.json (one patch "
+                                    "per model and mass)", str(archive), copy_file=True, file_type="HistFactory")
     n = {"limits": 0, "cutflows": 0, "background": 0}
     for analysis in analyses_of(cfg) + ["combined"]:
         for path in sorted((root / "limits" / analysis).glob("*.csv")):
@@ -615,8 +636,10 @@ def write_hepdata(cfg: dict) -> dict:
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".hepdata-"))
     try:
         # hepdata_lib writes submission.tar.gz into the working directory: run it inside tmp
-        with contextlib.chdir(tmp):
+        chatter = io.StringIO()   # hepdata_lib prints notes on zero-uncertainty bins: keep them for debug
+        with contextlib.chdir(tmp), contextlib.redirect_stdout(chatter):
             sub.create_files("hepdata", validate=False)
+        log.debug("hepdata_lib: %s", chatter.getvalue())
         if out.exists():
             shutil.rmtree(out)
         (tmp / "hepdata").replace(out)
