@@ -224,3 +224,19 @@ def test_real_branch_names_are_mapped_through_input_branches(tmp_path, repo_root
         "input.ntuples": {"na64e": {"2016-2022": {"data": [renamed["data"]], "mc": {"bulk": [renamed["bulk"]]}}}}})
     got = run_processing(cfg2, "na64e", "2016-2022", executor="iterative", status=False)
     _same(ref, got)
+
+
+def test_ntuple_file_lists_globs_and_missing_lists(tmp_path):
+    from na64flow.processing import expand_file_list
+
+    (tmp_path / "d").mkdir()
+    for i in range(3):
+        (tmp_path / "d" / f"f{i}.root").write_bytes(b"")
+    listing = tmp_path / "files.txt"
+    listing.write_text("# data files\nd/f0.root\nd/f2.root  # second\n")
+    assert [Path(p).name for p in expand_file_list(str(listing), "k")] == ["f0.root", "f2.root"]
+    assert len(expand_file_list([str(tmp_path / "d" / "*.root")], "k")) == 3
+    with pytest.raises(NA64Error, match="nofile.txt: file list not found.*input.ntuples.na64e"):
+        expand_file_list(str(tmp_path / "nofile.txt"), "input.ntuples.na64e.2016-2022.data")
+    with pytest.raises(NA64Error, match=r"\*\.nope: no file matches"):
+        expand_file_list([str(tmp_path / "*.nope")], "k")

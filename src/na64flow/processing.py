@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import functools
+import glob as globmod
 import importlib
 import json
 import logging
@@ -173,16 +174,17 @@ def fileset_of(cfg: dict, analysis: str, run: str) -> tuple[dict[str, list[str]]
         except (KeyError, TypeError):
             raise NA64Error(f"{cfg.get('_path', 'config')}: input.source is 'ntuples' but "
                             f"input.ntuples.{analysis}.{run} is not set ({{data: [files], mc: {{process: [files]}}}})") from None
+        key = f"input.ntuples.{analysis}.{run}"
         files: dict[str, list[str]] = {}
         if "data" in block:
-            files["data"] = list(block["data"])
+            files["data"] = expand_file_list(block["data"], f"{key}.data")
         for proc, lst in (block.get("mc") or {}).items():
-            files[f"mc_{proc}"] = list(lst)
+            files[f"mc_{proc}"] = expand_file_list(lst, f"{key}.mc.{proc}")
         for sample, lst in (block.get("signal") or {}).items():
-            files[sample] = list(lst)
+            files[sample] = expand_file_list(lst, f"{key}.signal.{sample}")
         if not files:
-            raise NA64Error(f"input.ntuples.{analysis}.{run}: no files listed")
-        return {s: [str(Path(f).resolve()) for f in lst] for s, lst in files.items()}, float(rcfg["n_ot"])
+            raise NA64Error(f"{key}: no files listed")
+        return files, float(rcfg["n_ot"])
     mpath = require_file(manifest_path(cfg, analysis, run), "manifest.json of the simulated ntuples", "simulate")
     try:
         manifest = json.loads(Path(mpath).read_text())
@@ -196,6 +198,36 @@ def fileset_of(cfg: dict, analysis: str, run: str) -> tuple[dict[str, list[str]]
             raise NA64Error(f"{mpath}: sample '{s}' has no 'files' list")
         out[s] = [str((base / f).resolve()) for f in info["files"]]
     return out, float(manifest.get("n_ot", rcfg["n_ot"]))
+
+
+def expand_file_list(spec, key: str) -> list[str]:
+    """Absolute file paths from a configuration entry: a list of paths or glob patterns, or one string
+    naming a text file list (one path per line, '#' comments, relative to the list's folder) or a glob.
+
+    NA64Error naming the key when a file list is missing or a pattern matches nothing.
+    """
+    if isinstance(spec, str):
+        if any(c in spec for c in "*?["):
+            spec = [spec]
+        else:
+            lst = Path(spec)
+            if not lst.is_file():
+                raise NA64Error(f"{spec}: file list not found (configuration key {key})")
+            lines = [ln.split("#", 1)[0].strip() for ln in lst.read_text().splitlines()]
+            spec = [str(lst.parent / ln) if not Path(ln).is_absolute() else ln for ln in lines if ln]
+    if not isinstance(spec, list | tuple):
+        raise NA64Error(f"{key}: expected a list of files, a glob or a file-list path, got {type(spec).__name__}")
+    out: list[str] = []
+    for item in spec:
+        item = str(item)
+        if any(c in item for c in "*?["):
+            matches = sorted(globmod.glob(item))
+            if not matches:
+                raise NA64Error(f"{item}: no file matches this pattern (configuration key {key})")
+            out += matches
+        else:
+            out.append(item)
+    return [str(Path(f).resolve()) for f in out]
 
 
 def check_inputs(fileset: dict[str, list[str]], setup: str, tree_name: str, branch_map: dict[str, str]) -> None:
