@@ -13,15 +13,18 @@
    to an exposure with >= TOY_MIN_SIDEBAND expected side-band events (data-like integer counts;
    truth = the scaled box expectation, exact), central fit only; reported as the mean and width of
    the pulls (est - truth)/stat -- closure means mean ~ 0 and width ~ 1, a shape bias shows as a
-   mean pull away from 0;
+   mean pull away from 0 (the central choice as used: the primary fit, or its transfer factor when
+   the fit does not close on simulation);
 4. **data validation region**: the box shifted next to itself (electron: thr <= E_ECAL < thr + w,
    E_HCAL < hcal_zero; muon: p_max <= p_out < p_max + w; w = the cut ``validation_ecal_width_gev`` /
    ``validation_p_out_width_gev`` of the analysis, i.e. the ``validation_*`` region of ``process``,
    else background.validation_width_gev), which lies outside the signal box and is unblinded by
-   design; truth = the data count there.
+   design; truth = the data count there, prediction = the side-band estimate plus every other simulated
+   process in the ``validation_ecal`` / ``validation_p_out`` region.
 
 Pull = (estimate - truth) / sqrt(stat^2 + truth_unc^2) (and with the systematic added); a row passes
-when |pull with syst| < 2 [est criterion]. Writes ``results/<tag>/closure/A.{csv,md}`` and
+when |pull with syst| < 2 [est criterion]; the toy row passes when the mean pull is compatible with 0
+(|mean| < 3 sigma_mean + 0.2) and the width is < 1.5 (errors not underestimated). Writes ``results/<tag>/closure/A.{csv,md}`` and
 ``results/<tag>/plots/closure_A.{pdf,png}``.
 
 Also provides ``toy_histogram_file``: a small simulation-like histogram file (docs/contracts.md
@@ -139,11 +142,13 @@ def closure_rows(cfg: dict, analysis: str, run: str, hfile: dict, n_toys: int, s
         n_sb, _ = background.interval_sum(m_edges, m_vals, m_var, *p_range)
         factor = max(1.0, TOY_MIN_SIDEBAND / n_sb) if n_sb > 0 else float("nan")
         rng = np.random.default_rng(seed)
-        pulls = []
+        pulls, centrals = [], []
         if np.isfinite(factor):
             h_exp = h_rep * factor
             for _ in track(range(n_toys), description=f"closure toys {analysis} {run}"):
-                ex, _ = background.sideband_estimate(_poisson_like(h_exp, rng), setup, cuts, primary_cfg)
+                # the central choice as used: primary fit, or its transfer factor if it does not close
+                ex, _ = background.sideband_estimate(_poisson_like(h_exp, rng), setup, cuts, primary_cfg, h_mc=h_rep)
+                centrals.append(ex.central.model)
                 if ex.stat > 0 and np.isfinite(ex.estimate):
                     pulls.append((ex.estimate - truth * factor) / ex.stat)
         pulls = np.array(pulls)
@@ -151,10 +156,13 @@ def closure_rows(cfg: dict, analysis: str, run: str, hfile: dict, n_toys: int, s
         width = float(pulls.std(ddof=1)) if pulls.size > 1 else float("nan")
         err_mean = width / np.sqrt(max(pulls.size, 1))
         rows.append({"analysis": analysis, "run": run,
-                     "test": f"toys ({pulls.size}, exposure x{factor:.3g}, {p_model} {p_range}): pull mean / width",
+                     "test": f"toys ({pulls.size}, exposure x{factor:.3g}, central "
+                             f"{max(set(centrals), key=centrals.count) if centrals else p_model} {p_range}): pull mean / width",
                      "estimate": mean, "stat": err_mean, "syst": 0.0, "truth": 0.0, "truth_unc": 0.0,
                      "pull": mean / err_mean if err_mean > 0 else float("nan"), "pull_with_syst": width,
-                     "passed": bool(np.isfinite(mean) and abs(mean) < 3 * err_mean + 0.2 and 0.7 < width < 1.5)})
+                     # unbiased, and errors not underestimated (width < 1 is expected when the quoted
+                     # stat contains simulation statistics, which the toys do not fluctuate)
+                     "passed": bool(np.isfinite(mean) and abs(mean) < 3 * err_mean + 0.2 and width < 1.5)})
 
     # data validation region next to the box (unblinded by design)
     key = "validation_p_out_width_gev" if setup == "muon" else "validation_ecal_width_gev"
@@ -162,8 +170,15 @@ def closure_rows(cfg: dict, analysis: str, run: str, hfile: dict, n_toys: int, s
     h_data = background.get_hist(hfile, samples.DATA, name)
     ex, _ = background.sideband_estimate(h_data, setup, cuts, bcfg, shift_gev=width, h_mc=h_mc)
     truth, truth_unc = validation_truth(h_data, setup, cuts, width)
-    rows.append(_row(analysis, run, f"data validation region (+{width:g} GeV)", ex.estimate, ex.stat, ex.syst,
-                     truth, truth_unc))
+    # prediction = side-band estimate (replaced processes) + every other simulated process in the region
+    region = "validation_p_out" if setup == "muon" else "validation_ecal"
+    others = [background.region_count(hfile, s, region) for s in mc_all if s not in replaced]
+    others = [o for o in others if o is not None]
+    n_other = sum(float(o["weighted"]) for o in others)
+    var_other = sum(float(o["sumw2"]) for o in others)
+    label = f"data validation region (+{width:g} GeV" + (f"; + simulation of other processes {n_other:.3g})" if others else ")")
+    rows.append(_row(analysis, run, label, ex.estimate + n_other, float(np.hypot(ex.stat, np.sqrt(var_other))),
+                     ex.syst, truth, truth_unc))
     return rows
 
 
