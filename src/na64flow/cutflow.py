@@ -62,7 +62,7 @@ def _fmt(key: str, v, blinded: bool) -> str:
         return ""
     if isinstance(v, float):
         if key.startswith(("rel_eff", "cum_eff", "eff")):
-            return f"{v:.4g}"
+            return f"{v:.5g}"
         return f"{v:.6g}"
     return str(v)
 
