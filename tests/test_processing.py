@@ -240,3 +240,17 @@ def test_ntuple_file_lists_globs_and_missing_lists(tmp_path):
         expand_file_list(str(tmp_path / "nofile.txt"), "input.ntuples.na64e.2016-2022.data")
     with pytest.raises(NA64Error, match=r"\*\.nope: no file matches"):
         expand_file_list([str(tmp_path / "*.nope")], "k")
+
+
+def test_sample_whose_files_hold_no_events_gives_a_zero_cutflow(one_run):
+    from na64flow.config import load_config
+    from na64flow.events import write_events
+
+    path, base, _ = one_run
+    f = base / "mc" / "bulk" / "chunk_0000.root"
+    cols = toy.electron(10, 1)
+    write_events(f, {k: v[:0] for k, v in cols.items()}, "electron", truth=True)
+    content = run_processing(load_config(path), "na64e", "2016-2022", executor="iterative", status=False)
+    mc = content["samples"]["mc_bulk"]
+    assert mc["cutflow"]["raw"] == [0] * len(mc["cutflow"]["names"])
+    assert mc["hists"]["ecal_hcal"].sum(flow=True).value == 0
