@@ -8,7 +8,7 @@ Triggers [est, modelled on the NA64 trigger logic described in the seeds]:
   in the ECAL, eta/eta' -> invisible, large leaks).
 
 The reference box selection (:func:`reference_box`) is the published NA64 selection (physics.md §1-2,
-values as in configs/default.yaml): it is only used to derive process rates from published box
+values as in configs/default.yaml; one upstream track): it is only used to derive process rates from published box
 backgrounds, so that changing the analysis cuts in a configuration does not change the simulated rates.
 """
 
@@ -48,6 +48,7 @@ def reference_box(cols: dict, setup: str, e0_gev: float, ecal_max_gev: float | N
         for k in (1, 2, 3):
             srd &= (cols[f"srd{k}_mev"] > 1.0) & (cols[f"srd{k}_mev"] < 120.0)
         ok = (np.abs(p - e0_gev) < 0.03 * e0_gev) & (cols["beam_angle_mrad"] < 3.0) & srd
+        ok &= cols["n_tracks_up"] == 1
         ok &= (cols["ecal_ps_gev"] > 0.5) & (cols["ecal_chi2"] < 4.0) & (cols["veto_mip"] < 0.5)
         ok &= (np.abs(cols["ecal_time_ns"]) < 5.0) & (np.abs(cols["hcal_time_ns"]) < 5.0)
         if vhcal:
