@@ -102,3 +102,16 @@ def test_published_reference_limits_drawn_on_meson_plot(cfg_png):
     p = plotting.Plotter(cfg_png, plotting.paths.plots_dir(cfg_png))
     plotting.plot_meson_br(p)
     assert "PRL 133 (2024) 121803" in p.made[0]["caption"]
+
+
+def test_blinded_histogram_with_entries_in_box_is_refused(cfg_png):
+    h = ecal_hcal_hist()
+    h.fill([10.0], [0.5])          # one data event inside the box E_ECAL < 50, E_HCAL < 1
+    path = plotting.paths.histograms_path(cfg_png, "na64e", "2016-2022")
+    histograms.save(path, {"schema_version": histograms.SCHEMA_VERSION, "analysis": "na64e", "run": "2016-2022",
+                           "blinded": True, "n_ot": 2e9, "box": {},
+                           "samples": {"data": {"cutflow": {}, "regions": {}, "hists": {"ecal_hcal": h}}}})
+    p = plotting.Plotter(cfg_png, plotting.paths.plots_dir(cfg_png))
+    with pytest.raises(NA64Error, match="inside the signal box"):
+        plotting.plot_ecal_hcal(p, "na64e", "2016-2022")
+    assert not list(p.out_dir.glob("*ecal_hcal*"))

@@ -272,6 +272,14 @@ def plot_meson_br(p: Plotter) -> None:
     p.save(fig, ax, "na64h", "meson_br_limits", caption)
 
 
+def events_inside_box(h, ecal_max_gev: float, hcal_max_gev: float) -> float:
+    """Sum of the (E_ECAL, E_HCAL) histogram over the bins lying entirely inside the signal box."""
+    ex, hx = h.axes[0].edges, h.axes[1].edges
+    in_e = ex[1:] <= ecal_max_gev + 1e-9
+    in_h = hx[1:] <= hcal_max_gev + 1e-9
+    return float(h.values()[np.ix_(in_e, in_h)].sum())
+
+
 def _load_histograms(path: Path) -> dict:
     from . import histograms
     return histograms.load(path)
@@ -294,17 +302,20 @@ def plot_ecal_hcal(p: Plotter, analysis: str, run: str) -> None:
     from matplotlib.patches import Rectangle
 
     cuts = cuts_for(p.cfg, analysis, run)
+    ecal_max = getattr(cuts, "ecal_max_gev", 50.0)
+    hcal_max = getattr(cuts, "hcal_zero_gev", 1.0)
+    blinded = content.get("blinded", True)
+    if blinded and (n_in_box := events_inside_box(h, ecal_max, hcal_max)) > 0:
+        raise NA64Error(f"{path}: blinded histogram 'ecal_hcal' of data has {n_in_box:g} entries inside the signal "
+                        f"box (E_ECAL < {ecal_max:g}, E_HCAL < {hcal_max:g} GeV); refusing to plot it (blinding)")
     fig, ax = p.figure(figsize=(9, 6))
     values = h.values()
     vmax = max(float(values.max()), 1.0)
     p.hep.hist2dplot(h, ax=ax, norm=LogNorm(vmin=0.5, vmax=vmax), cmap="viridis", flow=None)
-    ecal_max = getattr(cuts, "ecal_max_gev", 50.0)
-    hcal_max = getattr(cuts, "hcal_zero_gev", 1.0)
     ax.add_patch(Rectangle((0, 0), ecal_max, hcal_max, fill=False, ec="red", lw=2,
                            label=f"signal box (blinded): $E_{{ECAL}}<{ecal_max:g}$, $E_{{HCAL}}<{hcal_max:g}$ GeV"))
     ax.set(xlabel=r"$E_{ECAL}$ [GeV]", ylabel=r"$E_{HCAL}$ [GeV]")
     ax.legend(fontsize=12, loc="upper right")
-    blinded = content.get("blinded", True)
     p.save(fig, ax, analysis, f"ecal_hcal_{run}",
            f"Data in the (E_ECAL, E_HCAL) plane, {analysis} run {run}, after all cuts except the box; red: the signal box"
            + (" (blinded: no data inside are stored)." if blinded else "."), rlabel=f"{run}")
