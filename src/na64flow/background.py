@@ -13,15 +13,19 @@ Writes ``results/<tag>/background/<analysis>/<run>.{json,md,tex}`` (docs/contrac
   - muon (NA64mu): momentum mis-reconstruction tails -- the data ``p_out`` spectrum above the cut
     (p_out >= p_out_max, the side band) is fitted and extrapolated below p_out_max.
   The box bins of the data histograms are never read: the arrays are sliced to the side band before
-  any use (box bins straddling an edge are excluded with the box).
+  any use (box bins straddling an edge are excluded with the box). Candidates: 4 shapes x the fit
+  ranges, plus the simulation transfer factor per range; every fit choice is also applied to the
+  simulated sample of the replaced process and must close there (|pull| <= max_closure_pull) to be
+  central or enter the systematic envelope; otherwise the transfer factor is central.
 * **simulation-based** sources: every other ``mc_<process>`` sample of the file, its (unblinded) box
   count sum(w) with MC statistics sqrt(sum w^2) (68% CL upper value 1.14 x mean weight when no MC
   event passes), times a normalisation factor measured in data (dimuons: k from the dimuon region,
   ``normalisation``; other processes: data/simulation in ``mc_norm_region``, the calibration stream),
   with a relative normalisation systematic per process (``mc_norm_syst``, [est] values below).
 
-Published mode (``input.source: published``): one source from ``runs.<run>.published``
-(``background``, ``background_unc``), method "published".
+Sources with only an upper value (no simulated box event, or an empty data side band) are listed
+with it but not added to the total (``total.not_included``). Published mode (``input.source:
+published``): the sources and total of ``runs.<run>.published``, method "published".
 """
 
 from __future__ import annotations
