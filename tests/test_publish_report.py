@@ -42,3 +42,28 @@ def test_javascript_rendered_text_found_in_headless_chromium(tmp_path):
     assert check_report.main([str(page), "--expect", "na64mu", "--expect", "rendered",
                               "--expect-data", "kinetic mixing", "--budget-ms", "2000"]) == 0
     assert check_report.main([str(page), "--expect", "loading", "--budget-ms", "2000"]) == 1
+
+
+class _Snakemake:
+    """Stand-in for the object Snakemake passes to caption templates (wildcards, params, config)."""
+
+    def __init__(self, wildcards: dict, params: dict | None = None):
+        self.wildcards, self.params, self.config = wildcards, params or {}, {"tag": "default"}
+
+
+@pytest.mark.parametrize("name, words", [
+    ("dark_photon_limits", "kinetic mixing"), ("dark_photon_beams", "each beam"),
+    ("lmu_ltau_limits", "(g-2)_mu"), ("dark_photon_y_alphaD_0p5", "alpha_D = 0.5"),
+    ("meson_br_limits", "eta -> invisible"), ("ecal_hcal_2016_2022", "run 2016_2022"),
+    ("cutflow_2023", "Cut flow"), ("background_2022", "Expected background")])
+def test_plot_caption_template_has_a_caption_per_plot_kind(name, words):
+    import jinja2
+    template = jinja2.Environment().from_string((ROOT / "workflow" / "report" / "plots.rst").read_text())
+    text = template.render(snakemake=_Snakemake({"category": "na64e", "name": name}))
+    assert words in text
+
+
+def test_cutflow_caption_falls_back_to_rule_params_for_the_analysis():
+    import jinja2
+    template = jinja2.Environment().from_string((ROOT / "workflow" / "report" / "cutflow.rst").read_text())
+    assert "na64mu" in template.render(snakemake=_Snakemake({}, {"analysis": "na64mu"}))
