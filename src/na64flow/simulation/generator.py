@@ -119,13 +119,24 @@ def _columns(rng, truth: detector.Truth, model: RunModel, vhcal=None) -> dict:
                             vhcal=model.vhcal if vhcal is None else vhcal)
 
 
-def _pilot(model: RunModel, proc: processes.Process, what: str, component=None, vhcal=None, ctx=None):
-    """Fixed-seed pilot sample of one process: (truth, columns)."""
+PILOT_BATCH = 100_000   # pilot events per batch (bounded memory whatever n_pilot)
+
+
+def _pilot_mean(model: RunModel, proc: processes.Process, what: str, select, component=None, vhcal=None,
+                ctx=None) -> float:
+    """Weighted fraction E[bias_weight x select(columns)] of a fixed-seed pilot sample of one process,
+    generated in batches of at most PILOT_BATCH events."""
     rng = rng_for(model.seed, "pilot", model.analysis, model.run, proc.name, what)
     n = int(model.settings["n_pilot"]) * (BOX_PILOT_FACTOR if what == "box" else 1)
     ctx = ctx or model.ctx(vhcal)
-    t = proc.gen(rng, n, ctx, component=component) if component else proc.gen(rng, n, ctx)
-    return t, _columns(rng, t, model, vhcal)
+    total, done = 0.0, 0
+    while done < n:
+        m = min(PILOT_BATCH, n - done)
+        t = proc.gen(rng, m, ctx, component=component) if component else proc.gen(rng, m, ctx)
+        cols = _columns(rng, t, model, vhcal)
+        total += float(np.sum(t["bias_weight"] * select(cols)))
+        done += m
+    return total / n
 
 
 def _supports(proc: processes.Process, component: str) -> bool:
@@ -157,9 +168,9 @@ def build_model(cfg: dict, analysis: str, run: str) -> RunModel:
     for p in procs:
         if p.published is not None:
             comp = "enhanced" if _supports(p, "enhanced") and p.name == "upstream_interaction" else None
-            t, cols = _pilot(model, p, "box", component=comp, vhcal=False)
-            inbox = trigger.reference_box(cols, model.setup, model.e0_gev, p.published.ecal_max_gev)
-            acc = float(np.sum(t["bias_weight"] * inbox) / len(inbox))
+            ecal_max = p.published.ecal_max_gev
+            acc = _pilot_mean(model, p, "box", lambda c, m=ecal_max: trigger.reference_box(c, model.setup, model.e0_gev, m),
+                              component=comp, vhcal=False)
             if acc <= 0:
                 raise NA64Error(f"simulation: process {p.name}: zero box acceptance in the pilot sample; "
                                 "increase simulation.n_pilot")
@@ -171,15 +182,16 @@ def build_model(cfg: dict, analysis: str, run: str) -> RunModel:
             pub = p.extra["loss"]
             lctx = model.ctx(False)
             lctx.dimuon_loss_prob = 1.0
-            t, cols = _pilot(model, p, "loss", vhcal=False, ctx=lctx)
-            acc = float(np.mean(trigger.reference_box(cols, model.setup, model.e0_gev, pub.ecal_max_gev)))
+            acc = _pilot_mean(model, p, "loss",
+                              lambda c, m=pub.ecal_max_gev: trigger.reference_box(c, model.setup, model.e0_gev, m),
+                              vhcal=False, ctx=lctx)
             model.dimuon_loss_prob = pub.background / (pub.n_ot * float(p.rate) * max(acc, 1e-12))
     bulk_rate = 1.0 - sum(rates.values())
     for p in procs:
         rate = bulk_rate if p.bulk else rates[p.name]
         comp, cprob = (p.extra.get("trigger_component") or (None, 1.0))
-        t, cols = _pilot(model, p, "trigger", component=comp)
-        p_trig_c = float(np.sum(t["bias_weight"] * trigger.physics_trigger(cols, model.setup, model.e0_gev)) / t.n)
+        p_trig_c = _pilot_mean(model, p, "trigger", lambda c: trigger.physics_trigger(c, model.setup, model.e0_gev),
+                               component=comp)
         model.rates[p.name] = ProcessRate(
             name=p.name, rate_per_ot=rate, source=p.source, scale=float(scales.get(p.name, 1.0)),
             component=comp, component_prob=float(cprob), p_trigger=float(cprob) * p_trig_c,
