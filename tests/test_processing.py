@@ -254,3 +254,15 @@ def test_sample_whose_files_hold_no_events_gives_a_zero_cutflow(one_run):
     mc = content["samples"]["mc_bulk"]
     assert mc["cutflow"]["raw"] == [0] * len(mc["cutflow"]["names"])
     assert mc["hists"]["ecal_hcal"].sum(flow=True).value == 0
+
+
+def test_corrupt_basket_fails_naming_the_file(one_run, capsys):
+    """Bytes flipped inside the compressed data (size unchanged): caught while reading, file named."""
+    path, base, out = one_run
+    f = base / "data" / "chunk_0000.root"
+    b = bytearray(f.read_bytes())
+    for i in range(len(b) // 4, len(b) // 2, 7):
+        b[i] ^= 0x5A
+    f.write_bytes(bytes(b))
+    rc, err = _process(path, out, capsys)
+    assert rc == 1 and "chunk_0000.root" in err and not out.exists()

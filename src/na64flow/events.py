@@ -142,8 +142,12 @@ def _compatible(expected: np.dtype, found: np.dtype) -> bool:
 
 
 def check_tree(tree, setup: str, path: str, branch_map: dict[str, str] | None = None,
-               truth: bool = False) -> None:
-    """Raise SchemaError naming ``path`` and every missing or mistyped branch of the setup."""
+               truth: bool = False, read_probe: bool = True) -> None:
+    """Raise SchemaError naming ``path`` and every missing or mistyped branch of the setup.
+
+    ``read_probe=False`` (used by `process`, which checks basket bounds itself): TTree branch types come
+    from their interpretation without decompressing any basket; only RNTuple fields are probed.
+    """
     branch_map = branch_map or {}
     missing, mistyped = [], []
     keys = set(tree.keys())
@@ -151,7 +155,11 @@ def check_tree(tree, setup: str, path: str, branch_map: dict[str, str] | None = 
     present = [real for _, real in wanted if real in keys]
     # read at most one entry: gives the numpy type for TTree and RNTuple alike
     try:
-        probe = tree.arrays(present, entry_stop=min(1, tree.num_entries), library="np") if present else {}
+        if not read_probe and all(hasattr(getattr(tree[r], "interpretation", None), "numpy_dtype")
+                                  for r in present):   # TTree: types without reading
+            probe = {r: np.empty(0, dtype=tree[r].interpretation.numpy_dtype) for r in present}
+        else:
+            probe = tree.arrays(present, entry_stop=min(1, tree.num_entries), library="np") if present else {}
     except Exception as exc:
         raise NA64Error(f"{path}: cannot read branches ({type(exc).__name__}: {exc}); "
                         "the file may be truncated or corrupt") from exc

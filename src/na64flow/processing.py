@@ -23,6 +23,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -243,7 +244,7 @@ def check_inputs(fileset: dict[str, list[str]], setup: str, tree_name: str, bran
             if Path(path).exists() and os.path.getsize(path) == 0:
                 raise NA64Error(f"{path}: empty file (0 bytes)")
             tree = open_tree(path, tree_name)
-            check_tree(tree, setup, path, branch_map)
+            check_tree(tree, setup, path, branch_map, read_probe=False)   # no basket decompressed
             if not is_data(sample):
                 wname = branch_map.get("weight", "weight")
                 if wname not in tree.keys():
@@ -320,7 +321,13 @@ def run_processing(cfg: dict, analysis: str, run: str, workers: int = 1, executo
     except NA64Error:
         raise
     except Exception as exc:
-        raise NA64Error(f"processing {analysis} run {run} failed: {type(exc).__name__}: {exc}") from exc
+        # coffea reports "Failed processing file: WorkItem(... filename='<path>' ...). The error was: <e>"
+        text = str(exc)
+        m = re.search(r"filename='([^']+)'.*?The error was: (.*)", text, re.S)
+        if m:
+            raise NA64Error(f"{m[1]}: reading or processing failed ({m[2].strip()}); the file may be "
+                            "corrupt") from exc
+        raise NA64Error(f"processing {analysis} run {run} failed: {type(exc).__name__}: {text}") from exc
     finally:
         for c in closers:
             c.close()
