@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config.config_from_args(args)
     man = simulate(cfg, args.analysis, args.run, args.workers, args.piece, args.pieces, not args.no_progress)
     d = man["samples"].get("data", {})
-    print(f"simulated {args.analysis} {args.run}: {d.get('n_events', 0)} data events "
+    piece = "" if args.pieces is None else f" (piece {args.piece} of {args.pieces})"
+    print(f"simulated {args.analysis} {args.run}{piece}: {d.get('n_events', 0)} data events "
           f"({len(man['samples'])} samples)")
     return 0
