@@ -4,7 +4,8 @@ and signal samples, in chunks with their own seeds.
 Data stream (sample ``data``), per process p with rate r_p per particle on target:
   N_p ~ Poisson(n_ot x r_p x s_p x P_p(trigger)), events drawn *conditioned on the trigger* (rejection
   on a trigger-capable component where one exists), trigger bit 0; plus the calibration stream:
-  N_cal ~ Poisson(n_ot x prescale) unbiased beam events (process drawn from the rates), trigger bit 1
+  N_cal ~ Poisson(n_ot x prescale) unbiased beam events (process drawn from the physical rates, without
+  rate_scale), trigger bit 1
   (and bit 0 if they also fire the physics trigger). s_p = ``simulation.rate_scale.<p>`` (default 1).
 MC samples (``mc_<p>``): ``n_mc`` trigger-conditioned events, weights summing (in expectation) to
   n_ot x r_p x s_p x P_p(trigger); processes that never fire the trigger (the bulk) are normalised to the
@@ -276,7 +277,9 @@ def data_chunk(model: RunModel, counts: dict[str, int], chunk: int, n_chunks: in
     n_cal = _split(counts["__calibration__"], n_chunks, chunk)
     if n_cal:
         names = list(model.rates)
-        prob = np.array([model.rates[k].rate_per_ot * model.rates[k].scale for k in names])
+        # physical beam composition: rate_scale boosts only the triggered stream and the MC (a boosted
+        # process would otherwise bias the unbiased stream used for normalisation)
+        prob = np.array([model.rates[k].rate_per_ot for k in names])
         which = rng.choice(len(names), size=n_cal, p=prob / prob.sum())
         for i, name in enumerate(names):
             m = int(np.sum(which == i))
@@ -330,7 +333,7 @@ def mc_chunk(model: RunModel, name: str, chunk: int, n_chunks: int) -> dict:
     else:   # never triggers: normalise to the calibration stream
         t = _gen(model, name, rng, n)
         cols = _columns(rng, t, model)
-        n_cal = model.n_ot * float(model.settings["calibration_prescale"]) * r.rate_per_ot * r.scale
+        n_cal = model.n_ot * float(model.settings["calibration_prescale"]) * r.rate_per_ot
         weight = np.full(n, n_cal / max(n_mc, 1))
         bits = events.TRIGGER_CALIBRATION | np.where(
             trigger.physics_trigger(cols, model.setup, model.e0_gev), events.TRIGGER_PHYSICS, 0)
