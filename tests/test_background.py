@@ -151,3 +151,29 @@ def test_muon_p_out_sideband_extrapolates_below_cut(cfg):
     truth = 20000 * np.exp(-120 / 25.0) * (1 - np.exp(-80 / 25.0))
     assert abs(ex.central.estimate - truth) < 3 * ex.stat
     assert inputs["target_gev"] == [0.0, 80.0]
+
+
+def _srd_hist(values):
+    import hist
+    h = hist.Hist(hist.axis.Regular(100, 0, 200, name="srd_min_mev"), storage=hist.storage.Weight())
+    h.view(flow=False)["value"] = values
+    h.view(flow=False)["variance"] = values * 0.01
+    return h
+
+
+def test_hadron_content_measured_in_srd_n1_slice_normalises_beamline_decays(cfg):
+    hfile = closure.toy_histogram_file(seed=13)
+    had, other = np.zeros(100), np.zeros(100)
+    had[0], other[0], other[5:40] = 400.0, 100.0, 50.0       # hadrons: no SR, first 2 MeV bin
+    hfile["samples"]["mc_hadron_contamination"] = {
+        "cutflow": {"names": ["read"], "raw": [1000], "weighted": [400.0], "sumw2": [160.0]},
+        "regions": {"box": {"raw": 0, "weighted": 0.0, "sumw2": 0.0}}, "hists": {"n1_srd_tag": _srd_hist(had)}}
+    hfile["samples"]["mc_upstream_interaction"]["hists"]["n1_srd_tag"] = _srd_hist(other)
+    hfile["samples"]["data"]["hists"]["n1_srd_tag"] = _srd_hist(np.round(1.5 * had + other))
+    k, k_unc, note = background.hadron_norm_factor(hfile, background.settings(cfg)["electron"]["hadron_norm"])
+    assert k == pytest.approx(1.5, abs=0.01) and 0 < k_unc < 0.1
+    rec = background.estimate_from_histograms(cfg, "na64e", "2016-2022", hfile)
+    bl = next(s for s in rec["sources"] if s["name"] == "beamline_decay")
+    box = hfile["samples"]["mc_beamline_decay"]["regions"]["box"]["weighted"]
+    assert bl["inputs"]["k"] == pytest.approx(k) and bl["estimate"] == pytest.approx(k * box)
+    assert "hadron content" in bl["method"]

@@ -21,7 +21,9 @@ Writes ``results/<tag>/background/<analysis>/<run>.{json,md,tex}`` (docs/contrac
   count sum(w) with MC statistics sqrt(sum w^2) (68% CL upper value 1.14 x mean weight when no MC
   event passes), times a normalisation factor measured in data (dimuons: k from the dimuon region,
   ``normalisation``; other processes: data/simulation in ``mc_norm_region``, the calibration stream),
-  with a relative normalisation systematic per process (``mc_norm_syst``, [est] values below).
+  with a relative normalisation systematic per process (``mc_norm_syst``, [est] values below); beam
+  hadrons and beam-line decays are normalised to the hadron content measured in data
+  (``hadron_norm_factor``: the SRD N-1 distribution below ~2 MeV).
 
 Sources with only an upper value (no simulated box event, or an empty data side band) are listed
 with it but not added to the total (``total.not_included``). Published mode (``input.source:
@@ -81,7 +83,10 @@ DEFAULTS = {
         "punch_through": 0.50,       # [est] only an upper value is published (< 0.01)
         "non_hermetic": 0.50,        # [est] only an upper value is published (< 0.01)
     },
-    "electron": {"sideband": {"name": "upstream_interactions", "histogram": "ecal_hcal",
+    "electron": {"hadron_norm": {"histogram": "n1_srd_tag", "range": [0.0, 2.0],
+                                 "processes": ["hadron_contamination"],
+                                 "applies_to": ["hadron_contamination", "beamline_decay"]},
+                 "sideband": {"name": "upstream_interactions", "histogram": "ecal_hcal",
                               "fit_ranges_gev": [[1.0, 6.0], [1.0, 10.0], [1.0, 4.0]], "rebin": 2,
                               "primary": ["exponential", 0], "replaces": ["upstream_interaction"]}},
     "muon": {"sideband": {"name": "momentum_misreco", "histogram": "p_out",
@@ -304,6 +309,46 @@ def mc_norm_factor(hfile: dict, region: str, setup: str) -> tuple[float, float, 
     return float(k), k_unc, f"data/simulation in region '{region}'"
 
 
+def hadron_norm_factor(hfile: dict, hn: dict) -> tuple[float, float, str] | None:
+    """Measured hadron content of the beam: data / simulation in a hadron-enriched slice of a histogram.
+
+    Default (electron setups): the N-1 distribution of the smallest SRD module energy (``n1_srd_tag``,
+    all cuts but the SRD tag) below ~1-2 MeV, where beam hadrons, which emit no synchrotron radiation
+    [paper, physics.md §2], sit. k_had = (N_data - N_other) / N_hadron with N_hadron the simulated
+    ``processes`` (hadron_contamination) and N_other every other simulated process in the slice; it
+    normalises the processes in ``applies_to`` (beam hadrons and their pi/K -> e decays in the beam
+    line). Errors: Poisson(N_data) and simulation statistics. None when unavailable (histogram
+    missing, no simulated hadron in the slice): the exposure check is used instead.
+    """
+    name = hn["histogram"]
+    lo, hi = hn["range"]
+    if name not in hfile["samples"].get(samples.DATA, {}).get("hists", {}):
+        return None
+    measured = [samples.mc_sample(p) for p in hn.get("processes", [])]
+
+    def slice_sum(sample):
+        h = hfile["samples"][sample]["hists"].get(name)
+        if h is None:
+            return 0.0, 0.0
+        vals, var = _view_arrays(h.view(flow=False))
+        return interval_sum(h.axes[0].edges, vals, var, lo, hi)
+
+    n_data, _ = slice_sum(samples.DATA)
+    n_meas = var_meas = n_other = var_other = 0.0
+    for s in (s for s in hfile["samples"] if s.startswith("mc_")):
+        w, w2 = slice_sum(s)
+        if s in measured:
+            n_meas, var_meas = n_meas + w, var_meas + w2
+        else:
+            n_other, var_other = n_other + w, var_other + w2
+    if n_meas <= 0:
+        return None
+    k = (n_data - n_other) / n_meas
+    k_unc = float(np.sqrt(max(n_data, 1.0) + var_other + k**2 * var_meas) / n_meas)
+    return float(k), k_unc, (f"measured hadron content: data/simulation in {name} [{lo:g}, {hi:g}] "
+                             f"= {k:.3f} +- {k_unc:.3f}")
+
+
 def mc_source(hfile: dict, sample: str, k: float, k_unc: float, syst_frac: float, norm_note: str) -> dict:
     """Box count of a simulated process x normalisation k, with MC stat and normalisation syst."""
     box = region_count(hfile, sample, "box")
@@ -380,6 +425,8 @@ def estimate_from_histograms(cfg: dict, analysis: str, run: str, hfile: dict) ->
         replaced = list(sb.get("replaces", []))
     norm_region = (bcfg.get(setup) or {}).get("mc_norm_region", bcfg["mc_norm_region"])
     k_mc, k_mc_unc, note = mc_norm_factor(hfile, norm_region, setup)
+    hn = (bcfg.get(setup) or {}).get("hadron_norm")
+    k_had = hadron_norm_factor(hfile, hn) if hn else None
     k_dimu = None
     norm_syst = bcfg["mc_norm_syst"]
     for sample in sorted(s for s in hfile["samples"] if s.startswith("mc_")):
@@ -392,6 +439,9 @@ def estimate_from_histograms(cfg: dict, analysis: str, run: str, hfile: dict) ->
             # k_unc of the normalisation already carries its systematic; no extra syst fraction
             src = mc_source(hfile, sample, k_dimu["k"], k_dimu["k_unc"], 0.0,
                             f"dimuon normalisation k = {k_dimu['k']:.3f} +- {k_dimu['k_unc']:.3f}")
+        elif k_had is not None and process in hn.get("applies_to", []):
+            src = mc_source(hfile, sample, k_had[0], k_had[1], float(norm_syst.get(process, norm_syst["default"])),
+                            k_had[2])
         else:
             src = mc_source(hfile, sample, k_mc, k_mc_unc, float(norm_syst.get(process, norm_syst["default"])), note)
         src["name"] = process
