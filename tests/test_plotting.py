@@ -46,7 +46,8 @@ def test_limit_plots_from_hand_made_limit_files(cfg_png):
     p = plotting.make_all(cfg_png)
     made = {f"{m['category']}-{m['name']}" for m in p.made}
     for name in ("na64e-dark_photon_limits", "na64e_plus-dark_photon_limits", "na64mu-dark_photon_limits",
-                 "combined-dark_photon_limits", "combined-dark_photon_beams", "na64mu-lmu_ltau_limits",
+                 "combined-dark_photon_limits", "combined-dark_photon_beams", "combined-lmu_ltau_beams",
+                 "na64mu-lmu_ltau_limits",
                  "combined-lmu_ltau_limits", "combined-dark_photon_y_alphaD_0p1",
                  "combined-dark_photon_y_alphaD_0p5", "na64h-meson_br_limits",
                  "na64e-cutflow_2016_2022", "na64mu-background_2022"):

@@ -160,6 +160,17 @@ def _limit_rows(path: Path) -> list[dict]:
 # the individual plots
 
 
+def _draw_g_minus_2_band(p: Plotter, ax, masses_gev: np.ndarray) -> str:
+    """Fill the (g-2)_mu band (publish.g_minus_2) over the mass range; return its caption sentence."""
+    gm2 = section(p.cfg, "publish").get("g_minus_2", {})
+    delta, unc, n = gm2.get("delta_a_mu", 2.51e-9), gm2.get("delta_a_mu_unc", 5.9e-10), gm2.get("n_sigma", 2.0)
+    grid = np.geomspace(masses_gev.min(), masses_gev.max(), 60)
+    lo, hi = g_minus_2_band(grid, delta, unc, n)
+    ax.fill_between(grid, lo, hi, color="tab:green", alpha=0.35, lw=0, label=rf"$(g-2)_\mu$ $\pm{n:g}\sigma$")
+    return (f"Green: couplings explaining Delta a_mu = ({delta:.3g} +- {unc:.2g}) within +-{n:g} sigma "
+            f"[{gm2.get('reference', 'see config publish.g_minus_2')}].")
+
+
 def plot_coupling_limits(p: Plotter, analysis: str, model: str) -> None:
     """eps vs m_A' (dark_photon) or g vs m_Z' (lmu_ltau, with the (g-2)_mu band)."""
     path = paths.limits_path(p.cfg, analysis, model)
@@ -169,12 +180,7 @@ def plot_coupling_limits(p: Plotter, analysis: str, model: str) -> None:
     x = np.array([r["mass_gev"] for r in rows], dtype=float)
     fig, ax = p.figure()
     if model == "lmu_ltau":
-        gm2 = section(p.cfg, "publish").get("g_minus_2", {})
-        grid = np.geomspace(x.min(), x.max(), 60)
-        lo, hi = g_minus_2_band(grid, gm2.get("delta_a_mu", 2.51e-9), gm2.get("delta_a_mu_unc", 5.9e-10),
-                                gm2.get("n_sigma", 2.0))
-        ax.fill_between(grid, lo, hi, color="tab:green", alpha=0.35, lw=0,
-                        label=rf"$(g-2)_\mu$ $\pm{gm2.get('n_sigma', 2.0):g}\sigma$")
+        gm2_caption = _draw_g_minus_2_band(p, ax, x)
         xlabel, ylabel = r"$m_{Z'}$ [GeV]", r"$g_{Z'}$ (90% CL upper limit)"
         what = "g of the L_mu-L_tau Z' vs m_Z'"
     else:
@@ -189,9 +195,7 @@ def plot_coupling_limits(p: Plotter, analysis: str, model: str) -> None:
     if refs:
         caption += " Red: published limits (" + "; ".join(r["reference"] for r in refs) + ")."
     if model == "lmu_ltau":
-        caption += (f" Green: couplings explaining Delta a_mu = ({gm2.get('delta_a_mu', 2.51e-9):.3g} +- "
-                    f"{gm2.get('delta_a_mu_unc', 5.9e-10):.2g}) within +-{gm2.get('n_sigma', 2.0):g} sigma "
-                    f"[{gm2.get('reference', 'see config publish.g_minus_2')}].")
+        caption += " " + gm2_caption
     p.save(fig, ax, analysis, f"{model}_limits", caption)
 
 
@@ -205,6 +209,10 @@ def plot_beam_overlay(p: Plotter, model: str = "dark_photon") -> None:
     if len(curves) < 2:
         return
     fig, ax = p.figure()
+    caption_extra = ""
+    if model == "lmu_ltau":
+        masses = np.array([r["mass_gev"] for _, rows in curves for r in rows], dtype=float)
+        caption_extra = " " + _draw_g_minus_2_band(p, ax, masses)
     for analysis, rows in curves:
         x = np.array([r["mass_gev"] for r in rows], dtype=float)
         if analysis == "combined":
@@ -215,7 +223,7 @@ def plot_beam_overlay(p: Plotter, model: str = "dark_photon") -> None:
            ylabel=r"$\epsilon$ (90% CL)" if model == "dark_photon" else r"$g_{Z'}$ (90% CL)")
     ax.legend(fontsize=12, loc="upper left", bbox_to_anchor=(0.0, 0.92))
     p.save(fig, ax, "combined", f"{model}_beams",
-           f"90% CL limits for '{model}' of each beam (dashed expected, solid observed) and of the combined likelihood with its 68%/95% expected bands.")
+           f"90% CL limits for '{model}' of each beam (dashed expected, solid observed) and of the combined likelihood with its 68%/95% expected bands." + caption_extra)
 
 
 def plot_ldm_y(p: Plotter) -> None:
@@ -400,7 +408,7 @@ def make_all(cfg: dict, out_dir: Path | None = None) -> Plotter:
     for a in [a for a in analyses if a != "na64h"] + ["combined"]:
         models = ("dark_photon", "lmu_ltau") if a in ("na64e", "na64mu", "combined") else ("dark_photon",)
         jobs += [(plot_coupling_limits, (p, a, m)) for m in models]
-    jobs.append((plot_beam_overlay, (p, "dark_photon")))
+    jobs += [(plot_beam_overlay, (p, "dark_photon")), (plot_beam_overlay, (p, "lmu_ltau"))]
     jobs.append((plot_ldm_y, (p,)))
     if "na64h" in analyses:
         jobs.append((plot_meson_br, (p,)))

@@ -49,8 +49,6 @@ PUBLIC_MODELS = {
     "combined": ("dark_photon", "lmu_ltau"),
 }
 COUPLING = {"dark_photon": "eps", "lmu_ltau": "g", "eta_invisible": "Br", "etaprime_invisible": "Br"}
-# loop-induced kinetic mixing of the Lmu-Ltau Z' seen by electron beams: eps = g/69 [lit, physics.md §3]
-LOOP_MIXING_EPS_PER_G = 1.0 / 69.0
 # signal events at coupling_ref in each patch (choice of POI normalisation only; no physics) [est]
 REF_SIGNAL_EVENTS = 10.0
 BACKGROUND_FLOOR = 1e-6     # events; keeps the Poisson mean positive for background-free runs
@@ -164,9 +162,9 @@ def signal_events_at_unit_coupling(cfg: dict, analysis: str, model: str, run: st
                                    mass_gev: float) -> float | None:
     """Expected signal events at coupling 1: n_ot x yield_per_ot x efficiency x k (contracts.md).
 
-    Log-log interpolation in mass between table rows, 0 outside the table; for the Lmu-Ltau model
-    in an electron analysis the loop mixing eps = g/69 scales the yield by 1/69^2 [lit physics.md §3].
-    None if the run has no table for this model.
+    Log-log interpolation in mass between table rows, 0 outside the table. The table is at coupling 1
+    (contract), so for the Lmu-Ltau model in an electron analysis it already contains the loop mixing
+    eps = g/69 (the signal step applies it): no rescaling here. None if the run has no table.
     """
     table = read_signal(cfg, analysis, model, run)
     if table is None:
@@ -184,8 +182,6 @@ def signal_events_at_unit_coupling(cfg: dict, analysis: str, model: str, run: st
         positive = np.clip(per_ot[order], 1e-300, None)
         value = float(np.exp(np.interp(np.log(mass_gev), np.log(m[order]), np.log(positive))))
         value = 0.0 if value <= 1e-299 else value
-    if model == "lmu_ltau" and cfg["analyses"][analysis]["setup"] == "electron":
-        value *= LOOP_MIXING_EPS_PER_G ** 2
     return n_ot * value * k
 
 
