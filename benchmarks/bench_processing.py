@@ -5,8 +5,8 @@
 1. writes (once, cached in --dir) seeded toy NA64e events (tests/reference/toy_events.py) in files of
    1e6 events with clusters of 2.5e5 entries (= the chunk size), run "2016-2022" of configs/default.yaml, unblinded (so the box row can be compared);
 2. floor: uproot reads the same branches (every electron-schema branch) into numpy, one core;
-3. ours: ``processing.run_processing`` in process (iterative executor), with the futures executor and
-   1 worker (one core), then 2 workers;
+3. ours: ``processing.run_processing`` with ``--workers 1`` (runs in process, one core), then the
+   futures executor with 2 forked workers;
 4. RDataFrame (single thread, no ImplicitMT): the identical cut-flow (same cut values from the same
    configuration, same invalid-value definition) and histograms (ecal_hcal, e_miss, every n1_<cut>);
    the script asserts the cut-flow counts and box count agree exactly and histogram sums agree.
@@ -211,12 +211,11 @@ def main(argv=None) -> int:
     read_floor(files[:1])                     # warm the page cache
     rows = {}
     rows["read floor (uproot -> numpy)"] = timed(read_floor, files, repeat=args.repeat)
-    rows["ours, iterative (in process)"] = timed(ours, cfg, 1, "iterative", repeat=args.repeat)
-    rows["ours, futures, 1 worker"] = timed(ours, cfg, 1, repeat=args.repeat)
+    rows["ours, --workers 1 (runs in process)"] = timed(ours, cfg, 1, repeat=args.repeat)
     rows["ours, futures, 2 workers"] = timed(ours, cfg, 2, repeat=args.repeat)
     if not args.no_rdf:
         rows["ROOT RDataFrame, 1 thread"] = timed(rdf, cfg, files)
-    data = rows["ours, futures, 1 worker"][2][1]["samples"]["data"]
+    data = rows["ours, --workers 1 (runs in process)"][2][1]["samples"]["data"]
     assert rows["ours, futures, 2 workers"][2][1]["samples"]["data"]["cutflow"]["raw"] == data["cutflow"]["raw"]
 
     print(f"\nevents: {n:.3g} in {len(files)} files (NA64e toy, run {RUN}); load average before/after: "
@@ -225,9 +224,8 @@ def main(argv=None) -> int:
     for name, (wall, cpu, _) in rows.items():
         print(f"{name:38s} {wall:8.2f} {n / wall / 1e6:7.2f} {cpu:7.2f}")
     floor = rows["read floor (uproot -> numpy)"][0]
-    one = rows["ours, futures, 1 worker"][0]
-    print(f"ours (1 worker) / read floor: {one / floor:.2f} (target <= 1.5); "
-          f"in-process: {rows['ours, iterative (in process)'][0] / floor:.2f}")
+    one = rows["ours, --workers 1 (runs in process)"][0]
+    print(f"ours (1 worker) / read floor: {one / floor:.2f} (target <= 1.5)")
     print(f"2 workers speed-up: {one / rows['ours, futures, 2 workers'][0]:.2f} (target >= 1.7)")
     if not args.no_rdf:
         wall, _, (_, r) = rows["ROOT RDataFrame, 1 thread"]

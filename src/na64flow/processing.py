@@ -270,6 +270,10 @@ def make_executor(name: str, workers: int, scheduler: str | None, local_processe
     """coffea executor by name; for Dask also returns the Client/cluster to close afterwards."""
     if name == "iterative":
         return processor.IterativeExecutor(status=status), []
+    if name == "futures" and int(workers) <= 1:
+        # one worker: no parallelism to gain, so run in process (saves the pool start-up and the
+        # pickling of every chunk's histograms; measured in benchmarks/bench_processing.py)
+        return processor.IterativeExecutor(status=status), []
     if name == "futures":
         # forked workers inherit the imported modules: ~5 s less start-up than loky's fresh interpreters,
         # which is what makes 2 workers ~2x faster than 1 on a few-million-event run (benchmarks/)
