@@ -70,9 +70,19 @@ def test_shape_cache_agrees_with_a_solve_at_every_mass(tmp_path):
     assert np.sqrt(cached["exp"]) == pytest.approx(np.sqrt(exact["exp"]), rel=0.015)
 
 
-def test_lmu_ltau_in_electron_beam_uses_loop_mixing_and_invisible_br(tmp_path):
+def test_lmu_ltau_tables_are_used_as_written_by_the_signal_step(tmp_path):
+    # the signal step's lmu_ltau tables already hold loop mixing and BR(Z' -> inv): no second factor
     cfg = make_config(tmp_path, **FAST)
     write_inputs(cfg, n_masses=6)
+    assert build_problem(cfg, "na64e", "lmu_ltau").signal_events == pytest.approx(
+        build_problem(cfg, "na64e", "dark_photon").signal_events, rel=1e-9)
+
+
+def test_lmu_ltau_without_electron_table_derived_with_loop_mixing_and_invisible_br(tmp_path):
+    cfg = make_config(tmp_path, **FAST)
+    write_inputs(cfg, n_masses=6)
+    for r in cfg["analyses"]["na64e"]["runs"]:
+        paths.signal_path(cfg, "na64e", "lmu_ltau", r).unlink()
     dp = build_problem(cfg, "na64e", "dark_photon")
     zp = build_problem(cfg, "na64e", "lmu_ltau")
     expected = dp.signal_events * LOOP_MIXING_PER_G ** 2 * zprime_invisible_br(dp.mass_gev)[:, None]

@@ -489,13 +489,17 @@ COMBINED_MEMBERS = {"dark_photon": ("na64e", "na64e_plus", "na64mu"), "lmu_ltau"
 def zprime_invisible_br(mass_gev: np.ndarray) -> np.ndarray:
     """Br(Z' -> nu nu) of the Lmu-Ltau Z' = G_nunu / (G_nunu + G_mumu) [lit, physics.md §3].
 
-    G_nunu = g^2 m/(12 pi) (nu_mu + nu_tau, one helicity each); G_mumu = g^2 m/(12 pi) (1 + 2r)
-    sqrt(1 - 4r), r = m_mu^2/m^2, above 2 m_mu (tau pairs are above the mass range).
+    From na64flow.physics.zprime when installed; the same formula locally otherwise:
+    G_nunu = g^2 m/(12 pi) (nu_mu + nu_tau), G_mumu = g^2 m/(12 pi) (1 + 2r) sqrt(1 - 4r), r = m_mu^2/m^2.
     """
-    m = np.asarray(mass_gev, dtype=float)
-    r = np.clip(M_MU_GEV ** 2 / m ** 2, 0, None)
-    mumu = np.where(m > 2 * M_MU_GEV, (1 + 2 * r) * np.sqrt(np.clip(1 - 4 * r, 0, None)), 0.0)
-    return 1.0 / (1.0 + mumu)
+    try:
+        from .physics.zprime import branching_invisible
+    except ImportError:  # pragma: no cover - physics package absent
+        m = np.asarray(mass_gev, dtype=float)
+        r = M_MU_GEV ** 2 / m ** 2
+        mumu = np.where(m > 2 * M_MU_GEV, (1 + 2 * r) * np.sqrt(np.clip(1 - 4 * r, 0, None)), 0.0)
+        return 1.0 / (1.0 + mumu)
+    return np.asarray(branching_invisible(np.asarray(mass_gev, dtype=float)), dtype=float)
 
 
 def parse_model(model: str) -> tuple[str, float | None]:
@@ -522,24 +526,24 @@ def members_of(cfg: dict, analysis: str, model: str) -> list[str]:
 
 
 def _signal_per_ot(cfg: dict, analysis: str, model: str, run: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """(mass_gev, signal events per OT at coupling 1 after efficiency, invisible Br applied) or None.
+    """(mass_gev, signal events per OT at coupling 1 after efficiency) or None if there is no table.
 
-    lmu_ltau in an electron analysis: the table (or the dark_photon table if there is none) at eps = 1
-    times the loop mixing (g/69)^2 [lit]; lmu_ltau also times Br(Z' -> invisible) [lit].
+    The tables of `na64flow signal` are used as they are: the lmu_ltau tables already include
+    BR(Z' -> nu nu) and, for electron beams, the loop mixing eps = g/69 (na64flow.signal.model_yields).
+    Only if an electron analysis has no lmu_ltau table is it derived here from its dark_photon table:
+    x (g/69)^2 x BR(Z' -> nu nu) [lit, physics.md §3].
     """
-    electron = cfg["analyses"][analysis]["setup"] == "electron"
     table = read_signal_table(cfg, analysis, model, run)
-    scale = 1.0
-    if model == "lmu_ltau" and electron:
-        if table is None:
-            table = read_signal_table(cfg, analysis, "dark_photon", run)
-        scale = LOOP_MIXING_PER_G ** 2
+    scale = None
+    if table is None and model == "lmu_ltau" and cfg["analyses"][analysis]["setup"] == "electron":
+        table = read_signal_table(cfg, analysis, "dark_photon", run)
+        if table is not None:
+            scale = LOOP_MIXING_PER_G ** 2 * zprime_invisible_br(table["mass_gev"])
+            log.info("%s/%s: no lmu_ltau table; derived from dark_photon x (g/69)^2 x BR(Z' -> inv)", analysis, run)
     if table is None:
         return None
-    per_ot = table["yield_per_ot"] * table["efficiency"] * scale
-    if model == "lmu_ltau":
-        per_ot = per_ot * zprime_invisible_br(table["mass_gev"])
-    return table["mass_gev"], per_ot
+    per_ot = table["yield_per_ot"] * table["efficiency"]
+    return table["mass_gev"], per_ot if scale is None else per_ot * scale
 
 
 def _interp_loglog(m_new: np.ndarray, m: np.ndarray, y: np.ndarray) -> np.ndarray:
