@@ -11,7 +11,11 @@ from snakemake.utils import min_version
 min_version("8.20")
 
 
-configfile: "configs/default.yaml"
+# the default configuration only when none is given: `--configfile X` replaces it instead of being
+# deep-merged into it (a merge would leak the default's runs into e.g. configs/published.yaml)
+if not workflow.overwrite_configfiles:
+
+    configfile: "configs/default.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -60,8 +60,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         except ModuleNotFoundError as exc:  # step not available in this installation
             sub.add_parser(step, help=f"unavailable: {exc}")
             continue
-        doc = (mod.__doc__ or "").strip().split("\n\n")[0]
-        p = sub.add_parser(step, help=doc.splitlines()[0] if doc else step, description=mod.__doc__,
+        doc = (mod.__doc__ or "").strip().split("\n\n")[0].replace("%", "%%")  # argparse formats help
+        p = sub.add_parser(step, help=doc.splitlines()[0] if doc else step,
+                           description=(mod.__doc__ or "").replace("%", "%%"),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)

@@ -53,6 +53,13 @@ rule closure:
             subcategory="background",
         ),
         csv=f"{RESULTS}/closure/{{analysis}}.csv",
+        plot=report(
+            f"{RESULTS}/plots/closure_{{analysis}}.png",
+            caption="../report/closure.rst",
+            category="{analysis}",
+            subcategory="background",
+        ),
+        pdf=f"{RESULTS}/plots/closure_{{analysis}}.pdf",
     params:
         config=CONFIG,
         settings=section_hash("background", "analyses"),
