@@ -255,7 +255,9 @@ class ToyCLs:
         fs1, fb1 = draw(self.n_toys)
         self.n_bkg_sb = rng.poisson(self.b * fb1).astype(np.float64)      # background part of s+b toys
         self.signal_factor = fs1                                           # (n_toys, C)
-        lam_max = max_signal_events * float(fs1.max(initial=1.0))
+        # arrivals per toy: enough for max_signal_events x the signal factor (capped at 3: a toy whose
+        # signal count saturates is signal-like anyway; saturation can only make CLs conservative)
+        lam_max = max_signal_events * min(float(fs1.max(initial=1.0)), 3.0)
         k = int(math.ceil(lam_max + 8 * math.sqrt(lam_max) + 10))
         # arrival times of a unit-rate Poisson process: count(T < lam) ~ Poisson(lam), monotone in lam
         # (stored arrival-index major: the first arrivals of all toys are contiguous in memory)
