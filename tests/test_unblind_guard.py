@@ -170,3 +170,24 @@ def test_published_counts_give_observed_limits_directly(tmp_path, no_box_access)
     assert problem.unblinded and [c.background for c in problem.channels] == [0.51]
     obs, exp = (np.array([r[header.index(c)] for r in rows]) for c in ("obs", "exp"))
     assert np.all(np.isfinite(obs)) and np.all(obs <= exp * 1.05)     # 0 observed [paper]
+
+
+def test_freeze_refused_without_limit_tables(tmp_path):
+    cfg = make_config(tmp_path, **SETTINGS)
+    write_inputs(cfg, n_masses=3)
+    with pytest.raises(NA64Error, match="no limit tables to freeze"):
+        freeze(cfg)
+    assert not paths.freeze_path(cfg).exists()
+
+
+def test_published_unblind_takes_the_public_counts_without_reading_events(tmp_path, no_box_access):
+    over = {"results_root": str(tmp_path), **SETTINGS}
+    cfg = load_config(REPO / "configs" / "published.yaml", over)
+    write_inputs(cfg, n_masses=3)
+    _, _, header, rows = compute_limits(cfg, "na64mu", "lmu_ltau")
+    write_limit_csv(paths.limits_path(cfg, "na64mu", "lmu_ltau"), header, rows)
+    freeze(cfg)
+    audit = unblind(load_config(REPO / "configs" / "published.yaml", {**over, "unblind": True}))
+    assert audit["counts"]["na64mu"]["2022"] == cfg["analyses"]["na64mu"]["runs"]["2022"]["published"]["observed"]
+    rec = json.loads((paths.results_dir(cfg) / "unblinded" / "na64mu" / "2022.json").read_text())
+    assert rec["source"] == "published"
