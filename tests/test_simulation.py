@@ -31,6 +31,8 @@ def small_cfg(tmp: Path, **sim) -> dict:
         "simulation.chunk_events": 5000,
         "simulation.signal_modes": {"na64e": ["brem"], "na64mu": ["zprime"], "na64h": ["eta"]},
         "simulation.signal_masses_gev": {"brem": [0.01], "zprime": [0.05]},
+        # the e- signal uses the signal step's cascade table (cache/): a small cascade keeps tests fast
+        "signal.cascade": {"n_full": 0, "n_high": 3000, "e_split_gev": 1.0, "seed": 1},
     }
     over.update({f"simulation.{k}": v for k, v in sim.items()})
     return config.load_config(DEFAULT, over)

@@ -241,7 +241,12 @@ def sample_signal(rng: np.random.Generator, n: int, mode: str, mass_gev: float, 
         if mode == "zprime" and beam not in ("mu-", "mu+"):
             raise NA64Error(f"signal sampling: zprime mode is for muon beams, got '{beam}'")
         out = _brem(rng, n, float(mass_gev), beam, float(e0_gev), float(e_miss_min_gev), table)
+    # strict E_mediator > threshold by construction: an event drawn at the lower edge x = E_thr/E can
+    # round (x E in floating point) to E_thr or one ulp below; it is moved to the next representable
+    # energy above the threshold (a shift of ~1e-14 relative, far below any resolution)
+    above = np.nextafter(float(e_miss_min_gev), np.inf)
+    out["mediator_e_gev"] = np.maximum(out["mediator_e_gev"], above)
     bad = ~(out["mediator_e_gev"] > e_miss_min_gev)
-    if np.any(bad):   # guard of the contract (should never trigger)
+    if np.any(bad):   # guard of the contract (cannot trigger after the clamp above unless NaN)
         raise NA64Error(f"signal sampling: {int(bad.sum())} {mode} events below E_miss > {e_miss_min_gev:g} GeV")
     return out

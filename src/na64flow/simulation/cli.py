@@ -59,6 +59,10 @@ def simulate(cfg: dict, analysis: str, run: str, workers: int = 1, piece: int | 
     model = _model_cache(cfg, analysis, run)
     tasks, counts = writer.plan(model)
     mine = tasks if pieces is None else [t for i, t in enumerate(tasks) if i % pieces == piece]
+    if model.setup == "electron" and (any(getattr(t, "mode", None) in ("brem", "annihilation") for t in mine)
+                                      or generator.sim_settings(cfg)["inject"]):
+        # the signal step's cascade table, made (once, here) before any worker needs it
+        generator.track_length_table(model)
     results = []
     from rich.progress import Progress
 

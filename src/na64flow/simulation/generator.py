@@ -198,7 +198,20 @@ def build_model(cfg: dict, analysis: str, run: str) -> RunModel:
             component=comp, component_prob=float(cprob), p_trigger=float(cprob) * p_trig_c,
             p_trigger_component=p_trig_c, box_acceptance=box_acc.get(p.name), bulk=p.bulk)
     model._procs = {p.name: p for p in procs}
+    model._cfg = cfg
+    model._table = None
     return model
+
+
+def track_length_table(model: RunModel):
+    """The cascade track-length table of the signal step (``na64flow.signal.get_table``: the cached
+    ``cache/tracklength_<beam>_<E0>.npz``, computed and written with the ``signal.cascade`` settings if
+    missing), so the simulated e+- signal and the signal yields use the same table. Loaded once per model."""
+    if model._table is None:
+        from .. import signal as signal_step
+
+        model._table = signal_step.get_table(model._cfg, model.beam, model.e0_gev)
+    return model._table
 
 
 # ----------------------------------------------------------------------------- event generation
@@ -351,9 +364,8 @@ def signal_columns(model: RunModel, rng, mode: str, mass_gev: float, n: int) -> 
     from ..physics.sampling import sample_signal
 
     e_thr = model.e_miss_min_gev()
-    # 1e-9 relative margin: physics.sampling's own guard rejects events sitting exactly at the threshold
-    # (floating-point rounding of x E0 at x = E_thr/E0)
-    s = sample_signal(rng, n, mode, mass_gev, model.beam, model.e0_gev, e_thr * (1 + 1e-9))
+    table = track_length_table(model) if model.setup == "electron" and mode in ("brem", "annihilation") else None
+    s = sample_signal(rng, n, mode, mass_gev, model.beam, model.e0_gev, e_thr, table=table)
     med, depth, recoil = s["mediator_e_gev"], s["emission_depth_x0"], s["visible_recoil_gev"]
     t = detector.blank(n, model.e0_gev)
     ctx = model.ctx()
