@@ -282,7 +282,10 @@ def make_executor(name: str, workers: int, scheduler: str | None, local_processe
             pool = functools.partial(concurrent.futures.ProcessPoolExecutor,
                                      mp_context=multiprocessing.get_context("fork"))
         kwargs = {"pool": pool} if pool is not None else {}
-        return processor.FuturesExecutor(workers=max(1, int(workers)), status=status, **kwargs), []
+        # no lz4 round trip of every chunk's histograms through the local pipe (CPU the main process
+        # would spend while merging)
+        return processor.FuturesExecutor(workers=max(1, int(workers)), status=status, compression=None,
+                                         **kwargs), []
     if name == "dask":
         from dask.distributed import Client, LocalCluster
 
@@ -317,8 +320,10 @@ def run_processing(cfg: dict, analysis: str, run: str, workers: int = 1, executo
     name = executor or ("dask" if scheduler else exe.get("executor", "futures"))
     ex, closers = make_executor(name, workers, scheduler, exe.get("dask_local_processes", True), status)
     # align_clusters: chunks end on cluster boundaries, so no basket is decompressed twice
-    runner = processor.Runner(executor=ex, chunksize=int(exe.get("chunksize", 200000)),
-                              schema=_base_schema(), savemetrics=False, align_clusters=True)
+    # preprocessing (file metadata only) runs in process: no second worker pool to start
+    runner = processor.Runner(executor=ex, pre_executor=processor.IterativeExecutor(status=status),
+                              chunksize=int(exe.get("chunksize", 200000)), schema=_base_schema(),
+                              savemetrics=False, align_clusters=True)
     coffea_fileset = {s: {"files": {f: tree_name for f in files}} for s, files in fileset.items()}
     try:
         result = runner(coffea_fileset, processor_instance=proc, treename=tree_name)
