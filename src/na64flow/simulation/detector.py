@@ -100,6 +100,9 @@ def blank(n: int, e0_gev: float) -> Truth:
         ms2_tail=z.copy(),          # muon setup: relative MS2 mis-measurement (0 = core)
         ms2_chi2_scale=np.ones(n),
         max_hits=np.ones(n, dtype=np.int32),
+        mu_theta_x_mrad=z.copy(),   # muon setup: outgoing muon angle from the interaction (projections)
+        mu_theta_y_mrad=z.copy(),
+        mu_scatter_x0=np.full(n, 40.0),  # muon setup: material after the interaction at p_out (X0)
         true_e_miss_gev=z.copy(),
         true_mediator_e_gev=z.copy(),
         bias_weight=np.ones(n),     # importance-sampling weight (MC samples only)
@@ -212,10 +215,19 @@ def respond(rng: np.random.Generator, t: Truth, *, setup: str, run_number: int, 
         cols["vhcal_gev"] = smear_hadronic(rng, vh) + VHCAL_NOISE_GEV * rng.standard_normal(n)
     else:
         cols["vhcal_gev"] = np.zeros(n)
+    # --- muon setup: downstream acceptance of the outgoing muon (muon_geometry)
+    geom = None
+    if setup == "muon":
+        from . import muon_geometry
+
+        geom = muon_geometry.downstream(rng, t["p_out_true_gev"], t["mu_theta_x_mrad"], t["mu_theta_y_mrad"],
+                                        t["mu_scatter_x0"], t["p_true_gev"])
     # --- HCAL
     h = t["hcal_gev"]
     h_reco = smear_hadronic(rng, h)
     nmip = t["hcal_mip"][:, None]
+    if geom is not None:   # the outgoing muon is a MIP only in the modules it crosses
+        nmip = nmip * geom["hcal_module"]
     h_reco = h_reco + np.where(nmip > 0, _moyal(rng, MIP_HCAL_GEV, MIP_HCAL_WIDTH_GEV, (n, 4)) * nmip, 0.0)
     h_reco = h_reco + HCAL_NOISE_GEV * rng.standard_normal((n, 4))
     h_reco = np.where(rng.random((n, 4)) < HCAL_DEAD_PROB, 0.0, h_reco)
@@ -227,7 +239,11 @@ def respond(rng: np.random.Generator, t: Truth, *, setup: str, run_number: int, 
         core = MS_RES_REL * rng.standard_normal(n)
         cols["ms2_momentum_gev"] = t["p_out_true_gev"] * (1.0 + core + t["ms2_tail"])
         cols["ms2_chi2"] = rng.chisquare(8, n) / 8.0 * t["ms2_chi2_scale"]
-        cols["max_hits_per_tracker"] = (t["max_hits"] + extra).astype(np.int32)
+        # no MS2 track (too few stations, or outside the magnet aperture): the fit fails (chi2 = 999)
+        cols["ms2_chi2"] = np.where(geom["ms2_ok"], cols["ms2_chi2"], 999.0)
+        # no MS1 track: no incoming momentum (0, outside any MS1 window)
+        cols["beam_momentum_gev"] = np.where(geom["ms1_ok"], cols["beam_momentum_gev"], 0.0)
+        cols["max_hits_per_tracker"] = (t["max_hits"] + extra + (geom["extra_hits"] > 0)).astype(np.int32)
         fired = (h_reco > 0.3).sum(axis=1) > 1
         spread = np.abs(rng.standard_normal(n)) * HCAL_TIME_SIGMA_NS * 1.4
         cols["hcal_time_spread_ns"] = np.where(fired, spread, 0.0) + np.abs(t["hcal_dt_ns"])
@@ -235,4 +251,7 @@ def respond(rng: np.random.Generator, t: Truth, *, setup: str, run_number: int, 
     cols["true_e_miss_gev"] = t["true_e_miss_gev"]
     cols["true_mediator_e_gev"] = t["true_mediator_e_gev"]
     types = events.numpy_types(setup, truth=True)
-    return {k: np.asarray(v, dtype=types[k]) for k, v in cols.items() if k in types}
+    out = {k: np.asarray(v, dtype=types[k]) for k, v in cols.items() if k in types}
+    if geom is not None:   # not a schema branch: used by trigger.physics_trigger, never written
+        out["_mu_counter"] = geom["counter"]
+    return out

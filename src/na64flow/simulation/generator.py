@@ -375,8 +375,16 @@ def signal_columns(model: RunModel, rng, mode: str, mass_gev: float, n: int) -> 
         t["ecal_em_gev"] = vis
         t["em_start_x0"] = rng.exponential(0.3, n)
     elif model.setup == "muon":
+        from ..physics.sampling import lepton_mass_gev
+        from . import muon_geometry
+
         p = processes._muon_beam(t, rng, ctx)
         t["p_out_true_gev"] = np.clip(p - med - 2.0, 0.5, None)
+        # scattered-muon angle from the WW emission (x = E_Z'/E0), then the ECAL after the emission point
+        x = np.clip(med / model.e0_gev, 1e-6, 1 - 1e-6)
+        t["mu_theta_x_mrad"], t["mu_theta_y_mrad"] = muon_geometry.muon_after_emission(
+            rng, x, model.e0_gev, mass_gev, lepton_mass_gev(model.beam))
+        t["mu_scatter_x0"] = np.clip(muon_geometry.ECAL_X0 - depth, 0.0, None)
     else:
         processes._pion_beam(t, rng, ctx)
         t["ecal_mip"] = np.clip(depth / processes.ECAL_DEPTH_X0, 0, 1)

@@ -3,7 +3,8 @@
 Triggers [est, modelled on the NA64 trigger logic described in the seeds]:
 
 * electron: missing-energy trigger, pre-shower E_PS > 0.3 GeV and E_ECAL < 0.8 E0;
-* muon: deflected-muon trigger, outgoing momentum (MS2) < 0.625 E0 (100 GeV at 160 GeV);
+* muon: deflected-muon trigger, outgoing momentum (MS2) < 0.625 E0 (100 GeV at 160 GeV) and the muon
+  reaching the trigger counter behind the HCAL (geometry in ``muon_geometry``);
 * hadron: low-energy trigger, E_HCAL < 0.3 E0 (the beam energy does not reach the HCAL: charge exchange
   in the ECAL, eta/eta' -> invisible, large leaks).
 
@@ -31,7 +32,11 @@ def physics_trigger(cols: dict, setup: str, e0_gev: float) -> np.ndarray:
     if setup == "electron":
         return (cols["ecal_ps_gev"] > PS_TRIGGER_GEV) & (cols["ecal_gev"] < ECAL_TRIGGER_FRACTION * e0_gev)
     if setup == "muon":
-        return cols["ms2_momentum_gev"] < MUON_TRIGGER_FRACTION * e0_gev
+        # deflected muon: measured p_MS2 < 0.625 E0 (the counter's inner edge) and the muon reaches the
+        # trigger counter behind the HCAL (simulation.muon_geometry; absent -> not modelled -> True)
+        counter = cols.get("_mu_counter")
+        ok = cols["ms2_momentum_gev"] < MUON_TRIGGER_FRACTION * e0_gev
+        return ok if counter is None else ok & counter
     if setup == "hadron":
         return hcal_sum(cols) < HADRON_TRIGGER_FRACTION * e0_gev
     raise ValueError(setup)
