@@ -62,7 +62,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
             continue
         doc = (mod.__doc__ or "").strip().split("\n\n")[0].replace("%", "%%")  # argparse formats help
         p = sub.add_parser(step, help=doc.splitlines()[0] if doc else step,
-                           description=(mod.__doc__ or "").replace("%", "%%"),
+                           description=mod.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)

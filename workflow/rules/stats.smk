@@ -24,9 +24,10 @@ rule limits:
         "--model {wildcards.model} > {log} 2>&1"
 
 
+# unblind fills the `obs` column of the limit files: ancient() keeps that from re-triggering freeze
 rule freeze:
     input:
-        limit_files(),
+        ancient(limit_files()),
     output:
         f"{RESULTS}/freeze.json",
     params:
@@ -42,7 +43,7 @@ rule freeze:
 rule unblind:
     input:
         freeze=f"{RESULTS}/freeze.json",
-        limits=limit_files(),
+        limits=ancient(limit_files()),
     output:
         f"{RESULTS}/unblinded/audit.json",
     params:
