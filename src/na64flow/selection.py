@@ -250,10 +250,6 @@ class Analysis:
     hists: tuple[HistSpec, ...]
     derive: Callable = lambda cols, cuts: cols   # adds derived columns (e.g. hcal_gev = sum of modules)
 
-    def read_columns(self, truth: bool) -> list[str]:
-        """Schema branches this analysis reads (all of the setup: invalid-value checks need them)."""
-        return [b.name for b in branches(self.setup, truth)]
-
 
 def invalid_mask(cols: Columns, setup: str, cuts: SimpleNamespace) -> np.ndarray:
     """Events with a non-finite value in any float branch, or an energy below minus the noise tolerance.
