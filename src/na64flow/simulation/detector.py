@@ -103,6 +103,8 @@ def blank(n: int, e0_gev: float) -> Truth:
         mu_theta_x_mrad=z.copy(),   # muon setup: outgoing muon angle from the interaction (projections)
         mu_theta_y_mrad=z.copy(),
         mu_scatter_x0=np.full(n, 40.0),  # muon setup: material after the interaction at p_out (X0)
+        srd_fake_mode=np.zeros(n, dtype=np.int8),  # SRD fakes of non-radiating particles: 0 natural,
+        # 1 all three modules fake (importance sampling), 2 natural conditioned on "not all three"
         true_e_miss_gev=z.copy(),
         true_mediator_e_gev=z.copy(),
         bias_weight=np.ones(n),     # importance-sampling weight (MC samples only)
@@ -182,14 +184,24 @@ def respond(rng: np.random.Generator, t: Truth, *, setup: str, run_number: int, 
     extra = rng.random(n) < PILEUP_TRACK_PROB   # pile-up overlay in the trackers (removed by the 1-track cuts)
     cols["n_tracks_up"] = (t["n_tracks"] + extra).astype(np.int32)
     # --- SRD
-    for k in (1, 2, 3):
+    mode = t["srd_fake_mode"]
+    no_sr = t["sr_scale"] <= 0
+    srd_e, fakes, fake_e, noise = [], [], [], []
+    for _k in (1, 2, 3):
         nph = rng.poisson(SRD_PHOTONS_PER_MODULE * (t["sr_scale"] > 0))
         mean = SRD_PHOTON_MEAN_MEV_100 * t["sr_scale"]
         # sum of nph exponentials = Gamma(nph, mean)
-        e_sr = np.where(nph > 0, rng.gamma(np.maximum(nph, 1), np.maximum(mean, 1e-12)), 0.0)
-        fake = (t["sr_scale"] <= 0) & (rng.random(n) < SRD_FAKE_PROB)
-        e_sr = e_sr + np.where(fake, rng.exponential(5.0, n), 0.0)
-        cols[f"srd{k}_mev"] = e_sr + SRD_NOISE_MEV * rng.standard_normal(n)
+        srd_e.append(np.where(nph > 0, rng.gamma(np.maximum(nph, 1), np.maximum(mean, 1e-12)), 0.0))
+        fakes.append(no_sr & ((rng.random(n) < SRD_FAKE_PROB) | (mode == 1)))
+        fake_e.append(rng.exponential(5.0, n))
+        noise.append(SRD_NOISE_MEV * rng.standard_normal(n))
+    fakes = np.stack(fakes, axis=1)
+    redo = np.flatnonzero((mode == 2) & fakes.all(axis=1))
+    while len(redo):   # exact conditioning on "not all three fake" (rare: 1e-6 of these rows)
+        fakes[redo] = rng.random((len(redo), 3)) < SRD_FAKE_PROB
+        redo = redo[fakes[redo].all(axis=1)]
+    for k in (1, 2, 3):
+        cols[f"srd{k}_mev"] = srd_e[k - 1] + np.where(fakes[:, k - 1], fake_e[k - 1], 0.0) + noise[k - 1]
     # --- ECAL
     em = t["ecal_em_gev"]
     sig_em = np.sqrt(ECAL_STOCH**2 * np.maximum(em, 1e-6) + (ECAL_CONST * em) ** 2)

@@ -336,6 +336,8 @@ def mc_chunk(model: RunModel, name: str, chunk: int, n_chunks: int) -> dict:
     comp = r.component
     if name in ("upstream_interaction", "dimuon") and _supports(proc, "enhanced"):
         comp = "enhanced"
+    if name == "hadron_contamination":   # box topology importance-sampled (processes.hadron_contamination)
+        comp = "ps_box"
     if r.p_trigger_component > 0:
         cols, w, n_gen = generate_triggered(model, name, rng, n, comp)
         prob = 1.0 if comp == "enhanced" else r.component_prob

@@ -67,6 +67,13 @@ def em_shower(rng, n, ctx) -> Truth:
 
 
 PS_INTERACTION_PROB = 1.0 - np.exp(-4.0 / LAMBDA_I_X0)   # interaction in the first 4 X0 (0.12)
+SRD_ALL_FAKE_PROB = 1e-6   # a non-radiating particle fires all three SRD modules: (1e-2)^3 (detector.SRD_FAKE_PROB)
+LEADING_NEUTRAL_PROB = 0.05     # [est] interacting hadron gives a leading n/K0_L with y > 0.5 (leading-particle
+#                                 spectrum ~ flat in y [lit], neutral share ~1/3, x 0.3 for y > 0.5 and the
+#                                 remaining products staying in the ECAL)
+HCAL_PUNCH_PER_MODULE = 1e-3    # pi punch-through per HCAL module [paper]; taken for the leading neutral too [est]
+HADRON_BOX_PROB = LEADING_NEUTRAL_PROB * HCAL_PUNCH_PER_MODULE**4   # 5e-14: neutral crosses all 4 modules
+HADRON_BOX_ENHANCED = 0.5       # importance-sampling probability of each rare flag in the weighted MC
 
 
 def hadron_contamination(rng, n, ctx, component=None) -> Truth:
@@ -75,24 +82,53 @@ def hadron_contamination(rng, n, ctx, component=None) -> Truth:
     Interacting in the ECAL (40 X0 = 1.28 lambda_I [lit]): a fraction U(0.1, 0.6) of the energy stays
     in the ECAL (e-m from pi0s 1/3, hadronic 2/3 [est]), the rest goes to the HCAL; charged secondaries
     reach the VETO (Poisson(2) MIPs [est]). Non-interacting: a MIP through ECAL and VETO, showering in the HCAL.
+
+    Box topology (the only way this model reaches E_ECAL < 50, E_HCAL < 1 GeV): the interaction gives a
+    leading neutral (n, K0_L) with y ~ U(0.5, 1) of the energy (probability LEADING_NEUTRAL_PROB [est])
+    that crosses the four HCAL modules without interacting ((1e-3)^4 [paper punch-through per module]);
+    of the rest (1 - y) E, a fraction g ~ U(0.5, 1) stays in the ECAL, the remainder reaches the HCAL [est].
+    It is a box event only if the hadron also fakes the SR tag in all three SRD modules (1e-6, detector).
+
+    ``component="ps"``: interaction in the first 4 X0 (the part that can fire the PS trigger).
+    ``component="ps_box"`` (weighted MC): as "ps", with the punch-through flag and the all-three-SRD-fake
+    flag each drawn with probability 1/2 instead of 5e-14 and 1e-6; ``bias_weight`` = true / sampling
+    probability of the flags (so sum of weights is unchanged in expectation and the box is populated).
     """
     t = blank(n, ctx.e0_gev)
     p = _electron_beam(t, rng, ctx, sr=False)
-    if component == "ps":   # only hadrons interacting in the pre-shower can fire the PS trigger
+    if component in ("ps", "ps_box"):   # only hadrons interacting in the pre-shower can fire the PS trigger
         depth = -LAMBDA_I_X0 * np.log1p(-rng.random(n) * PS_INTERACTION_PROB)
     else:
         depth = rng.exponential(LAMBDA_I_X0, n)
     inter = depth < ECAL_DEPTH_X0
     f = np.where(inter, rng.uniform(0.1, 0.6, n), 0.0)
     e_ecal = f * p
+    e_hcal = (1.0 - f) * p * 0.95
+    # box topology: leading neutral punching through the HCAL (natural probability 5e-14, or enhanced)
+    p_box = HADRON_BOX_ENHANCED if component == "ps_box" else HADRON_BOX_PROB
+    lead = inter & (rng.random(n) < p_box)
+    y = rng.uniform(0.5, 1.0, n)
+    g = rng.uniform(0.5, 1.0, n)
+    e_ecal = np.where(lead, g * (1 - y) * p, e_ecal)
+    e_hcal = np.where(lead, (1 - g) * (1 - y) * p, e_hcal)
     t["ecal_em_gev"] = e_ecal / 3.0
     t["em_start_x0"] = depth
     t["ecal_had_gev"] = 2.0 * e_ecal / 3.0
     t["had_start_x0"] = np.where(inter, depth, 100.0)
     t["ecal_mip"] = np.where(inter, 0.0, 1.0)
-    t["hcal_gev"] = hadronic_split(rng, (1.0 - f) * p * 0.95)
+    t["hcal_gev"] = hadronic_split(rng, e_hcal)
     t["veto_mip_true"] = np.where(inter, rng.poisson(2.0, n), 1.0)
     t["chi2_scale"] = np.where(inter, rng.lognormal(np.log(6.0), 0.5, n), 1.0)
+    t["true_e_miss_gev"] = np.where(lead, y * p, 0.0)
+    if component == "ps_box":
+        fake_all = rng.random(n) < HADRON_BOX_ENHANCED
+        t["srd_fake_mode"] = np.where(fake_all, 1, 2).astype(np.int8)
+        w_lead = np.where(lead, HADRON_BOX_PROB / HADRON_BOX_ENHANCED,
+                          (1 - HADRON_BOX_PROB) / (1 - HADRON_BOX_ENHANCED))
+        w_lead = np.where(inter, w_lead, 1.0)
+        w_srd = np.where(fake_all, SRD_ALL_FAKE_PROB / HADRON_BOX_ENHANCED,
+                         (1 - SRD_ALL_FAKE_PROB) / (1 - HADRON_BOX_ENHANCED))
+        t["bias_weight"] = w_lead * w_srd
     return t
 
 
