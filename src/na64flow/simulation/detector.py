@@ -23,8 +23,13 @@ Parameters and sources ([paper] = physics.md / seeds, [lit] = PDG / textbook, [e
 * VETO: MIP units, Moyal width 0.1 MIP, noise 0.03 MIP [est]; VHCAL sigma/E = 60%/sqrt(E), noise 0.1 GeV;
 * timing: ECAL sigma_t = 0.8 ns, HCAL 1.2 ns [est]; pile-up particles are offset within +-25 ns;
 * channel inefficiency: each HCAL module reads 0 with probability 1e-4 [est];
-* pile-up overlay: an extra beam track in the trackers with probability 0.05 (~1e6 particles/s x 50 ns
-  [est]); energetic pile-up in the calorimeters is the separate ``pileup`` process.
+* pile-up overlay: an extra beam track in the trackers with probability 1 - exp(-R tau) = 0.099 for the
+  H4 setups (R = 1e7 particles per 4.8 s spill [paper], tau = 50 ns window [est]; removed by the one-track
+  cut: a signal inefficiency), 0.05 for the muon setup [est]; energetic pile-up in the calorimeters is the
+  separate ``pileup`` process;
+* upstream tracking (H4 setups): a track needs hits in >= 3 of 4 stations, each efficient with 0.95 [est,
+  typical MM/GEM plane efficiency]; without a track the momentum is 0 (fails the momentum window).
+  Muon setup: ``muon_geometry`` (MS1/MS2 stations, extra hits, apertures).
 """
 
 from __future__ import annotations
@@ -65,7 +70,12 @@ CHI2_NDF = 20                  # [est]
 E_CRIT_PB_GEV = 0.0074         # critical energy of lead [lit PDG]
 PROFILE_B = 0.5                # Gamma-profile slope [lit PDG]
 MS_RES_REL = 0.02              # MS1/MS2 core Delta p/p for the muon setup [est]
-PILEUP_TRACK_PROB = 0.05       # an extra beam track in the tracker window: ~1e6 particles/s x 50 ns [est]
+PILEUP_TRACK_PROB = 0.05       # muon setup: an extra beam track in the tracker window: ~1e6 particles/s x 50 ns [est]
+H4_RATE_PER_S = 1e7 / 4.8      # H4 beam: ~1e7 e-/spill of 4.8 s [paper, physics.md §2]
+TRACKER_WINDOW_NS = 50.0       # upstream tracker (MM/GEM) coincidence window [est]
+# H4 setups (e-, e+, pi-): P(another beam particle in the tracker window) = 1 - exp(-R tau) = 0.099
+PILEUP_TRACK_PROB_H4 = 1.0 - float(np.exp(-H4_RATE_PER_S * TRACKER_WINDOW_NS * 1e-9))
+UPSTREAM_STATIONS, UPSTREAM_STATIONS_NEEDED, UPSTREAM_STATION_EFF = 4, 3, 0.95   # [est] as muon_geometry
 
 
 class Truth(dict):
@@ -181,8 +191,12 @@ def respond(rng: np.random.Generator, t: Truth, *, setup: str, run_number: int, 
     cols["beam_momentum_gev"] = t["p_meas_true_gev"] * (1.0 + rel * res * rng.standard_normal(n))
     ax, ay = rng.standard_normal((2, n)) * ANGLE_SIGMA_MRAD
     cols["beam_angle_mrad"] = np.hypot(ax, ay)
-    extra = rng.random(n) < PILEUP_TRACK_PROB   # pile-up overlay in the trackers (removed by the 1-track cuts)
+    p_pile = PILEUP_TRACK_PROB if setup == "muon" else PILEUP_TRACK_PROB_H4
+    extra = rng.random(n) < p_pile   # pile-up overlay in the trackers (removed by the 1-track cuts)
     cols["n_tracks_up"] = (t["n_tracks"] + extra).astype(np.int32)
+    if setup != "muon":   # upstream spectrometer: a track needs >= 3 of 4 stations; none -> no momentum (0)
+        seen = rng.binomial(UPSTREAM_STATIONS, UPSTREAM_STATION_EFF, n) >= UPSTREAM_STATIONS_NEEDED
+        cols["beam_momentum_gev"] = np.where(seen, cols["beam_momentum_gev"], 0.0)
     # --- SRD
     mode = t["srd_fake_mode"]
     no_sr = t["sr_scale"] <= 0
