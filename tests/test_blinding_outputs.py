@@ -1,9 +1,11 @@
 """Blinding: a planted data event inside the signal box reaches no histogram bin, region, box cell or log line.
 
 Strongest form for histograms and regions: they are identical with and without the planted event. The
-cut-flow tables count every event read (row 0 = events read, as the contract says), so with the planted
-event the data rows up to the last cut are each exactly one higher, while the box row reads "blinded" in
-both. Unblinded, the same event is found (box region, box row, the box bin of the E_ECAL-E_HCAL plane).
+cut-flow tables count every event read (row 0 = events read, as the contract says); the planted event is
+withheld with the whole box region of the observables before any cut, so only rows 0 ("read") and the
+withheld count change. A box-region event that fails a cut gives byte-identical outputs to one that
+passes every cut: the signal-box count cannot be derived from anything written while blinded.
+Unblinded, the same event is found (box region, box row, the box bin of the E_ECAL-E_HCAL plane).
 """
 
 from __future__ import annotations
@@ -24,22 +26,25 @@ _spec.loader.exec_module(toy)
 PLANTED_ECAL_GEV = 23.456
 
 
-def planted_box_event():
-    """A clean 100 GeV electron that leaves 23.456 GeV in the ECAL and nothing after: signal-like."""
+def planted_box_event(srd1_mev: float = 30.0):
+    """A clean 100 GeV electron that leaves 23.456 GeV in the ECAL and nothing after: signal-like.
+
+    ``srd1_mev=0`` makes it fail the SRD tag while staying inside the box region of E_ECAL, E_HCAL."""
     c = dict(run_number=1, event_number=987654321, trigger_bits=TRIGGER_PHYSICS, spill_time_s=2.0,
-             beam_momentum_gev=100.0, beam_angle_mrad=0.3, n_tracks_up=1, srd1_mev=30.0, srd2_mev=35.0,
+             beam_momentum_gev=100.0, beam_angle_mrad=0.3, n_tracks_up=1, srd1_mev=srd1_mev, srd2_mev=35.0,
              srd3_mev=40.0, ecal_ps_gev=5.0, ecal_gev=PLANTED_ECAL_GEV, ecal_chi2=1.0, ecal_time_ns=0.5,
              veto_mip=0.02, vhcal_gev=0.0, hcal1_gev=0.05, hcal2_gev=0.05, hcal3_gev=0.05, hcal4_gev=0.05,
              hcal_time_ns=0.0, true_process=100, true_e_miss_gev=76.5, true_mediator_e_gev=76.5, weight=1.0)
     return {k: np.array([v]) for k, v in c.items()}
 
 
-def chain(tmp_path, repo_root, capsys, planted: bool, unblind: bool):
+def chain(tmp_path, repo_root, capsys, planted: bool, unblind: bool, srd1_mev: float = 30.0):
     """simulate-like toy inputs -> `na64flow process` (both runs) -> `na64flow cutflow`; returns outputs."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     path, cfg = toy.make_config(tmp_path, repo_root, {"unblind": unblind})
     for run in ("2016-2022", "2023"):
-        toy.write_run(cfg, "na64e", run, 3000, seed=21, extra_data=planted_box_event() if planted else None)
+        extra = planted_box_event(srd1_mev) if planted else None
+        toy.write_run(cfg, "na64e", run, 3000, seed=21, extra_data=extra)
     res = tmp_path / "results" / "default"
     for run in ("2016-2022", "2023"):
         assert main(["process", "-c", str(path), "--analysis", "na64e", "--run", run, "--executor", "iterative",
@@ -80,7 +85,8 @@ def test_blinded_histograms_and_regions_do_not_depend_on_a_planted_box_event(tmp
         db = [r for r in rb if r["sample"] == "data"]
         assert da[-1]["step"] == "box" and set(da[-1].values()) - {"data", "box"} == {"blinded"}
         assert da[-1] == db[-1]
-        assert [int(x["raw"]) - int(y["raw"]) for x, y in zip(da[:-1], db[:-1])] == [1] * (len(da) - 1)
+        assert da[1]["step"] == "blinded region withheld"
+        assert [int(x["raw"]) - int(y["raw"]) for x, y in zip(da[:-1], db[:-1])] == [1] + [0] * (len(da) - 2)
     for t in text_a.values():
         assert f"{PLANTED_ECAL_GEV}" not in t and "987654321" not in t
     for line in (log_a + log_b).splitlines():
@@ -115,3 +121,19 @@ def test_unblinded_chain_finds_the_planted_event(tmp_path, repo_root, capsys):
     diff = d1["hists"]["ecal_hcal"].values() - d0["hists"]["ecal_hcal"].values()
     i, j = np.argwhere(diff != 0)[0]
     assert diff.sum() == 1 and i == int(PLANTED_ECAL_GEV) and j == 0
+
+
+def test_box_count_cannot_be_derived_from_blinded_outputs(tmp_path, repo_root, capsys):
+    """A box-region event passing every cut and one failing the SRD tag give identical blinded outputs."""
+    text_pass, hists_pass, _ = chain(tmp_path / "pass", repo_root, capsys, planted=True, unblind=False)
+    text_fail, hists_fail, _ = chain(tmp_path / "fail", repo_root, capsys, planted=True, unblind=False,
+                                     srd1_mev=0.0)
+    assert text_pass == text_fail
+    for run in ("2016-2022", "2023"):
+        a, b = H.to_json(hists_pass[run], full=True), H.to_json(hists_fail[run], full=True)
+        assert a["samples"]["data"] == b["samples"]["data"]
+    # ... while unblinded they differ (the SRD-failing event is not a candidate)
+    _, un_pass, _ = chain(tmp_path / "upass", repo_root, capsys, planted=True, unblind=True)
+    _, un_fail, _ = chain(tmp_path / "ufail", repo_root, capsys, planted=True, unblind=True, srd1_mev=0.0)
+    assert un_pass["2016-2022"]["samples"]["data"]["cutflow"]["raw"][-1] == \
+        un_fail["2016-2022"]["samples"]["data"]["cutflow"]["raw"][-1] + 1

@@ -35,18 +35,25 @@ def processed(tmp_path_factory, repo_root):
 
 @pytest.mark.parametrize("analysis,run", RUNS)
 def test_cutflow_conserves_events_read_invalid_failing_passing(processed, analysis, run):
-    """read = invalid + sum(failing each cut) + passing all cuts, and the box is a subset of passing."""
+    """read = withheld + invalid + sum(failing each cut) + passing all cuts; the box is a subset of passing.
+
+    Only blinded data withhold events (those inside the box region of the box observables)."""
     _, out = processed
-    for s in out[(analysis, run)]["samples"].values():
+    content = out[(analysis, run)]
+    for name, s in content["samples"].items():
         raw = s["cutflow"]["raw"]
         names = s["cutflow"]["names"]
-        assert names[0] == "read" and names[1] == "invalid values" and names[-1] == "box"
-        invalid = raw[0] - raw[1]
-        failing = [raw[i - 1] - raw[i] for i in range(2, len(raw) - 1)]
+        assert names[:3] == ["read", "blinded region withheld", "invalid values"] and names[-1] == "box"
+        withheld = raw[0] - raw[1]
+        invalid = raw[1] - raw[2]
+        failing = [raw[i - 1] - raw[i] for i in range(3, len(raw) - 1)]
         assert invalid > 0, "the toy sample plants invalid values; they must be counted"
         assert all(f >= 0 for f in failing)
-        assert raw[0] == invalid + sum(failing) + raw[-2]
-        assert 0 <= raw[-1] <= raw[-2]
+        assert raw[0] == withheld + invalid + sum(failing) + raw[-2]
+        if name == "data" and content["blinded"]:
+            assert raw[-1] is None
+        else:
+            assert withheld == 0 and 0 <= raw[-1] <= raw[-2]
 
 
 def test_data_read_row_equals_events_in_files(processed):

@@ -25,7 +25,7 @@ from .paths import atomic_output, cutflow_path, histograms_path, require_file
 
 COLUMNS = ("sample", "step", "raw", "removed", "rel_eff", "cum_eff", "weighted", "weighted_err",
            "rel_eff_weighted", "cum_eff_weighted")
-SUMMARY_COLUMNS = ("run", "sample", "read", "invalid", "after_cuts", "box", "eff_cuts", "box_weighted",
+SUMMARY_COLUMNS = ("run", "sample", "read", "withheld", "invalid", "after_cuts", "box", "eff_cuts", "box_weighted",
                    "box_weighted_err")
 
 
@@ -121,7 +121,7 @@ def summary_rows(contents: list[dict]) -> list[dict]:
             cf = v["cutflow"]
             raw, w, w2 = cf["raw"], cf["weighted"], cf["sumw2"]
             blinded = raw[-1] is None
-            out.append({"run": c["run"], "sample": s, "read": raw[0], "invalid": raw[0] - raw[1],
+            out.append({"run": c["run"], "sample": s, "read": raw[0], "withheld": raw[0] - raw[1], "invalid": raw[1] - raw[2],
                         "after_cuts": raw[-2], "box": raw[-1], "eff_cuts": _ratio(raw[-2], raw[0]),
                         "box_weighted": w[-1], "box_weighted_err": None if blinded else math.sqrt(w2[-1]),
                         "_blinded_cols": blinded})

@@ -10,13 +10,16 @@ Format (docs/contracts.md "Histogram file"), a pickled dict::
          "hists": {name: hist.Hist (Weight storage)}}}}
 
 Cut-flow rows hold the number of events *remaining* after each step: row 0 ``read`` = events read,
-row 1 ``invalid values`` = events left after removing those with invalid values (NaN/inf, energies below
-minus the noise tolerance; their number is row 0 - row 1), one row per cut, and the last row ``box`` =
-signal candidates. For ``data`` while blinded the box row's values are None ("blinded"), the ``box``
-region is absent, and box candidates fill no histogram bin and no region (histograms and regions do
-not depend on them at all). The rows before the box count every event read, as any cut-flow does, so
-(events after the last cut) - (integral of ``ecal_hcal``) equals the number of box candidates: do not
-compute it while blinded.
+row 1 ``blinded region withheld`` = events left after withholding, for data while blinded, every event
+whose box observables (E_ECAL and E_HCAL; p_out for muons; ...) lie inside the box *before any cut*
+(their number is row 0 - row 1; zero for simulation and unblinded data), row 2 ``invalid values`` =
+events left after removing those with invalid values (NaN/inf, energies below minus the noise
+tolerance; their number is row 1 - row 2), one row per cut, and the last row ``box`` = signal
+candidates. For blinded data the box row's values are None ("blinded"), the ``box`` region is absent,
+and withheld events fill no row, histogram bin or region. Withholding the whole box region of the
+observables before the selection (not only the final candidates) is what keeps the box count
+underivable: with the candidates alone removed, (events after the last cut) - (integral of
+``ecal_hcal``) would equal it. The withheld number is dominated by events that fail other cuts.
 
 ``python -m na64flow.histograms FILE.pkl [--dump-json OUT.json] [--full]`` prints/writes the JSON dump
 (cut-flows, regions and per-histogram sums and a digest of the bin contents; ``--full`` adds all bins).
@@ -40,6 +43,7 @@ from .selection import Axis
 
 SCHEMA_VERSION = 1
 CUTFLOW_READ = "read"
+CUTFLOW_WITHHELD = "blinded region withheld"
 CUTFLOW_INVALID = "invalid values"
 CUTFLOW_BOX = "box"
 BLINDED = "blinded"

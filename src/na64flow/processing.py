@@ -70,7 +70,8 @@ class NA64Processor(processor.ProcessorABC):
 
     # ---------------------------------------------------------------- layout
     def step_names(self) -> list[str]:
-        return [H.CUTFLOW_READ, H.CUTFLOW_INVALID] + self.analysis.selection.names(self.cuts) + [H.CUTFLOW_BOX]
+        return ([H.CUTFLOW_READ, H.CUTFLOW_WITHHELD, H.CUTFLOW_INVALID] + self.analysis.selection.names(self.cuts)
+                + [H.CUTFLOW_BOX])
 
     def hist_specs(self) -> dict[str, tuple]:
         """{histogram name: axes}: the analysis histograms and one ``n1_<cut>`` per cut with an N-1 axis."""
@@ -116,7 +117,9 @@ class NA64Processor(processor.ProcessorABC):
         out = self.empty()
         n = len(steps.valid)
         blinded = self.blind and is_data(sample)
-        keep = ~steps.in_box() if blinded else np.ones(n, dtype=bool)
+        # blinding: data events whose box observables lie in the box are withheld before any cut, so no
+        # row, bin or region holds them and the box count cannot be derived from the others
+        keep = ~(steps.valid & steps.box) if blinded else np.ones(n, dtype=bool)
         w2 = None if weight is None else weight * weight
 
         def sums(m):
@@ -125,10 +128,10 @@ class NA64Processor(processor.ProcessorABC):
                 return k, float(k), float(k)
             return k, np.sum(weight, where=m), np.sum(w2, where=m)
 
-        # cut-flow rows count every event read (row 0 = events read); the box row of blinded data is never
-        # computed (zeros here, None in the file). Regions and histograms exclude the box candidates.
+        # rows: read, after withholding, valid, each cut, box (never computed for blinded data: None in the file)
         box_row = np.zeros(n, dtype=bool) if blinded else steps.in_box()
-        masks = [np.ones(n, dtype=bool), steps.valid] + [m for _, m in steps.cumulative()] + [box_row]
+        masks = ([np.ones(n, dtype=bool), keep, steps.valid & keep] + [m & keep for _, m in steps.cumulative()]
+                 + [box_row])
         cf = out["cutflow"]
         for i, m in enumerate(masks):
             cf["raw"][i], cf["weighted"][i], cf["sumw2"][i] = sums(m)
