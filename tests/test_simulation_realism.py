@@ -190,3 +190,22 @@ def test_beam_hadron_box_background_is_estimated_not_bounded(tmp_path):
     assert box.sum() >= 1
     est, err = w[box].sum(), np.sqrt(np.sum(w[box] ** 2))
     assert 0 < err < est   # a relative uncertainty below 100%, not an upper value
+
+
+@pytest.mark.parametrize("beam,e0,ecal_max", [("e-", 100.0, 50.0), ("e+", 70.0, 42.0)])
+def test_processes_declared_without_box_topology_never_reach_the_box_plane(beam, e0, ecal_max):
+    # the manifest says these samples cannot reach the box (their box topology is another sample):
+    # no event of a large natural sample may have E_ECAL < ecal_max and E_HCAL < 1 GeV
+    from types import SimpleNamespace
+
+    from na64flow.simulation import detector, processes, trigger
+
+    ctx = SimpleNamespace(e0_gev=e0, beam=beam, setup="electron", vhcal=False, dimuon_loss_prob=0.0)
+    procs = {p.name: p for p in processes.processes_for("electron", beam, e0)}
+    rng = np.random.default_rng(12)
+    for name in processes.BOX_NONE:
+        assert procs[name].extra["box_topology"] == processes.BOX_NONE[name]
+        t = procs[name].gen(rng, 100_000, ctx)
+        cols = detector.respond(rng, t, setup="electron", run_number=2022, vhcal=False)
+        plane = (cols["ecal_gev"] < ecal_max) & (trigger.hcal_sum(cols) < 1.0)
+        assert plane.sum() == 0, name

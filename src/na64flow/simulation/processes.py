@@ -499,6 +499,18 @@ class Process:
 
 
 E_PUB = 9.37e11   # NA64e 2016-2022 EOT [paper]
+
+# processes whose modelled final state cannot reach the box (E_ECAL < ecal_max, E_HCAL < 1 GeV): their box
+# topology is another simulated process, so an importance-sampled estimate would double count it
+BOX_NONE = {
+    "em_shower": "none in the model: E_ECAL is E0 with 10%/sqrt(E) (+) 2% resolution (the box edge is > 15 "
+                 "sigma below); the physical box topologies of a beam electron are the upstream_interaction, "
+                 "punch_through and dimuon-loss samples",
+    "hadron_electroproduction": "none in the model: E_ECAL < ecal_max needs E0 - ecal_max (>= 28 GeV) of "
+                                "hadronic energy in the HCAL; the escaping-hadron topology is the "
+                                "punch_through sample",
+    "pileup": "none in the model: the second beam particle leaves >= 0.2 E0 in the HCAL",
+}
 MU_PUB = 1.98e10  # NA64mu 2022 MOT [paper]
 
 
@@ -517,16 +529,21 @@ def processes_for(setup: str, beam: str, e0_gev: float) -> list[Process]:
             pub_dec = Published(0.02, 1.6e10, 42.0, "NA64e+ 2023: decays 0.02 of 0.09 [est split]")
         hadron_frac = 0.04 if positron else 0.004
         procs = [
-            Process("em_shower", em_shower, None, "remainder of the beam", bulk=True),
+            Process("em_shower", em_shower, None, "remainder of the beam", bulk=True,
+                    extra={"box_topology": BOX_NONE["em_shower"]}),
             Process("hadron_contamination", hadron_contamination, hadron_frac,
                     "hadron contamination ~4% e+ / 0.3-0.5% e- [paper]",
-                    extra={"trigger_component": ("ps", PS_INTERACTION_PROB)}),
+                    extra={"trigger_component": ("ps", PS_INTERACTION_PROB),
+                           "box_topology": "importance-sampled in the MC: leading neutral punching through the "
+                                           "HCAL (5e-14 per interacting hadron) x SRD faked in all three modules (1e-6)"}),
             Process("hadron_electroproduction", hadron_electroproduction, 1e-4,
-                    "[est] sigma(gamma A)/sigma(pair) ~ 3.5e-4 for Pb [lit PDG] x hard-photon fraction ~0.3"),
+                    "[est] sigma(gamma A)/sigma(pair) ~ 3.5e-4 for Pb [lit PDG] x hard-photon fraction ~0.3",
+                    extra={"box_topology": BOX_NONE["hadron_electroproduction"]}),
             Process("dimuon", dimuon, 1e-5, "zone I dimuons ~1e-5 per EOT [paper]",
                     extra={"loss": Published(0.04, E_PUB, 50.0, "dimuon losses/decays in target 0.04 +- 0.01 [paper]")}),
             Process("pileup", pileup, 2.5e-5,
-                    "[est] P(second particle in +-25 ns) ~ 0.05 at ~1e6 e-/s [paper intensity] x P(trigger) ~5e-4"),
+                    "[est] P(second particle in +-25 ns) ~ 0.05 at ~1e6 e-/s [paper intensity] x P(trigger) ~5e-4",
+                    extra={"box_topology": BOX_NONE["pileup"]}),
             Process("upstream_interaction", upstream_interaction, None, pub_up.source, published=pub_up,
                     extra={"trigger_component": ("tail", UPSTREAM_TAIL_PROB)}),
             Process("beamline_decay", beamline_decay, None, pub_dec.source, published=pub_dec),

@@ -96,6 +96,9 @@ def manifest(model: generator.RunModel, tasks: list[Task], results: list[dict], 
                 rate = model.rates[t.process]
                 s = {"kind": "mc", "process": t.process, "files": [], "n_events": 0, "sum_weights": 0.0,
                      "normalisation": "triggered" if rate.p_trigger > 0 else "calibration"}
+                topo = model._procs[t.process].extra.get("box_topology")
+                if topo:   # how (or why not) this sample reaches the signal box
+                    s["box_topology"] = topo
             else:
                 s = {"kind": "signal", "mode": t.mode, "mass_gev": t.mass_gev, "files": [], "n_events": 0,
                      "e_miss_min_gev": model.e_miss_min_gev()}
