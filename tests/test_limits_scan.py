@@ -152,3 +152,21 @@ def test_coupling_limit_is_sqrt_of_mu(tmp_path):
     problem, mu, header, rows = compute_limits(cfg, "na64mu", "dark_photon")
     assert _col(rows, header, "exp") == pytest.approx(np.sqrt(mu["exp"]))
     assert all(math.isnan(v) for v in _col(rows, header, "obs"))
+
+
+def test_large_background_uncertainty_widens_the_toy_range_instead_of_failing():
+    """Backgrounds 0.95 +- 0.56 and 1.41 +- 1.30 (the default e+ runs) push the +2 sigma band beyond the
+    first toy range; the scan widens it and still orders the bands."""
+    import numpy as np
+
+    from na64flow.stats import Channel, LimitProblem, scan_limits
+
+    chans = [Channel("na64e_plus", "2022", 0.95, 0.56, {"eff": 0.1}),
+             Channel("na64e_plus", "2023", 1.41, 1.30, {"eff": 0.1})]
+    problem = LimitProblem("na64e_plus", "dark_photon", chans, np.array([0.01, 0.02]),
+                           np.array([[10.0, 10.0], [5.0, 15.0]]), [None, None])
+    lim = scan_limits(problem, n_toys=4000, seed=1)
+    for i in range(2):
+        bands = [lim[k][i] for k in ("exp_m2", "exp_m1", "exp", "exp_p1", "exp_p2")]
+        assert np.all(np.isfinite(bands)) and bands == sorted(bands)
+        assert bands[-1] * 20.0 > 28.0     # +2 sigma beyond the initial ~28-event toy range

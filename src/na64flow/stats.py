@@ -289,6 +289,10 @@ class ToyCLs:
         return obs, expected
 
 
+class ToyRangeError(NA64Error):
+    """CLs did not cross 1 - CL inside the toy ensemble's signal range (the caller widens it)."""
+
+
 def _crossings(mus: np.ndarray, cls_curves: np.ndarray, alpha: float) -> np.ndarray:
     """First crossing of CLs = alpha per curve (rows), interpolated linearly in ln CLs vs mu."""
     out = np.full(cls_curves.shape[0], np.nan)
@@ -331,7 +335,7 @@ def toy_limit_events(toys: ToyCLs, shape: np.ndarray, observed: np.ndarray | Non
     want = np.arange(6) if observed is not None else np.arange(5)
     lims = first[want]
     if np.any(np.isnan(lims)):
-        raise NA64Error(f"CLs stays above {alpha:g} up to {hi:g} signal events (backgrounds "
+        raise ToyRangeError(f"CLs stays above {alpha:g} up to {hi:g} signal events (backgrounds "
                         f"{', '.join(f'{b:.3g}' for b in toys.b)}); raise the toy range")
     step = mus[1] / mus[0]
     f_lo, f_hi = np.nanmin(lims) / step, min(np.nanmax(lims) * step, hi)
@@ -653,7 +657,15 @@ def scan_limits(problem: LimitProblem, calculator: str = "toys", cl: float = 0.9
             j = next((j for j, g in enumerate(solved_shapes) if np.max(np.abs(g - f)) <= shape_tolerance), None)
             if j is None:
                 if calculator == "toys":
-                    lim = toy_limit_events(toys, f, obs, cl)
+                    for _ in range(4):   # large background uncertainties push the +2 sigma band up
+                        try:
+                            lim = toy_limit_events(toys, f, obs, cl)
+                            break
+                        except ToyRangeError:
+                            max_ev *= 2.0
+                            toys = ToyCLs(problem.channels, n_toys, seed, background_floor, max_signal_events=max_ev)
+                    else:
+                        lim = toy_limit_events(toys, f, obs, cl)   # raises with the final range
                 else:
                     lim = asymptotic_limit_events(problem.channels, f, None if obs is None else list(obs.astype(int)),
                                                   cl, background_floor)
