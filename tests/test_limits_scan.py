@@ -55,8 +55,12 @@ def test_combined_limit_never_weaker_than_best_single_channel(tmp_path):
     comb = compute_limits(cfg, "combined", "dark_photon")
     best = np.min([_col(s[3], s[2], "exp") for s in single.values()], axis=0)
     combined = _col(comb[3], comb[2], "exp")
-    assert np.all(combined <= best * 1.02)        # 2%: toy noise of independent ensembles
-    assert np.mean(combined < best) > 0.5         # and genuinely stronger at most masses
+    assert np.all(combined <= best * 1.02)        # 2%: toy noise and Poisson discreteness (docs/statistics.md)
+    # genuinely stronger where no single beam carries >= 90% of the signal; where one does, the other
+    # channels add background for little signal and the discrete expected median may move by ~1%
+    sig = build_problem(cfg, "combined", "dark_photon").signal_events
+    shared = (sig / sig.sum(axis=1, keepdims=True)).max(axis=1) < 0.9
+    assert shared.any() and np.all(combined[shared] < best[shared])
 
 
 def test_combined_observed_limit_with_zero_events_never_weaker_than_best_single_channel(tmp_path):
@@ -154,13 +158,15 @@ def test_coupling_limit_is_sqrt_of_mu(tmp_path):
     assert all(math.isnan(v) for v in _col(rows, header, "obs"))
 
 
-def test_large_background_uncertainty_widens_the_toy_range_instead_of_failing():
-    """Backgrounds 0.95 +- 0.56 and 1.41 +- 1.30 (the default e+ runs) push the +2 sigma band beyond the
-    first toy range; the scan widens it and still orders the bands."""
+def test_toy_range_is_widened_when_the_bands_lie_beyond_it(monkeypatch):
+    """If the +2 sigma band lies beyond the toy ensemble's signal range, the scan widens the range
+    (here forced by starting at 3 events) instead of failing, and still orders the bands."""
     import numpy as np
 
+    from na64flow import stats
     from na64flow.stats import Channel, LimitProblem, scan_limits
 
+    monkeypatch.setattr(stats, "initial_signal_range", lambda b_total, n_obs_total: 3.0)
     chans = [Channel("na64e_plus", "2022", 0.95, 0.56, {"eff": 0.1}),
              Channel("na64e_plus", "2023", 1.41, 1.30, {"eff": 0.1})]
     problem = LimitProblem("na64e_plus", "dark_photon", chans, np.array([0.01, 0.02]),
@@ -169,4 +175,4 @@ def test_large_background_uncertainty_widens_the_toy_range_instead_of_failing():
     for i in range(2):
         bands = [lim[k][i] for k in ("exp_m2", "exp_m1", "exp", "exp_p1", "exp_p2")]
         assert np.all(np.isfinite(bands)) and bands == sorted(bands)
-        assert bands[-1] * 20.0 > 28.0     # +2 sigma beyond the initial ~28-event toy range
+        assert bands[-1] * 20.0 > 3.0 * 2     # +2 sigma beyond the initial range: widened at least once

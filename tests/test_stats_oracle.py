@@ -59,7 +59,9 @@ def test_toy_median_expected_equals_exact_limit_at_median_background_count():
 
 
 def test_toy_limits_are_reproducible_with_the_seed():
-    chans = [Channel("na64e", "a", 0.5, 0.13, {"eff": 0.1}), Channel("na64e", "b", 0.2, 0.1, {"eff": 0.1})]
+    # total background 0.4: P(0) = 0.67 and P(<=1) = 0.94 keep the median and +1 sigma quantiles away from
+    # a count step (at b = 0.7, P(0) ~ 0.5 and the median flips between seeds by construction)
+    chans = [Channel("na64e", "a", 0.3, 0.08, {"eff": 0.1}), Channel("na64e", "b", 0.1, 0.05, {"eff": 0.1})]
     shape = np.array([0.7, 0.3])
     a = toy_limit_events(ToyCLs(chans, 3000, seed=1), shape)
     b = toy_limit_events(ToyCLs(chans, 3000, seed=1), shape)
@@ -108,3 +110,18 @@ def test_asymptotic_grid_scan_matches_pyhf_toms748_scan():
     assert ours["obs"] == pytest.approx(float(obs), rel=0.01)
     assert ours["exp"] == pytest.approx(float(exp[2]), rel=0.01)
     assert ours["exp_p2"] == pytest.approx(float(exp[4]), rel=0.01)
+
+
+def test_toy_normsys_factor_matches_pyhf_code1_both_sides():
+    """pyhf normsys (code 1): factor (1+rel)^theta above, (1-rel)^(-theta) below -> 0.9 at theta = -1."""
+    import numpy as np
+
+    from na64flow.stats import _normsys_log_factor
+
+    theta = np.array([[-2.0], [-1.0], [0.0], [1.0], [2.0]])
+    rel = np.array([[0.1, 0.5]])
+    f = np.exp(_normsys_log_factor(theta, rel))
+    np.testing.assert_allclose(f[:, 0], [0.81, 0.9, 1.0, 1.1, 1.21])
+    np.testing.assert_allclose(f[:, 1], [0.25, 0.5, 1.0, 1.5, 2.25])
+    assert np.median(np.exp(_normsys_log_factor(np.random.default_rng(1).standard_normal((20001, 1)),
+                                                  np.array([[0.99]])))) == pytest.approx(1.0, abs=0.05)

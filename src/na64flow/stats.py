@@ -210,8 +210,8 @@ def _normsys_log_factor(theta: np.ndarray, rel: np.ndarray) -> np.ndarray:
 
     theta: (n_toys, n_mods), rel: (n_mods, n_channels) -> (n_toys, n_channels).
     """
-    up = np.log1p(rel)
-    down = -np.log(np.clip(1.0 - rel, 0.01, None))
+    up = np.log1p(rel)                              # >= 0
+    down = np.log(np.clip(1.0 - rel, 0.01, None))   # <= 0: the factor falls below 1 for theta < 0
     pos = np.clip(theta, 0, None)
     neg = np.clip(-theta, 0, None)
     return pos @ up + neg @ down
@@ -627,6 +627,11 @@ def _progress(total: int, description: str):
     return prog, prog.add_task(description, total=total)
 
 
+def initial_signal_range(b_total: float, n_obs_total: float) -> float:
+    """Signal events covered by the first toy ensemble (widened by scan_limits when the bands need more)."""
+    return 15.0 + 8.0 * math.sqrt(b_total) + 2.0 * n_obs_total + b_total * 0.5
+
+
 def scan_limits(problem: LimitProblem, calculator: str = "toys", cl: float = 0.9, n_toys: int = 10000,
                 seed: int = 0, shape_tolerance: float = 0.01, background_floor: float = 1e-6,
                 show_progress: bool = False) -> dict[str, np.ndarray]:
@@ -646,7 +651,7 @@ def scan_limits(problem: LimitProblem, calculator: str = "toys", cl: float = 0.9
     if calculator == "toys":
         btot = sum(max(c.background, background_floor) for c in problem.channels)
         n_obs_tot = 0 if obs is None else obs.sum()
-        max_ev = 15.0 + 8.0 * math.sqrt(btot) + 2.0 * n_obs_tot + btot * 0.5
+        max_ev = initial_signal_range(btot, n_obs_tot)
         toys = ToyCLs(problem.channels, n_toys, seed, background_floor, max_signal_events=max_ev)
     solved_shapes: list[np.ndarray] = []
     solved: list[dict] = []
