@@ -359,3 +359,12 @@ def test_hadron_setup_charge_exchange_triggers_and_pion_showers_do_not_disappear
     c0 = detector.respond(rng, t0, setup="hadron", run_number=2022, vhcal=True)
     assert trigger.physics_trigger(c0, "hadron", 50.0).mean() > 0.95
     assert np.median(c0["ecal_gev"]) == pytest.approx(50.0, rel=0.03)   # the pi0 takes ~all of E0
+
+
+def test_manifest_states_how_mc_samples_reach_the_box(na64e_run):
+    _, man, _ = na64e_run
+    smp = man["samples"]
+    assert smp["mc_hadron_contamination"]["box_topology"].startswith("importance-sampled")
+    for name in ("em_shower", "hadron_electroproduction", "pileup"):
+        assert smp[f"mc_{name}"]["box_topology"].startswith("none in the model"), name
+    assert "box_topology" not in smp["mc_upstream_interaction"]
