@@ -152,7 +152,7 @@ def test_hadron_box_importance_weights_reproduce_the_natural_flag_rates(monkeypa
     # natural sample: checks the weights, not the physics values
     from types import SimpleNamespace
 
-    from na64flow.simulation import detector, processes
+    from na64flow.simulation import detector, processes, trigger
 
     monkeypatch.setattr(detector, "SRD_FAKE_PROB", 0.3)
     monkeypatch.setattr(processes, "SRD_ALL_FAKE_PROB", 0.3**3)
@@ -165,8 +165,13 @@ def test_hadron_box_importance_weights_reproduce_the_natural_flag_rates(monkeypa
         t = processes.hadron_contamination(rng, n, ctx, component=comp)
         cols = detector.respond(rng, t, setup="electron", run_number=2022, vhcal=False)
         w = t["bias_weight"]
-        out[comp] = (np.mean(w), np.mean(w * _srd_tag(cols)), np.mean(w * (t["true_e_miss_gev"] > 0)))
+        lead = t["true_e_miss_gev"] > 0
+        hcal_lt_5 = lead & (trigger.hcal_sum(cols) < 5.0)
+        out[comp] = (np.mean(w), np.mean(w * _srd_tag(cols)), np.mean(w * lead), np.mean(w * hcal_lt_5))
     nat, imp = out["ps"], out["ps_box"]
+    # the punch-through corner E_HCAL < 5 GeV (y, g importance-sampled): same rate within 5 sigma
+    sig_nat = np.sqrt(nat[3] * (1 - nat[3]) / n)
+    assert nat[3] > 0 and abs(imp[3] - nat[3]) < 5 * np.sqrt(2) * sig_nat
     assert imp[0] == pytest.approx(1.0, abs=0.02)
     p_lead = 0.05
     assert abs(nat[2] - p_lead) < 5 * np.sqrt(p_lead * (1 - p_lead) / n)   # natural: the patched rate

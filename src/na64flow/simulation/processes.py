@@ -91,8 +91,9 @@ def hadron_contamination(rng, n, ctx, component=None) -> Truth:
 
     ``component="ps"``: interaction in the first 4 X0 (the part that can fire the PS trigger).
     ``component="ps_box"`` (weighted MC): as "ps", with the punch-through flag and the all-three-SRD-fake
-    flag each drawn with probability 1/2 instead of 5e-14 and 1e-6; ``bias_weight`` = true / sampling
-    probability of the flags (so sum of weights is unchanged in expectation and the box is populated).
+    flag each drawn with probability 1/2 instead of 5e-14 and 1e-6, and 1 - y, 1 - g of the punch-through
+    events drawn as 0.5 u^2 (towards small E_HCAL); ``bias_weight`` = true / sampling density of the flags
+    and of y, g (so the sum of weights is unchanged in expectation and the box is populated).
     """
     t = blank(n, ctx.e0_gev)
     p = _electron_beam(t, rng, ctx, sr=False)
@@ -107,8 +108,16 @@ def hadron_contamination(rng, n, ctx, component=None) -> Truth:
     # box topology: leading neutral punching through the HCAL (natural probability 5e-14, or enhanced)
     p_box = HADRON_BOX_ENHANCED if component == "ps_box" else HADRON_BOX_PROB
     lead = inter & (rng.random(n) < p_box)
-    y = rng.uniform(0.5, 1.0, n)
-    g = rng.uniform(0.5, 1.0, n)
+    if component == "ps_box":
+        # proposal 1 - y = 0.5 u^2 (and 1 - g likewise): density 1/sqrt(2 s) on s in (0, 0.5) instead of
+        # the true 2, so the E_HCAL = (1 - g)(1 - y) E < 1 GeV corner is populated; weight 2 sqrt(2 s) each
+        s_y = 0.5 * rng.random(n) ** 2
+        s_g = 0.5 * rng.random(n) ** 2
+        y, g = 1.0 - s_y, 1.0 - s_g
+        w_yg = 2.0 * np.sqrt(2.0 * s_y) * 2.0 * np.sqrt(2.0 * s_g)
+    else:
+        y = rng.uniform(0.5, 1.0, n)
+        g = rng.uniform(0.5, 1.0, n)
     e_ecal = np.where(lead, g * (1 - y) * p, e_ecal)
     e_hcal = np.where(lead, (1 - g) * (1 - y) * p, e_hcal)
     t["ecal_em_gev"] = e_ecal / 3.0
@@ -123,7 +132,7 @@ def hadron_contamination(rng, n, ctx, component=None) -> Truth:
     if component == "ps_box":
         fake_all = rng.random(n) < HADRON_BOX_ENHANCED
         t["srd_fake_mode"] = np.where(fake_all, 1, 2).astype(np.int8)
-        w_lead = np.where(lead, HADRON_BOX_PROB / HADRON_BOX_ENHANCED,
+        w_lead = np.where(lead, HADRON_BOX_PROB / HADRON_BOX_ENHANCED * w_yg,
                           (1 - HADRON_BOX_PROB) / (1 - HADRON_BOX_ENHANCED))
         w_lead = np.where(inter, w_lead, 1.0)
         w_srd = np.where(fake_all, SRD_ALL_FAKE_PROB / HADRON_BOX_ENHANCED,
