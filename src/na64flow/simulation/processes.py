@@ -519,6 +519,8 @@ BOX_NONE = {
                                 "hadronic energy in the HCAL; the escaping-hadron topology is the "
                                 "punch_through sample",
     "pileup": "none in the model: the second beam particle leaves >= 0.2 E0 in the HCAL",
+    "annihilation_sm": "none in the model: mu+ mu- cross the VETO and the HCAL as two MIPs (~10 GeV), "
+                       "pi+ pi- shower in the HCAL",
 }
 MU_PUB = 1.98e10  # NA64mu 2022 MOT [paper]
 
@@ -561,7 +563,8 @@ def processes_for(setup: str, beam: str, e0_gev: float) -> list[Process]:
         ]
         if positron:
             procs.append(Process("annihilation_sm", annihilation_sm, 3e-6,
-                                 "[lit] sigma(ee->mumu) = 86.8 nb/s[GeV^2] at s = 2 m_e E0, x n_e x 1 X0 (+30% pi pi) [est]"))
+                                 "[lit] sigma(ee->mumu) = 86.8 nb/s[GeV^2] at s = 2 m_e E0, x n_e x 1 X0 (+30% pi pi) [est]",
+                                 extra={"box_topology": BOX_NONE["annihilation_sm"]}))
         return procs
     if setup == "muon":
         return [
