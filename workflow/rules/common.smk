@@ -63,14 +63,22 @@ def analysis_hash(wildcards):
     return f"{section_hash('analyses', 'input', 'seed')}-{section_hash('simulation')}"
 
 
+def tracklength_table(analysis, run):
+    """The cascade track-length table of one e-/e+ run (its simulated signal and its yields share it)."""
+    beam = config["analyses"][analysis]["beam"]
+    energy = config["analyses"][analysis]["runs"][run]["beam_energy_gev"]
+    return f"{RESULTS}/cache/tracklength_{beam}_{energy:g}.npz"
+
+
+def simulation_inputs(wildcards):
+    if wildcards.analysis in ELECTRON_LIKE:
+        return [tracklength_table(wildcards.analysis, wildcards.run)]
+    return []
+
+
 def tracklength_tables():
     """The cascade track-length tables the signal yields need: one per (beam, energy) of e-/e+ runs."""
-    out = set()
-    for a in ELECTRON_LIKE:
-        beam = config["analyses"][a]["beam"]
-        for r, rc in config["analyses"][a]["runs"].items():
-            out.add(f"{RESULTS}/cache/tracklength_{beam}_{rc['beam_energy_gev']:g}.npz")
-    return sorted(out)
+    return sorted({tracklength_table(a, r) for a in ELECTRON_LIKE for r in RUNS[a]})
 
 
 def histograms(analysis=None):

@@ -2,6 +2,8 @@
 
 
 rule simulate:
+    input:
+        simulation_inputs,
     output:
         manifest=f"{RESULTS}/ntuples/{{analysis}}/{{run}}/manifest.json",
     params:
