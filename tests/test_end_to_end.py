@@ -42,7 +42,8 @@ def reduced_config(repo_root: Path, results_root: Path) -> dict:
 
 def snakemake(repo_root: Path, configfile: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, CONDOR_CONFIG="/dev/null")
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(configfile), *args]
+    # targets and --config before --configfile, which takes several values
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args, "--configfile", str(configfile)]
     return subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, env=env, timeout=1200)
 
 
