@@ -7,8 +7,15 @@ import pytest
 import uproot
 
 from na64flow import NA64Error
-from na64flow.events import (SCHEMA_VERSION, SchemaError, branch_names, markdown_doc, numpy_types,
-                             read_events, write_events)
+from na64flow.events import (
+    SCHEMA_VERSION,
+    SchemaError,
+    branch_names,
+    markdown_doc,
+    numpy_types,
+    read_events,
+    write_events,
+)
 
 
 def _columns(setup, n=50, truth=True, seed=1):

@@ -51,7 +51,10 @@ def test_unblinding_target_only_when_asked(repo_root, tmp_path):
     asked = _snakemake(repo_root, "-n", "--quiet", "rules", "--config", "unblind=true",
                        f"results_root={tmp_path}/results", tmp_path=tmp_path)
     assert blinded.returncode == 0 and asked.returncode == 0, blinded.stderr + asked.stderr
-    jobs = lambda out: {line.split()[0] for line in (out.stdout + out.stderr).splitlines() if line.strip()}
+
+    def jobs(out):
+        return {line.split()[0] for line in (out.stdout + out.stderr).splitlines() if line.strip()}
+
     assert "unblind" not in jobs(blinded) and "freeze" not in jobs(blinded)
     assert {"unblind", "freeze"} <= jobs(asked)
 

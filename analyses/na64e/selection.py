@@ -9,44 +9,35 @@ E_ECAL < ecal_max_gev and E_HCAL < hcal_zero_gev. Every number comes from
 from __future__ import annotations
 
 import numpy as np
+from na64flow_analyses.common import (
+    ECAL_HCAL_BOX,
+    ECAL_HCAL_HIST,
+    HCAL_MODULES,
+    beam_momentum_cut,
+    box,
+    calibration,
+    hcal_total_gev,
+    physics_trigger,
+    plane,
+    single_track,
+    track_angle,
+    validation_ecal,
+    validation_hcal,
+    veto_empty,
+    vhcal_empty,
+)
 
-from na64flow.events import TRIGGER_CALIBRATION, TRIGGER_PHYSICS
-from na64flow.selection import Analysis, Axis, Below, Box, HistSpec, Selection, cut, need, region
+from na64flow.selection import Analysis, Axis, HistSpec, Selection, cut, need, region
 
-HCAL_MODULES = ("hcal1_gev", "hcal2_gev", "hcal3_gev", "hcal4_gev")
+beam_momentum = beam_momentum_cut(50, 150)      # 100 +- 3 GeV window [paper], values from the config
 
 
 def derive(cols, cuts):
     """Derived columns: total HCAL energy, smallest SRD module energy, E_miss = E0 - E_ECAL."""
-    cols["hcal_gev"] = sum(cols[m].astype(np.float64) for m in HCAL_MODULES)
+    cols["hcal_gev"] = hcal_total_gev(cols)
     cols["srd_min_mev"] = np.minimum(np.minimum(cols["srd1_mev"], cols["srd2_mev"]), cols["srd3_mev"])
     cols["e_miss_gev"] = cuts.beam_energy_gev - cols["ecal_gev"]
     return cols
-
-
-@cut(uses=("trigger_bits",), n1=Axis("trigger_bits", 4, 0, 4, "trigger bits"))
-def physics_trigger(ev, cuts):
-    """Physics (missing-energy) trigger fired (bit 0)."""
-    return (ev.trigger_bits & TRIGGER_PHYSICS) != 0
-
-
-@cut(uses=("beam_momentum_gev",), n1=Axis("beam_momentum_gev", 100, 50, 150, "p_beam [GeV]"))
-def beam_momentum(ev, cuts):
-    """Incoming momentum inside the window (100 +- 3 GeV [paper])."""
-    lo, hi = need(cuts, "beam_momentum_window_gev")
-    return (ev.beam_momentum_gev > lo) & (ev.beam_momentum_gev < hi)
-
-
-@cut(uses=("beam_angle_mrad",), n1=Axis("beam_angle_mrad", 50, 0, 10, "angle [mrad]"))
-def track_angle(ev, cuts):
-    """Small incoming angle to the beam axis."""
-    return ev.beam_angle_mrad < need(cuts, "max_angle_mrad")
-
-
-@cut(uses=("n_tracks_up",), n1=Axis("n_tracks_up", 6, 0, 6, "upstream tracks"))
-def single_track(ev, cuts):
-    """Exactly one reconstructed upstream track."""
-    return ev.n_tracks_up == 1
 
 
 @cut(uses=("srd1_mev", "srd2_mev", "srd3_mev"), n1=Axis("srd_min_mev", 100, 0, 200, "min SRD [MeV]"))
@@ -77,61 +68,23 @@ def in_time(ev, cuts):
     return (np.abs(ev.ecal_time_ns) < w) & hcal_ok
 
 
-@cut(uses=("veto_mip",), n1=Axis("veto_mip", 60, 0, 6, "VETO [MIP]"))
-def veto_empty(ev, cuts):
-    """No charged particle leaves the ECAL: VETO below the MIP fraction."""
-    return ev.veto_mip < need(cuts, "veto_max_mip")
-
-
-@cut(uses=("vhcal_gev",), n1=Axis("vhcal_gev", 100, 0, 20, "E_VHCAL [GeV]"), applies=lambda c: c.vhcal)
-def vhcal_empty(ev, cuts):
-    """Runs with a VHCAL (2023-): no upstream-interaction energy in it."""
-    return ev.vhcal_gev < need(cuts, "vhcal_max_gev")
-
-
 SELECTION = Selection([physics_trigger, beam_momentum, track_angle, single_track, srd_tag, preshower,
                        shower_shape, in_time, veto_empty, vhcal_empty])
-BOX = Box(Below("ecal_gev", "ecal_max_gev", "E_ECAL [GeV]"), Below("hcal_gev", "hcal_zero_gev", "E_HCAL [GeV]"))
-
-
-def _plane(ev, cuts):
-    return ev.ecal_gev < need(cuts, "ecal_max_gev"), ev.hcal_gev < need(cuts, "hcal_zero_gev")
-
-
-@region("box")
-def box(ev, cuts, steps):
-    """Signal box after all cuts (data: only when unblinded)."""
-    return steps.in_box()
+BOX = ECAL_HCAL_BOX
 
 
 @region("sb_hcal")
 def sb_hcal(ev, cuts, steps):
     """Side band: E_ECAL below the box edge but E_HCAL above zero."""
-    low_ecal, zero_hcal = _plane(ev, cuts)
+    low_ecal, zero_hcal = plane(ev, cuts)
     return steps.all() & low_ecal & ~zero_hcal
 
 
 @region("sb_ecal")
 def sb_ecal(ev, cuts, steps):
     """Side band: E_ECAL above the box edge, E_HCAL zero."""
-    low_ecal, zero_hcal = _plane(ev, cuts)
+    low_ecal, zero_hcal = plane(ev, cuts)
     return steps.all() & ~low_ecal & zero_hcal
-
-
-@region("validation_ecal")
-def validation_ecal(ev, cuts, steps):
-    """Next to the box in E_ECAL: edge <= E_ECAL < edge + validation_ecal_width_gev, E_HCAL zero."""
-    edge = need(cuts, "ecal_max_gev")
-    near = (ev.ecal_gev >= edge) & (ev.ecal_gev < edge + need(cuts, "validation_ecal_width_gev"))
-    return steps.all() & near & _plane(ev, cuts)[1]
-
-
-@region("validation_hcal")
-def validation_hcal(ev, cuts, steps):
-    """Next to the box in E_HCAL: zero <= E_HCAL < zero + validation_hcal_width_gev, E_ECAL in the box."""
-    zero = need(cuts, "hcal_zero_gev")
-    near = (ev.hcal_gev >= zero) & (ev.hcal_gev < zero + need(cuts, "validation_hcal_width_gev"))
-    return steps.all() & near & _plane(ev, cuts)[0]
 
 
 @region("dimuon")
@@ -144,19 +97,12 @@ def dimuon(ev, cuts, steps):
     return steps.all_but("veto_empty", "vhcal_empty") & mods & (ev.veto_mip > need(cuts, "dimuon_veto_min_mip"))
 
 
-@region("calibration")
-def calibration(ev, cuts, steps):
-    """Prescaled unbiased calibration trigger (bit 1), any valid event."""
-    return steps.valid & ((ev.trigger_bits & TRIGGER_CALIBRATION) != 0)
-
-
 REGIONS = (box, sb_hcal, sb_ecal, validation_ecal, validation_hcal, dimuon, calibration)
 
 HISTS = (
-    HistSpec("ecal_hcal", (Axis("ecal_gev", 150, 0, 150, "E_ECAL [GeV]"), Axis("hcal_gev", 400, 0, 100, "E_HCAL [GeV]")),
-             lambda ev, cuts, steps: steps.all(), "after all cuts except the box"),
+    ECAL_HCAL_HIST,
     HistSpec("e_miss", (Axis("e_miss_gev", 150, 0, 150, "E_miss [GeV]"),),
-             lambda ev, cuts, steps: steps.all() & _plane(ev, cuts)[1], "after all cuts, E_HCAL zero"),
+             lambda ev, cuts, steps: steps.all() & plane(ev, cuts)[1], "after all cuts, E_HCAL zero"),
 )
 
 ANALYSIS = Analysis(name="na64e", setup="electron", selection=SELECTION, box=BOX, regions=REGIONS,

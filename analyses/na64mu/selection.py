@@ -7,25 +7,16 @@ p_out < 80 GeV. Values from ``config.cuts_for(cfg, "na64mu", run)``.
 
 from __future__ import annotations
 
-import numpy as np
+from na64flow_analyses.common import HCAL_MODULES, box, calibration, hcal_total_gev, physics_trigger
 
-from na64flow.events import TRIGGER_CALIBRATION, TRIGGER_PHYSICS
 from na64flow.selection import Analysis, Axis, Below, Box, HistSpec, Selection, cut, need, region
-
-HCAL_MODULES = ("hcal1_gev", "hcal2_gev", "hcal3_gev", "hcal4_gev")
 
 
 def derive(cols, cuts):
     """Derived columns: total HCAL energy, p_out = MS2 momentum."""
-    cols["hcal_gev"] = sum(cols[m].astype(np.float64) for m in HCAL_MODULES)
+    cols["hcal_gev"] = hcal_total_gev(cols)
     cols["p_out_gev"] = cols["ms2_momentum_gev"]
     return cols
-
-
-@cut(uses=("trigger_bits",), n1=Axis("trigger_bits", 4, 0, 4, "trigger bits"))
-def physics_trigger(ev, cuts):
-    """Physics trigger (deflected muon) fired (bit 0)."""
-    return (ev.trigger_bits & TRIGGER_PHYSICS) != 0
 
 
 @cut(uses=("hcal_time_spread_ns",), n1=Axis("hcal_time_spread_ns", 60, 0, 30, "HCAL time spread [ns]"))
@@ -80,12 +71,6 @@ SELECTION = Selection([physics_trigger, hcal_in_time, single_hit, ms1_momentum, 
 BOX = Box(Below("p_out_gev", "p_out_max_gev", "p_out [GeV]"))
 
 
-@region("box")
-def box(ev, cuts, steps):
-    """Signal box after all cuts (data: only when unblinded)."""
-    return steps.in_box()
-
-
 @region("sideband_p_out")
 def sideband_p_out(ev, cuts, steps):
     """All cuts, p_out_max_gev <= p_out < sideband_p_out_max_gev (momentum mis-reconstruction tail)."""
@@ -107,12 +92,6 @@ def validation_p_out(ev, cuts, steps):
     edge = need(cuts, "p_out_max_gev")
     p = ev.p_out_gev
     return steps.all() & (p >= edge) & (p < edge + need(cuts, "validation_p_out_width_gev"))
-
-
-@region("calibration")
-def calibration(ev, cuts, steps):
-    """Prescaled unbiased calibration trigger (bit 1), any valid event."""
-    return steps.valid & ((ev.trigger_bits & TRIGGER_CALIBRATION) != 0)
 
 
 REGIONS = (box, sideband_p_out, sideband_calorimeter, validation_p_out, calibration)
