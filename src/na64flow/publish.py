@@ -6,9 +6,8 @@
   the background-only pyhf workspace (one single-bin channel per run) and a pyhf PatchSet with one
   patch per (model, mass) that adds the signal samples (POI ``mu = (coupling/coupling_ref)^2``,
   ``coupling_ref`` in each patch's metadata). The workspace per mass comes from
-  ``na64flow.stats.build_workspace(cfg, analysis, model, mass_gev)`` when the statistics module
-  provides it, else from the fallback :func:`build_workspace` here (same structure, see
-  docs/publishing.md); both are split into BkgOnly + patch by :func:`split_workspace`.
+  ``na64flow.stats.build_workspace(cfg, analysis, model, mass_gev)`` (the model the limits use) and
+  is split into BkgOnly + patch by :func:`split_workspace`.
 * ``hepdata/``: a HEPData submission (hepdata_lib, no images) with every limit curve found
   (expected median, +-1 and +-2 sigma bands, observed when unblinded), every cut-flow table and every
   background table; ``hepdata.tar.gz`` next to it is the archive to upload.
@@ -22,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import importlib
 import io
 import json
 import logging
@@ -31,9 +29,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from . import NA64Error, paths
+from . import NA64Error, paths, stats
 from .config import add_config_arguments, analysis_config, config_from_args, runs_of, section
 
 log = logging.getLogger(__name__)
@@ -108,88 +104,11 @@ def background_of(cfg: dict, analysis: str, run: str) -> dict:
         raise NA64Error(f"{path}: key {exc} missing (contract: total.estimate, total.uncertainty)") from exc
 
 
-def unblinded_path(cfg: dict, analysis: str, run: str) -> Path:
-    """Observed box counts written by `na64flow unblind` (results/<tag>/unblinded/<a>/<r>.json)."""
-    return paths.results_dir(cfg) / "unblinded" / analysis / f"{run}.json"
-
-
-def observed_of(cfg: dict, analysis: str, run: str) -> int | None:
-    """Observed events in the box, or None while blinded / for projections.
-
-    Same rule as na64flow.stats.observed_of: published counts, or the counts written by `unblind`
-    and only when the configuration says ``unblind: true``.
-    """
-    if cfg["input"]["source"] == "published":
-        return _published_block(cfg, analysis, run).get("observed")
-    if not cfg.get("unblind", False):
-        return None
-    path = unblinded_path(cfg, analysis, run)
-    if not path.exists():
-        return None
-    data = json.loads(path.read_text())
-    for key in ("observed", "n_observed", "n_obs"):
-        if key in data:
-            return int(data[key])
-    raise NA64Error(f"{path}: no 'observed' count (keys: {', '.join(data)})")
-
-
-def normalisation_of(cfg: dict, analysis: str, run: str) -> tuple[float, float]:
-    """(k, k_unc) from the normalisation file if present, else (1, 0) (published mode has none)."""
-    path = paths.normalisation_path(cfg, analysis, run)
-    if not path.exists():
-        return 1.0, 0.0
-    data = json.loads(path.read_text())
-    try:
-        return float(data["k"]), float(data.get("k_unc", 0.0))
-    except KeyError as exc:
-        raise NA64Error(f"{path}: key 'k' missing (contract: normalisation file)") from exc
-
-
-def read_signal(cfg: dict, analysis: str, model: str, run: str) -> dict[str, np.ndarray] | None:
-    """Signal table signal/<a>/<model>_<run>.csv as arrays; None if the file does not exist."""
-    path = paths.signal_path(cfg, analysis, model, run)
-    if not path.exists():
-        return None
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    try:
-        return {k: np.array([float(r[k]) for r in rows]) for k in ("mass_gev", "yield_per_ot", "efficiency")}
-    except (KeyError, ValueError) as exc:
-        raise NA64Error(f"{path}: bad or missing column {exc} (contract: mass_gev,yield_per_ot,efficiency)") from exc
-
-
-def signal_events_at_unit_coupling(cfg: dict, analysis: str, model: str, run: str,
-                                   mass_gev: float) -> float | None:
-    """Expected signal events at coupling 1: n_ot x yield_per_ot x efficiency x k (contracts.md).
-
-    Log-log interpolation in mass between table rows, 0 outside the table. The table is at coupling 1
-    (contract), so for the Lmu-Ltau model in an electron analysis it already contains the loop mixing
-    eps = g/69 (the signal step applies it): no rescaling here. None if the run has no table.
-    """
-    table = read_signal(cfg, analysis, model, run)
-    if table is None:
-        return None
-    n_ot = float(cfg["analyses"][analysis]["runs"][run]["n_ot"])
-    k, _ = normalisation_of(cfg, analysis, run)
-    per_ot = table["yield_per_ot"] * table["efficiency"]
-    m = table["mass_gev"]
-    if len(m) == 1:
-        value = float(per_ot[0]) if math.isclose(m[0], mass_gev, rel_tol=1e-6) else 0.0
-    elif mass_gev < m.min() or mass_gev > m.max():
-        value = 0.0
-    else:
-        order = np.argsort(m)
-        positive = np.clip(per_ot[order], 1e-300, None)
-        value = float(np.exp(np.interp(np.log(mass_gev), np.log(m[order]), np.log(positive))))
-        value = 0.0 if value <= 1e-299 else value
-    return n_ot * value * k
-
-
 def masses_of(cfg: dict, analysis: str, model: str) -> list[float]:
     """Union of the signal-table masses of all channels of ``analysis`` for ``model``."""
     masses: set[float] = set()
     for a, r in channels_of(cfg, analysis):
-        table = read_signal(cfg, a, model, r)
+        table = stats.read_signal_table(cfg, a, model, r)
         if table is not None:
             masses.update(float(f"{m:.6g}") for m in table["mass_gev"])
     return sorted(masses)
@@ -199,75 +118,9 @@ def masses_of(cfg: dict, analysis: str, model: str) -> list[float]:
 # workspaces
 
 
-def _signal_syst(cfg: dict, analysis: str, run: str) -> float:
-    """Relative signal-yield uncertainty: (published efficiency uncertainty or publish.signal_syst
-    [paper ~10%]) combined in quadrature with the dimuon normalisation k_unc/k."""
-    syst = float(section(cfg, "publish").get("signal_syst", 0.1))
-    if cfg["input"]["source"] == "published":
-        syst = float(_published_block(cfg, analysis, run).get("signal_efficiency_unc", syst))
-    k, k_unc = normalisation_of(cfg, analysis, run)
-    return math.hypot(syst, k_unc / k if k > 0 else 0.0)
-
-
-def build_workspace(cfg: dict, analysis: str, model: str, mass_gev: float) -> dict:
-    """Fallback pyhf workspace (used only when na64flow.stats has no ``build_workspace``).
-
-    One single-bin channel per run; samples ``background`` (normsys ``bkg_<channel>`` = total
-    background uncertainty of the run, uncorrelated between runs) and ``signal`` = expected events at
-    coupling_ref, with normfactor ``mu`` = (coupling/coupling_ref)^2 and normsys
-    ``signal_yield_<analysis>`` correlated over the runs of one beam (efficiency + dimuon
-    normalisation). coupling_ref is chosen so that all channels together expect REF_SIGNAL_EVENTS.
-    Observations: observed counts if known, else the background expectation (background-only Asimov).
-    """
-    chans = channels_of(cfg, analysis)
-    sig1 = {}
-    for a, r in chans:
-        s = signal_events_at_unit_coupling(cfg, a, model, r, mass_gev)
-        if s is not None:
-            sig1[(a, r)] = s
-    total1 = sum(sig1.values())
-    if total1 <= 0:
-        raise NA64Error(f"no signal for model '{model}' at m = {mass_gev:g} GeV in any run of '{analysis}' "
-                        f"(signal tables under {paths.results_dir(cfg) / 'signal'})")
-    ref2 = REF_SIGNAL_EVENTS / total1   # (coupling_ref)^2, or Br_ref for the Br models
-    coupling_ref = float(f"{math.sqrt(ref2):.4g}")
-    channels, observations = [], []
-    for a, r in sorted(chans, key=lambda c: channel_name(*c)):
-        name = channel_name(a, r)
-        bkg = background_of(cfg, a, r)
-        b = max(bkg["estimate"], BACKGROUND_FLOOR)
-        rel = min(bkg["uncertainty"] / b, 0.999) if bkg["estimate"] > 0 else 0.0
-        samples = [{"name": "background", "data": [b],
-                    "modifiers": [{"name": f"bkg_{name}", "type": "normsys",
-                                   "data": {"hi": 1.0 + rel, "lo": 1.0 - rel}}]}]
-        s = sig1.get((a, r), 0.0) * coupling_ref ** 2
-        if s > 0:
-            ss = _signal_syst(cfg, a, r)
-            samples.append({"name": "signal", "data": [s], "modifiers": [
-                {"name": POI, "type": "normfactor", "data": None},
-                {"name": f"signal_yield_{a}", "type": "normsys", "data": {"hi": 1.0 + ss, "lo": max(1.0 - ss, 0.01)}},
-            ]})
-        channels.append({"name": name, "samples": samples})
-        obs = observed_of(cfg, a, r)
-        observations.append({"name": name, "data": [float(b if obs is None else obs)]})
-    return {
-        "channels": channels,
-        "observations": observations,
-        "measurements": [{"name": "NormalMeasurement", "config": {"poi": POI, "parameters": []}}],
-        "version": "1.0.0",
-        "_coupling_ref": coupling_ref ** 2 if COUPLING.get(model) == "Br" else coupling_ref,
-    }
-
-
 def workspace_for(cfg: dict, analysis: str, model: str, mass_gev: float) -> tuple[dict, str]:
-    """The full workspace at one mass and who built it ("stats" or "publish fallback")."""
-    try:
-        stats = importlib.import_module("na64flow.stats")
-    except ModuleNotFoundError:
-        stats = None
-    if stats is not None and hasattr(stats, "build_workspace"):
-        return stats.build_workspace(cfg, analysis, model, mass_gev), "na64flow.stats.build_workspace"
-    return build_workspace(cfg, analysis, model, mass_gev), "na64flow.publish.build_workspace (fallback)"
+    """The full workspace at one mass (the model the limits use) and who built it."""
+    return stats.build_workspace(cfg, analysis, model, mass_gev), "na64flow.stats.build_workspace"
 
 
 def split_workspace(ws: dict, poi: str = POI) -> tuple[dict, list[dict]]:
@@ -355,7 +208,7 @@ def likelihoods(cfg: dict, analysis: str) -> tuple[dict, dict] | None:
                         poi_definition=f"{POI} = Br/coupling_ref" if c == "Br" else f"{POI} = ({c}/coupling_ref)^2")
         patches.append({"metadata": meta, "patch": ops})
     pyhf.Workspace(bkgonly)  # schema validation
-    blinded = any(observed_of(cfg, a, r) is None for a, r in channels_of(cfg, analysis))
+    blinded = any(stats.observed_of(cfg, a, r) is None for a, r in channels_of(cfg, analysis))
     description = (f"NA64 {analysis}: one signal patch per (model, mass_gev), {len(patches)} in all; "
                    f"workspaces from {builder}; channels = runs, those without signal for a model stay "
                    "background-only. "
