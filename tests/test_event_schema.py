@@ -88,3 +88,8 @@ def test_schema_doc_lists_every_branch_with_its_unit():
         for name in branch_names(setup, truth=True):
             assert f"`{name}`" in doc
     assert "| `ecal_gev` | float32 | GeV |" in doc
+
+
+def test_committed_schema_doc_is_current(repo_root):
+    """docs/event-schema.md is generated from events.py (`python -m na64flow.events > docs/event-schema.md`)."""
+    assert (repo_root / "docs" / "event-schema.md").read_text() == markdown_doc()
