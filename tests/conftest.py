@@ -35,3 +35,26 @@ def tmp_config(tmp_path, default_config_dict):
         return path, cfg
 
     return make
+
+
+@pytest.fixture
+def cfg(tmp_config):
+    """The default configuration, validated, with results in a temporary folder."""
+    from na64flow.config import load_config
+
+    path, _ = tmp_config()
+    return load_config(path)
+
+
+class BoxGuard(dict):
+    """A region dict that fails the test if anyone reads the data 'box' entry."""
+
+    def __getitem__(self, key):
+        if key == "box":
+            raise AssertionError("data box region read while blinded")
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        if key == "box":
+            raise AssertionError("data box region read while blinded")
+        return super().get(key, default)

@@ -2,22 +2,9 @@
 
 import numpy as np
 import pytest
+from conftest import BoxGuard
 
 from na64flow import cli, closure, config, histograms, paths
-
-
-class BoxGuard(dict):
-    """A region dict that fails the test if anyone reads the data 'box' entry."""
-
-    def __getitem__(self, key):
-        if key == "box":
-            raise AssertionError("data box region read while blinded")
-        return super().__getitem__(key)
-
-    def get(self, key, default=None):
-        if key == "box":
-            raise AssertionError("data box region read while blinded")
-        return super().get(key, default)
 
 
 def _poison_data_box(hfile, value=1e9):
@@ -28,12 +15,6 @@ def _poison_data_box(hfile, value=1e9):
     view["value"][np.ix_(e_box, h_box)] = value
     view["variance"][np.ix_(e_box, h_box)] = value
     hfile["samples"]["data"]["regions"]["box"] = {"raw": int(value), "weighted": value, "sumw2": value}
-
-
-@pytest.fixture
-def cfg(tmp_config):
-    path, _ = tmp_config()
-    return config.load_config(path)
 
 
 def test_closure_passes_on_simulation_like_toy(cfg):

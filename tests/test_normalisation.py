@@ -4,28 +4,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import BoxGuard
 
 from na64flow import NA64Error, cli, closure, config, histograms, normalisation, paths
-
-
-class BoxGuard(dict):
-    """A region dict that fails the test if anyone reads the data 'box' entry."""
-
-    def __getitem__(self, key):
-        if key == "box":
-            raise AssertionError("data box region read while blinded")
-        return super().__getitem__(key)
-
-    def get(self, key, default=None):
-        if key == "box":
-            raise AssertionError("data box region read while blinded")
-        return super().get(key, default)
-
-
-@pytest.fixture
-def cfg(tmp_config):
-    path, _ = tmp_config()
-    return config.load_config(path)
 
 
 def test_dimuon_rate_scaled_by_0p9_gives_k_0p90_within_uncertainty(cfg):

@@ -319,7 +319,7 @@ def toy_histogram_file(seed: int = 1, *, analysis: str = "na64e", run: str = "20
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     config.add_config_arguments(parser)
-    parser.add_argument("--analysis", required=True, help="na64e, na64e_plus, na64mu or na64h")
+    config.add_analysis_arguments(parser, run=False)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -117,6 +117,15 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a configuration value, e.g. --set stats.n_toys=2000 (repeatable)")
 
 
+def add_analysis_arguments(parser: argparse.ArgumentParser, run: bool = True) -> None:
+    """The ``--analysis`` (and ``--run``) options of the per-analysis steps."""
+    parser.add_argument("--analysis", required=True,
+                        help="analysis name (analyses.<name> in the config: na64e, na64e_plus, na64mu, na64h)")
+    if run:
+        parser.add_argument("--run", required=True,
+                            help="run period (analyses.<analysis>.runs.<run>, e.g. 2016-2022)")
+
+
 def config_from_args(args: argparse.Namespace) -> dict:
     return load_config(args.config, parse_overrides(getattr(args, "overrides", None)))
 

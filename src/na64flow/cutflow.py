@@ -20,7 +20,7 @@ import math
 
 from . import NA64Error
 from . import histograms as H
-from .config import add_config_arguments, config_from_args, runs_of
+from .config import add_analysis_arguments, add_config_arguments, config_from_args, runs_of
 from .paths import atomic_output, cutflow_path, histograms_path, require_file
 
 COLUMNS = ("sample", "step", "raw", "removed", "rel_eff", "cum_eff", "weighted", "weighted_err",
@@ -166,7 +166,7 @@ def write_tables(cfg: dict, analysis: str) -> list:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
-    parser.add_argument("--analysis", required=True, help="na64e, na64e_plus, na64mu or na64h")
+    add_analysis_arguments(parser, run=False)
 
 
 def run(args: argparse.Namespace) -> int:

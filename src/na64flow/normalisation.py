@@ -146,8 +146,7 @@ def compute(cfg: dict, analysis: str, run: str, hfile: dict | None = None) -> di
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     config.add_config_arguments(parser)
-    parser.add_argument("--analysis", required=True, help="na64e, na64e_plus, na64mu or na64h")
-    parser.add_argument("--run", required=True, help="run period, e.g. 2016-2022")
+    config.add_analysis_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

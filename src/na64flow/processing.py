@@ -33,7 +33,15 @@ from coffea import processor
 
 from . import NA64Error
 from . import histograms as H
-from .config import add_config_arguments, analysis_config, config_from_args, cuts_for, run_config, section
+from .config import (
+    add_analysis_arguments,
+    add_config_arguments,
+    analysis_config,
+    config_from_args,
+    cuts_for,
+    run_config,
+    section,
+)
 from .events import TRUTH, branch_names, check_tree, open_tree
 from .paths import manifest_path, require_file
 from .samples import is_data
@@ -406,8 +414,7 @@ def box_events(cfg: dict, analysis: str, run: str) -> dict[str, np.ndarray]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
-    parser.add_argument("--analysis", required=True, help="na64e, na64e_plus, na64mu or na64h")
-    parser.add_argument("--run", required=True, help="run period, e.g. 2016-2022")
+    add_analysis_arguments(parser)
     parser.add_argument("--out", required=True, help="histogram file to write (results/<tag>/histograms/A/R.pkl)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (futures/dask executors)")
     parser.add_argument("--executor", choices=("iterative", "futures", "dask"),

@@ -340,8 +340,7 @@ def compute(cfg: dict, analysis: str, run: str, histograms: dict | None = None) 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     config.add_config_arguments(parser)
-    parser.add_argument("--analysis", required=True, help="analysis name (analyses.<name> in the config)")
-    parser.add_argument("--run", required=True, help="run period (analyses.<name>.runs.<run>)")
+    config.add_analysis_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,8 +21,7 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     config.add_config_arguments(parser)
-    parser.add_argument("--analysis", required=True, help="analysis name (analyses.<name> in the config)")
-    parser.add_argument("--run", required=True, help="run name (analyses.<analysis>.runs.<run>)")
+    config.add_analysis_arguments(parser)
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     parser.add_argument("--piece", type=int, default=None, help="index of this piece (0-based)")
     parser.add_argument("--pieces", type=int, default=None, help="number of pieces the run is split into")

@@ -16,8 +16,7 @@ from . import writer
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     config.add_config_arguments(parser)
-    parser.add_argument("--analysis", required=True)
-    parser.add_argument("--run", required=True)
+    config.add_analysis_arguments(parser)
 
 
 def merge_manifests(parts: list[dict]) -> dict:
