@@ -103,13 +103,7 @@ ZERO_COUNT_68 = 1.14
 
 def settings(cfg: dict) -> dict:
     """The ``background`` section merged over DEFAULTS (dicts merged one level deep)."""
-    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULTS.items()}
-    for k, v in config.section(cfg, "background").items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k].update(v)
-        else:
-            out[k] = v
-    return out
+    return config.merged_section(cfg, "background", DEFAULTS)
 
 
 # ---------------------------------------------------------------------------------------------

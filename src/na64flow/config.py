@@ -174,6 +174,17 @@ def section(cfg: dict, name: str) -> dict:
     return cfg.get(name) or {}
 
 
+def merged_section(cfg: dict, name: str, defaults: dict) -> dict:
+    """A step's section merged over its ``defaults`` (nested dicts merged one level deep)."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in defaults.items()}
+    for k, v in section(cfg, name).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k].update(v)
+        else:
+            out[k] = v
+    return out
+
+
 def stable_hash(obj: Any) -> str:
     """sha256 of a JSON-serialisable object with sorted keys (used by freeze/unblind and caches)."""
     blob = json.dumps(obj, sort_keys=True, default=str).encode()

@@ -51,13 +51,7 @@ DEFAULTS = {
 
 def settings(cfg: dict) -> dict:
     """The ``normalisation`` section merged over DEFAULTS (one level deep)."""
-    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULTS.items()}
-    for k, v in config.section(cfg, "normalisation").items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k].update(v)
-        else:
-            out[k] = v
-    return out
+    return config.merged_section(cfg, "normalisation", DEFAULTS)
 
 
 def load_histograms(path) -> dict:
