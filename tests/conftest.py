@@ -58,3 +58,18 @@ class BoxGuard(dict):
         if key == "box":
             raise AssertionError("data box region read while blinded")
         return super().get(key, default)
+
+
+def poison_data_box(hfile, value=1e9):
+    """Fill the data box bins (E_ECAL < 50, E_HCAL < 1 GeV) and a data 'box' region with ``value``.
+
+    A blinded step whose result changes with it has read the box."""
+    import numpy as np
+
+    h = hfile["samples"]["data"]["hists"]["ecal_hcal"]
+    view = h.view(flow=False)
+    e_box = h.axes[0].edges[1:] <= 50.0
+    h_box = h.axes[1].edges[1:] <= 1.0
+    view["value"][np.ix_(e_box, h_box)] = value
+    view["variance"][np.ix_(e_box, h_box)] = value
+    hfile["samples"]["data"]["regions"]["box"] = {"raw": int(value), "weighted": value, "sumw2": value}

@@ -4,19 +4,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import BoxGuard
+from conftest import BoxGuard, poison_data_box
 
 from na64flow import NA64Error, background, cli, closure, config, histograms
-
-
-def _poison_data_box(hfile, value=1e9):
-    h = hfile["samples"]["data"]["hists"]["ecal_hcal"]
-    view = h.view(flow=False)
-    e_box = h.axes[0].edges[1:] <= 50.0
-    h_box = h.axes[1].edges[1:] <= 1.0
-    view["value"][np.ix_(e_box, h_box)] = value
-    view["variance"][np.ix_(e_box, h_box)] = value
-    hfile["samples"]["data"]["regions"]["box"] = {"raw": int(value), "weighted": value, "sumw2": value}
 
 
 def test_sideband_extrapolation_recovers_upstream_box_count_of_toy(cfg):
@@ -36,7 +26,7 @@ def test_sideband_extrapolation_recovers_upstream_box_count_of_toy(cfg):
 def test_background_result_does_not_depend_on_data_box_content(cfg):
     clean = closure.toy_histogram_file(seed=7)
     poisoned = closure.toy_histogram_file(seed=7)
-    _poison_data_box(poisoned)
+    poison_data_box(poisoned)
     a = background.estimate_from_histograms(cfg, "na64e", "2016-2022", clean)
     b = background.estimate_from_histograms(cfg, "na64e", "2016-2022", poisoned)
     assert a == b
@@ -54,7 +44,7 @@ def test_blinded_background_never_reads_data_box_region(cfg):
 def test_strip_projection_excludes_box_bins_by_construction():
     hfile = closure.toy_histogram_file(seed=9)
     h = hfile["samples"]["data"]["hists"]["ecal_hcal"]
-    _poison_data_box(hfile, 5e8)
+    poison_data_box(hfile, 5e8)
     edges, values, _ = background.hcal_strip(h, (0.0, 50.0), 1.0)
     assert edges[0] == pytest.approx(1.0)
     assert values.max() < 1e6

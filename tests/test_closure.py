@@ -1,20 +1,9 @@
 """Closure of the side-band method on a simulation-like toy and on the validation region next to the box."""
 
-import numpy as np
 import pytest
-from conftest import BoxGuard
+from conftest import BoxGuard, poison_data_box
 
 from na64flow import cli, closure, config, histograms, paths
-
-
-def _poison_data_box(hfile, value=1e9):
-    h = hfile["samples"]["data"]["hists"]["ecal_hcal"]
-    view = h.view(flow=False)
-    e_box = h.axes[0].edges[1:] <= 50.0
-    h_box = h.axes[1].edges[1:] <= 1.0
-    view["value"][np.ix_(e_box, h_box)] = value
-    view["variance"][np.ix_(e_box, h_box)] = value
-    hfile["samples"]["data"]["regions"]["box"] = {"raw": int(value), "weighted": value, "sumw2": value}
 
 
 def test_closure_passes_on_simulation_like_toy(cfg):
@@ -72,7 +61,7 @@ def test_closure_cli_writes_tables_and_plots(tmp_config):
 def test_closure_never_reads_data_box_region_or_bins(cfg):
     clean = closure.toy_histogram_file(seed=25)
     poisoned = closure.toy_histogram_file(seed=25)
-    _poison_data_box(poisoned)
+    poison_data_box(poisoned)
     poisoned["samples"]["data"]["regions"] = BoxGuard(poisoned["samples"]["data"]["regions"])
     a = closure.closure_rows(cfg, "na64e", "2016-2022", clean, n_toys=3, seed=2)
     b = closure.closure_rows(cfg, "na64e", "2016-2022", poisoned, n_toys=3, seed=2)
