@@ -14,7 +14,9 @@ from . import NA64Error
 
 
 def results_dir(cfg: dict) -> Path:
-    return Path(cfg.get("results_root", "results")) / cfg["tag"]
+    """Absolute ``<results_root>/<tag>``: a relative ``results_root`` is resolved once, against the working
+    directory of the step's start, so no later directory change (e.g. hepdata_lib's) can move it."""
+    return Path(cfg.get("results_root", "results")).absolute() / cfg["tag"]
 
 
 def ntuple_dir(cfg: dict, analysis: str, run: str) -> Path:
