@@ -3,11 +3,23 @@
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
+import copy
+
 import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from na64flow import NA64Error
+from na64flow.config import validate as na64_validate
+
+# the package's validator first: one message per mistake, naming the key and the allowed keys/values
+try:
+    na64_validate(copy.deepcopy(config), "configuration (--configfile/--config)")
+except NA64Error as _exc:
+    raise WorkflowError(str(_exc)) from None
 validate(config, schema="../schemas/config.schema.yaml")
 config["unblind"] = str(config.get("unblind", False)).lower() == "true"  # --config passes a string
 
@@ -139,6 +151,6 @@ def publish_inputs(wildcards=None):
     return out
 
 wildcard_constraints:
-    analysis="|".join(ANALYSES + ["combined"]),
-    run="|".join(sorted({r for a in ANALYSES for r in RUNS[a]})),
+    analysis="|".join(re.escape(a) for a in ANALYSES + ["combined"]),
+    run="|".join(re.escape(r) for r in sorted({r for a in ANALYSES for r in RUNS[a]})),
     beam="e-|e\\+|mu-|mu\\+|pi-",

@@ -14,7 +14,7 @@ rule publish:
     conda:
         ENV
     shell:
-        "na64flow publish --config {params.config} > {log} 2>&1"
+        "na64flow publish --config {params.config:q} > {log:q} 2>&1"
 
 
 rule plot:
@@ -36,4 +36,4 @@ rule plot:
     conda:
         ENV
     shell:
-        "na64flow plot --config {params.config} --out-dir {output.plots} > {log} 2>&1"
+        "na64flow plot --config {params.config:q} --out-dir {output.plots:q} > {log:q} 2>&1"
