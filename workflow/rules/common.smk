@@ -49,6 +49,8 @@ ELECTRON_LIKE = [a for a in ANALYSES if config["analyses"][a]["setup"] == "elect
 # the combination: all beams that have a model in common
 COMBINED_MODELS = [m for m in ("dark_photon", "lmu_ltau", "dark_photon_y_0.1", "dark_photon_y_0.5")
                    if sum(m in LIMIT_MODELS[a] for a in ANALYSES) >= 2]
+# public likelihoods: one per analysis, and their combination when there are several (publish.py)
+LIKELIHOOD_TARGETS = ANALYSES + (["combined"] if len(ANALYSES) > 1 else [])
 LIMIT_TARGETS = [(a, m) for a in ANALYSES for m in LIMIT_MODELS[a]] + [("combined", m) for m in COMBINED_MODELS]
 
 
@@ -131,7 +133,7 @@ def limit_files():
 
 def all_targets():
     targets = limit_files() + [f"{RESULTS}/likelihoods/{a}/patchset.json" for a in ANALYSES]
-    targets += [f"{RESULTS}/hepdata/submission.yaml", f"{RESULTS}/plots/figures"]
+    targets += [f"{RESULTS}/hepdata", f"{RESULTS}/plots/figures"]
     if SOURCE != "published":
         targets += [f"{RESULTS}/cutflows/{a}/summary.md" for a in ANALYSES]
         targets += [f"{RESULTS}/closure/{a}.md" for a in ANALYSES]

@@ -4,9 +4,13 @@
 rule publish:
     input:
         publish_inputs,
+    # every file publish writes is declared, so a failed publish leaves nothing that looks complete
     output:
-        likelihoods=[f"{RESULTS}/likelihoods/{a}/{f}" for a in ANALYSES for f in ("BkgOnly.json", "patchset.json")],
-        hepdata=f"{RESULTS}/hepdata/submission.yaml",
+        likelihoods=[f"{RESULTS}/likelihoods/{a}/{f}" for a in LIKELIHOOD_TARGETS for f in ("BkgOnly.json", "patchset.json")],
+        likelihood_archive=f"{RESULTS}/likelihoods.tar.gz",
+        hepdata=directory(f"{RESULTS}/hepdata"),
+        hepdata_archive=f"{RESULTS}/hepdata.tar.gz",
+        comparison=[f"{RESULTS}/published_comparison.md"] if config.get("publish", {}).get("reference_limits") else [],
     params:
         config=CONFIG,
     log:
