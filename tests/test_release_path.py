@@ -192,3 +192,16 @@ def test_published_reproduction_in_the_fresh_clone(fresh_default):
     cfg = _cfg(clone, "published")
     check_contract_outputs(clone / "results" / cfg["tag"], cfg, with_events=False)
     _nothing_to_do(clone, env, "--configfile", "configs/published.yaml")
+
+
+def test_report_of_the_fresh_run_says_complete_and_renders(fresh_default):
+    """`snakemake --report` (README "Everyday use") on the finished run: the landing page states that every
+    step completed, and the page renders in headless Chromium (scripts/check_report.py)."""
+    clone, env = fresh_default
+    out = _run("python3 -m snakemake --report results/default/report.html", clone, env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    landing = (clone / ".snakemake" / "na64flow" / "report-landing.rst").read_text()
+    assert "Complete run" in landing and "INCOMPLETE" not in landing, landing[:3000]
+    check = _run("python3 scripts/check_report.py results/default/report.html --config configs/default.yaml "
+                 "--expect 'Complete run'", clone, env)
+    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]

@@ -7,9 +7,13 @@ rule publish:
     # every file publish writes is declared, so a failed publish leaves nothing that looks complete
     output:
         likelihoods=[f"{RESULTS}/likelihoods/{a}/{f}" for a in LIKELIHOOD_TARGETS for f in ("BkgOnly.json", "patchset.json")],
-        likelihood_archive=f"{RESULTS}/likelihoods.tar.gz",
+        likelihood_archive=report(
+            f"{RESULTS}/likelihoods.tar.gz", caption="../report/likelihoods.rst", category="public files"
+        ),
         hepdata=directory(f"{RESULTS}/hepdata"),
-        hepdata_archive=f"{RESULTS}/hepdata.tar.gz",
+        hepdata_archive=report(
+            f"{RESULTS}/hepdata.tar.gz", caption="../report/hepdata.rst", category="public files"
+        ),
         comparison=[f"{RESULTS}/published_comparison.md"] if config.get("publish", {}).get("reference_limits") else [],
     params:
         config=CONFIG,
