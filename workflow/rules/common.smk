@@ -133,7 +133,7 @@ def limit_files():
 
 def all_targets():
     targets = limit_files() + [f"{RESULTS}/likelihoods/{a}/patchset.json" for a in ANALYSES]
-    targets += [f"{RESULTS}/hepdata", f"{RESULTS}/plots/figures"]
+    targets += [f"{RESULTS}/hepdata/submission.yaml", f"{RESULTS}/plots/figures"]
     if SOURCE != "published":
         targets += [f"{RESULTS}/cutflows/{a}/summary.md" for a in ANALYSES]
         targets += [f"{RESULTS}/closure/{a}.md" for a in ANALYSES]

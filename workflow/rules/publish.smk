@@ -10,7 +10,9 @@ rule publish:
         likelihood_archive=report(
             f"{RESULTS}/likelihoods.tar.gz", caption="../report/likelihoods.rst", category="public files"
         ),
-        hepdata=directory(f"{RESULTS}/hepdata"),
+        # the folder is written whole into place (publish.write_hepdata renames it from a temporary one);
+        # not a directory() output, whose timestamp file would break hepdata-validator on the folder
+        hepdata=f"{RESULTS}/hepdata/submission.yaml",
         hepdata_archive=report(
             f"{RESULTS}/hepdata.tar.gz", caption="../report/hepdata.rst", category="public files"
         ),
