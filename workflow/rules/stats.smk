@@ -20,8 +20,8 @@ rule limits:
     conda:
         ENV
     shell:
-        "na64flow limits --config {params.config} --analysis {wildcards.analysis} "
-        "--model {wildcards.model} > {log} 2>&1"
+        "na64flow limits --config {params.config:q} --analysis {wildcards.analysis:q} "
+        "--model {wildcards.model:q} > {log:q} 2>&1"
 
 
 rule freeze:
@@ -36,7 +36,7 @@ rule freeze:
     conda:
         ENV
     shell:
-        "na64flow freeze --config {params.config} > {log} 2>&1"
+        "na64flow freeze --config {params.config:q} > {log:q} 2>&1"
 
 
 # Unblinding (`--config unblind=true`, checked against the freeze when the workflow is parsed, see
@@ -54,4 +54,4 @@ rule unblind:
     conda:
         ENV
     shell:
-        "na64flow unblind --config {params.config} --set unblind=true > {log} 2>&1"
+        "na64flow unblind --config {params.config:q} --set unblind=true > {log:q} 2>&1"
