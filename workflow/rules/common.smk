@@ -2,16 +2,18 @@
 # file handed to every `na64flow` call, and the lists of analyses, runs and models that make up the DAG.
 # No physics here.
 
+import copy
 import hashlib
 import json
 import re
 from pathlib import Path
 
-import copy
-
 import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+
+from na64flow import NA64Error
+from na64flow.config import validate as na64_validate
 
 
 def _unblind_requested(value):
@@ -27,9 +29,6 @@ def _unblind_requested(value):
 
 # the request is taken out of the configuration: no rule (and not the effective config.yaml) sees it
 UNBLIND = _unblind_requested(config.pop("unblind", None))
-
-from na64flow import NA64Error
-from na64flow.config import validate as na64_validate
 
 # the package's validator first: one message per mistake, naming the key and the allowed keys/values
 try:
