@@ -141,12 +141,12 @@ def _raw_unblind(path: Path, cfg: dict):
 def unblind_request(value: Any, where: str = "config") -> bool:
     """Is unblinding requested? Only the literal ``true`` is a request (only `na64flow unblind` looks).
 
-    True for the boolean True or the text "true"; False for absent, False or "false". Anything else
-    (``yes``, ``on``, ``1``, ``True`` as text, ...) is refused with an NA64Error: a typo or a YAML 1.1
-    boolean must not unblind. No other step reads this value: `process` and everything after it
+    True for the boolean True or the text "true"; False for absent, False, "false" or "False". Anything
+    else (``yes``, ``on``, ``1``, ``True`` as text, ...) is refused with an NA64Error: a typo or a YAML
+    1.1 boolean must not unblind. No other step reads this value: `process` and everything after it
     always blind the data.
     """
-    if value is None or value is False or value == "false":
+    if value is None or value is False or value in ("false", "False"):
         return False
     if value is True or value == "true":
         return True
