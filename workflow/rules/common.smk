@@ -36,6 +36,7 @@ try:
 except NA64Error as _exc:
     raise WorkflowError(str(_exc)) from None
 validate(config, schema="../schemas/config.schema.yaml")
+config.pop("unblind", None)   # the schema's default false: not a key the rules' config.yaml carries
 
 TAG = config["tag"]
 RESULTS = f"{config.get('results_root', 'results')}/{TAG}"

@@ -55,6 +55,8 @@ rule publish_observed:
         f"{RESULTS}/unblinded/audit.json",
     output:
         hepdata=f"{RESULTS}/unblinded/hepdata/submission.yaml",
+        hepdata_archive=f"{RESULTS}/unblinded/hepdata.tar.gz",
+        comparison=[f"{RESULTS}/unblinded/published_comparison.md"] if config.get("publish", {}).get("reference_limits") else [],
     params:
         config=CONFIG,
     log:
