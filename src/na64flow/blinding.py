@@ -13,7 +13,6 @@ Freezing after unblinding is refused unless nothing changed (then the freeze is 
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import getpass
 import hashlib
@@ -22,15 +21,17 @@ import json
 import logging
 from pathlib import Path
 
-from . import NA64Error, __version__, paths
+from . import NA64Error, __version__, contracts, paths, registry
 from .config import add_config_arguments, config_from_args, runs_of, stable_hash
 from .stats import settings
 
 log = logging.getLogger(__name__)
 
 FREEZE_SCHEMA_VERSION = 1
-# package modules whose source defines the analysis (selection, background, statistics)
-FROZEN_MODULES = ("selection.py", "background.py", "normalisation.py", "stats.py", "stats_cli.py")
+# package modules (and packages) whose source defines the analysis (selection, background, statistics,
+# the file contracts and the list of analyses and models)
+FROZEN_MODULES = ("selection.py", "background.py", "normalisation.py", "stats", "stats_cli.py", "contracts.py",
+                  "registry.py")
 
 
 def _sha256(path: Path) -> str:
@@ -55,31 +56,22 @@ def source_files() -> dict[str, Path]:
     pkg = Path(__file__).resolve().parent
     for name in FROZEN_MODULES:
         p = pkg / name
-        if p.exists():
-            out[f"src/na64flow/{name}"] = p
-    pkg_sel = pkg / "selection"
-    if pkg_sel.is_dir():
-        for p in sorted(pkg_sel.rglob("*.py")):
-            out[f"src/na64flow/selection/{p.relative_to(pkg_sel).as_posix()}"] = p
+        for f in sorted(p.rglob("*.py")) if p.is_dir() else [p] if p.exists() else []:
+            if "__pycache__" not in f.parts:
+                out[f"src/na64flow/{f.relative_to(pkg).as_posix()}"] = f
     return out
 
 
 def limit_files(cfg: dict) -> dict[str, Path]:
-    """{"<analysis>/<model>.csv": path} of the limit tables (not the asymptotic cross-checks)."""
-    root = paths.results_dir(cfg) / "limits"
-    if not root.is_dir():
-        return {}
-    return {p.relative_to(root).as_posix(): p for p in sorted(root.glob("*/*.csv"))
-            if not p.stem.endswith("_asymptotic")}
+    """{"<analysis>/<model>.csv": path} of the existing limit tables of na64flow.registry.limit_targets
+    (not the asymptotic cross-checks, not the per-run tables)."""
+    files = {f"{a}/{m}.csv": paths.limits_path(cfg, a, m) for a, m in registry.limit_targets(cfg)}
+    return {name: p for name, p in sorted(files.items()) if p.exists()}
 
 
 def expected_rows(path: Path) -> list[dict]:
-    """Rows of a limit table without the `obs` column (the part fixed at freeze time)."""
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if rows and "exp" not in rows[0]:
-        raise NA64Error(f"{path}: no 'exp' column (contract: mass_gev,exp,exp_m2,exp_m1,exp_p1,exp_p2,obs)")
-    return [{k: v for k, v in r.items() if k != "obs"} for r in rows]
+    """Rows of a limit table without the `obs` column (the part fixed at freeze time), cells as written."""
+    return [{k: contracts.format_cell(v) for k, v in r.items()} for r in contracts.read_limits(path).records(drop=("obs",))]
 
 
 def _json_file_hash(path: Path) -> str:
@@ -133,7 +125,7 @@ def differences(frozen: dict, current: dict) -> list[str]:
 
 
 def unblinded_dir(cfg: dict) -> Path:
-    return paths.results_dir(cfg) / "unblinded"
+    return paths.unblinded_dir(cfg)
 
 
 def read_freeze(cfg: dict) -> dict:

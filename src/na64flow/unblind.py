@@ -26,10 +26,10 @@ import math
 import socket
 import sys
 
-from . import NA64Error, __version__, paths
+from . import NA64Error, __version__, contracts, paths
 from .blinding import analysis_state, differences, limit_files, read_freeze, state_hash, unblinded_dir
 from .config import add_config_arguments, config_from_args, runs_of
-from .stats import LIMIT_COLUMNS, compute_limits, read_limit_csv, unblinded_path, write_limit_csv
+from .stats import compute_limits
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,8 @@ def observed_counts(cfg: dict) -> dict[tuple[str, str], int]:
                                     "(a projection has no observation to unblind)")
                 counts[(a, r)] = int(pub["observed"])
         return counts
-    try:
-        from . import processing
-    except ImportError as exc:
-        raise NA64Error(f"na64flow.processing unavailable ({exc}); cannot read the box events") from exc
+    from . import processing  # coffea: imported only when box events are read
+
     for a in cfg["analyses"]:
         for r in runs_of(cfg, a):
             events = processing.box_events(cfg, a, r)
@@ -82,7 +80,7 @@ def observed_limit_tables(cfg: dict, counts: dict) -> dict:
     for name, path in limit_files(cfg).items():
         analysis, model = name.split("/")[0], name.split("/")[1][:-4]
         _, _, header, rows = compute_limits(cfg, analysis, model, observed=counts)
-        old = read_limit_csv(path)
+        old = contracts.read_limits(path).records()
         if len(old) != len(rows):
             raise NA64Error(f"{path}: {len(old)} rows but {len(rows)} masses now; re-run `na64flow limits` and freeze")
         i_obs = header.index("obs")
@@ -92,7 +90,6 @@ def observed_limit_tables(cfg: dict, counts: dict) -> dict:
             key_new, key_old = new[0], row[0]
             if not isinstance(key_new, str) and not math.isclose(float(key_old), float(key_new), rel_tol=1e-4):
                 raise NA64Error(f"{path}: mass {key_old} does not match {key_new}; re-run limits and freeze")
-            row = [float(v) if h in LIMIT_COLUMNS and v != "" else v for h, v in zip(header, row)]
             row[i_obs] = new[i_obs]
             merged.append(row)
         out[name] = (path, header, merged)
@@ -106,13 +103,12 @@ def unblind(cfg: dict) -> dict:
     tables = observed_limit_tables(cfg, counts)
     now = dt.datetime.now(dt.UTC)
     for (a, r), n in counts.items():
-        with paths.atomic_output(unblinded_path(cfg, a, r)) as fh:
-            json.dump({"analysis": a, "run": r, "observed": n,
-                       "n_ot": cfg["analyses"][a]["runs"][r]["n_ot"],
-                       "source": "published" if cfg["input"]["source"] == "published" else "processing.box_events",
-                       "freeze_hash": frozen["hash"], "unblinded_utc": now.isoformat(timespec="seconds")}, fh, indent=1)
+        contracts.write_observed(paths.unblinded_path(cfg, a, r), contracts.ObservedCount(a, r, n, {
+            "n_ot": cfg["analyses"][a]["runs"][r]["n_ot"],
+            "source": "published" if cfg["input"]["source"] == "published" else "processing.box_events",
+            "freeze_hash": frozen["hash"], "unblinded_utc": now.isoformat(timespec="seconds")}))
     for path, header, rows in tables.values():
-        write_limit_csv(path, header, rows)
+        contracts.write_limits(path, contracts.LimitTable(header, rows))
     audit = {
         "who": getpass.getuser(),
         "host": socket.gethostname(),

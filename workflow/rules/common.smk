@@ -1,48 +1,44 @@
 # Helpers shared by the rules: config validation, the effective configuration file handed to every
-# `na64flow` call, and the lists of analyses, runs and models that make up the DAG. No physics here.
+# `na64flow` call, and the lists of analyses, runs and models that make up the DAG -- all taken from
+# na64flow.registry (analyses, runs, models) and na64flow.paths (the results layout). No physics here.
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import yaml
 from snakemake.utils import validate
 
+from na64flow import paths, registry
+
 validate(config, schema="../schemas/config.schema.yaml")
 config["unblind"] = str(config.get("unblind", False)).lower() == "true"  # --config passes a string
 
-TAG = config["tag"]
-RESULTS = f"{config.get('results_root', 'results')}/{TAG}"
 SOURCE = config["input"]["source"]
-ANALYSES = list(config["analyses"])
-RUNS = {a: [str(r) for r in config["analyses"][a]["runs"]] for a in ANALYSES}
-PAIRS = [(a, r) for a in ANALYSES for r in RUNS[a]]
+ANALYSES = registry.analyses(config)
+RUNS = {a: registry.runs(config, a) for a in ANALYSES}
+PAIRS = registry.pairs(config)
 UNBLIND = config["unblind"]
 ENV = "../../environment.yml"
-
-# signal models per analysis (docs/contracts.md); limits are set on the subset in LIMIT_MODELS
-SIGNAL_MODELS = {
-    "na64e": ["dark_photon", "dark_photon_brem", "dark_photon_annihilation", "lmu_ltau"],
-    "na64e_plus": ["dark_photon", "dark_photon_annihilation", "dark_photon_brem"],
-    "na64mu": ["lmu_ltau", "dark_photon"],
-    "na64h": ["eta_invisible", "etaprime_invisible"],
-}
-LIMIT_MODELS = {
-    "na64e": ["dark_photon", "lmu_ltau", "dark_photon_y_0.1", "dark_photon_y_0.5"],
-    "na64e_plus": ["dark_photon", "dark_photon_y_0.1", "dark_photon_y_0.5"],
-    "na64mu": ["lmu_ltau", "dark_photon"],
-    "na64h": ["eta_invisible", "etaprime_invisible"],
-}
 ELECTRON_LIKE = [a for a in ANALYSES if config["analyses"][a]["setup"] == "electron"]
-# the combination: all beams that have a model in common
-COMBINED_MODELS = [m for m in ("dark_photon", "lmu_ltau", "dark_photon_y_0.1", "dark_photon_y_0.5")
-                   if sum(m in LIMIT_MODELS[a] for a in ANALYSES) >= 2]
-LIMIT_TARGETS = [(a, m) for a in ANALYSES for m in LIMIT_MODELS[a]] + [("combined", m) for m in COMBINED_MODELS]
+_ROOT_IS_ABSOLUTE = Path(config.get("results_root", "results")).is_absolute()
+
+
+def R(path):
+    """A path of na64flow.paths as the rules name it: relative to the working directory (as the
+    configured results_root is) unless results_root is absolute."""
+    return str(path) if _ROOT_IS_ABSOLUTE else os.path.relpath(path)
+
+
+def P(name, *args):
+    """R(na64flow.paths.<name>(config, *args)); wildcards are passed as "{analysis}" etc."""
+    return R(getattr(paths, name)(config, *args))
 
 
 def _effective_config_path():
     """Write the validated configuration (with --config overrides) once, only when it changed."""
-    path = Path(RESULTS) / "config.yaml"
+    path = Path(P("effective_config_path"))
     text = yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=True)
     if not path.exists() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,7 +63,7 @@ def tracklength_table(analysis, run):
     """The cascade track-length table of one e-/e+ run (its simulated signal and its yields share it)."""
     beam = config["analyses"][analysis]["beam"]
     energy = config["analyses"][analysis]["runs"][run]["beam_energy_gev"]
-    return f"{RESULTS}/cache/tracklength_{beam}_{energy:g}.npz"
+    return P("tracklength_path", beam, float(energy))
 
 
 def simulation_inputs(wildcards):
@@ -83,13 +79,13 @@ def tracklength_tables():
 
 def histograms(analysis=None):
     pairs = PAIRS if analysis is None else [(analysis, r) for r in RUNS[analysis]]
-    return [f"{RESULTS}/histograms/{a}/{r}.pkl" for a, r in pairs]
+    return [P("histograms_path", a, r) for a, r in pairs]
 
 
 def event_inputs(wildcards):
     """Inputs of `process`: the simulation manifest, or the configured real ntuples."""
     if SOURCE == "simulation":
-        return [f"{RESULTS}/ntuples/{wildcards.analysis}/{wildcards.run}/manifest.json"]
+        return [P("manifest_path", wildcards.analysis, wildcards.run)]
     files = config["input"]["ntuples"].get(wildcards.analysis, {}).get(wildcards.run, {})
     listed = list(files.get("data", [])) + [f for fs in files.get("mc", {}).values() for f in fs]
     if not listed:
@@ -99,43 +95,64 @@ def event_inputs(wildcards):
 
 
 def signal_tables(analysis, run):
-    return [f"{RESULTS}/signal/{analysis}/{m}_{run}.csv" for m in SIGNAL_MODELS[analysis]]
+    return [P("signal_path", analysis, m, run) for m in registry.signal_models(config, analysis)]
 
 
-def limit_inputs(wildcards):
-    analyses = ANALYSES if wildcards.analysis == "combined" else [wildcards.analysis]
+def limit_inputs(analysis):
+    """Signal, background and normalisation files of every run of the analysis (all runs for combined)."""
     out = []
-    for a in analyses:
+    for a in ANALYSES if analysis == registry.COMBINED else [analysis]:
         for r in RUNS[a]:
             out += signal_tables(a, r)
-            out.append(f"{RESULTS}/background/{a}/{r}.json")
-            out.append(f"{RESULTS}/normalisation/{a}/{r}.json")
+            out.append(P("background_path", a, r))
+            out.append(P("normalisation_path", a, r))
     return out
 
 
+def limit_jobs():
+    """One `limits` job per (analysis, base model): it writes the model's table, its LDM tables and
+    (analyses only) the per-run tables: {(analysis, base): ([tables], [per-run tables])}."""
+    jobs = {}
+    for a, m in registry.limit_targets(config):
+        base = registry.parse_model(m)[0].name
+        tables, per_run = jobs.setdefault((a, base), ([], []))
+        tables.append(P("limits_path", a, m))
+        if a != registry.COMBINED:
+            per_run += [P("run_limits_path", a, m, r) for r in RUNS[a]]
+    return jobs
+
+
 def limit_files():
-    return [f"{RESULTS}/limits/{a}/{m}.csv" for a, m in LIMIT_TARGETS]
+    return [P("limits_path", a, m) for a, m in registry.limit_targets(config)]
+
+
+def run_limit_files():
+    return [P("run_limits_path", a, m, r) for a, m, r in registry.run_limit_targets(config)]
+
+
+def likelihood_files():
+    return [P("likelihood_path", a, f) for a in registry.likelihood_analyses(config)
+            for f in ("BkgOnly.json", "patchset.json")]
 
 
 def all_targets():
-    targets = limit_files() + [f"{RESULTS}/likelihoods/{a}/patchset.json" for a in ANALYSES]
-    targets += [f"{RESULTS}/hepdata/submission.yaml", f"{RESULTS}/plots/figures"]
+    targets = limit_files() + run_limit_files() + [P("likelihood_path", a, "patchset.json") for a in ANALYSES]
+    targets += [P("hepdata_submission_path"), P("figures_dir")]
     if SOURCE != "published":
-        targets += [f"{RESULTS}/cutflows/{a}/summary.md" for a in ANALYSES]
-        targets += [f"{RESULTS}/closure/{a}.md" for a in ANALYSES]
+        targets += [P("cutflow_path", a, "summary", "md") for a in ANALYSES]
+        targets += [P("closure_path", a, "md") for a in ANALYSES]
     if UNBLIND:
-        targets.append(f"{RESULTS}/unblinded/audit.json")
+        targets.append(P("unblind_audit_path"))
     return targets
-
 
 
 def publish_inputs(wildcards=None):
     out = limit_files()
     if SOURCE != "published":
-        out += [f"{RESULTS}/cutflows/{a}/summary.md" for a in ANALYSES]
-    out += [f"{RESULTS}/background/{a}/{r}.json" for a, r in PAIRS]
+        out += [P("cutflow_path", a, "summary", "md") for a in ANALYSES]
+    out += [P("background_path", a, r) for a, r in PAIRS]
     if UNBLIND:
-        out.append(f"{RESULTS}/unblinded/audit.json")
+        out.append(P("unblind_audit_path"))
     return out
 
 wildcard_constraints:

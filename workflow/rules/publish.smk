@@ -5,12 +5,12 @@ rule publish:
     input:
         publish_inputs,
     output:
-        likelihoods=[f"{RESULTS}/likelihoods/{a}/{f}" for a in ANALYSES for f in ("BkgOnly.json", "patchset.json")],
-        hepdata=f"{RESULTS}/hepdata/submission.yaml",
+        likelihoods=likelihood_files(),
+        hepdata=P("hepdata_submission_path"),
     params:
         config=CONFIG,
     log:
-        f"{RESULTS}/logs/publish.log",
+        P("log_path", "publish"),
     conda:
         ENV
     shell:
@@ -23,7 +23,7 @@ rule plot:
         [] if SOURCE == "published" else histograms(),
     output:
         plots=report(
-            directory(f"{RESULTS}/plots/figures"),
+            directory(P("figures_dir")),
             patterns=["{category}-{name}.png"],
             caption="../report/plots.rst",
             category="{category}",
@@ -32,7 +32,7 @@ rule plot:
     params:
         config=CONFIG,
     log:
-        f"{RESULTS}/logs/plot.log",
+        P("log_path", "plot"),
     conda:
         ENV
     shell:

@@ -1,27 +1,30 @@
 # Statistics: blinded expected limits, freeze, explicit unblinding.
+# One `limits` job per (analysis, base model) of na64flow.registry: the model's table, its LDM y tables
+# (the same solve in other units) and, for an analysis, one table per run.
 
+for (_a, _base), (_tables, _per_run) in limit_jobs().items():
 
-rule limits:
-    input:
-        limit_inputs,
-    output:
-        limits=report(
-            f"{RESULTS}/limits/{{analysis}}/{{model}}.csv",
-            caption="../report/limits.rst",
-            category="{analysis}",
-            subcategory="limits",
-        ),
-    params:
-        config=CONFIG,
-        settings=section_hash("stats", "analyses"),
-    log:
-        f"{RESULTS}/logs/limits/{{analysis}}/{{model}}.log",
-    threads: 1
-    conda:
-        ENV
-    shell:
-        "na64flow limits --config {params.config} --analysis {wildcards.analysis} "
-        "--model {wildcards.model} > {log} 2>&1"
+    rule:
+        name:
+            f"limits_{_a}_{_base}"
+        input:
+            limit_inputs(_a),
+        output:
+            tables=[report(t, caption="../report/limits.rst", category=_a, subcategory="limits") for t in _tables],
+            per_run=_per_run,
+        params:
+            config=CONFIG,
+            analysis=_a,
+            model=_base,
+            settings=section_hash("stats", "analyses"),
+        log:
+            P("log_path", "limits", _a, _base),
+        threads: 1
+        conda:
+            ENV
+        shell:
+            "na64flow limits --config {params.config} --analysis {params.analysis} "
+            "--model {params.model} > {log} 2>&1"
 
 
 # unblind fills the `obs` column of the limit files: ancient() keeps that from re-triggering freeze
@@ -29,11 +32,11 @@ rule freeze:
     input:
         ancient(limit_files()),
     output:
-        f"{RESULTS}/freeze.json",
+        P("freeze_path"),
     params:
         config=CONFIG,
     log:
-        f"{RESULTS}/logs/freeze.log",
+        P("log_path", "freeze"),
     conda:
         ENV
     shell:
@@ -42,14 +45,14 @@ rule freeze:
 
 rule unblind:
     input:
-        freeze=f"{RESULTS}/freeze.json",
+        freeze=P("freeze_path"),
         limits=ancient(limit_files()),
     output:
-        f"{RESULTS}/unblinded/audit.json",
+        P("unblind_audit_path"),
     params:
         config=CONFIG,
     log:
-        f"{RESULTS}/logs/unblind.log",
+        P("log_path", "unblind"),
     conda:
         ENV
     shell:
