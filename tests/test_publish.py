@@ -65,7 +65,7 @@ def test_patched_workspace_expects_ref_signal_at_mu_1_and_runs_are_channels(tree
 
 def _signal_at_unit_coupling(cfg, analysis, model, mass_gev, channel):
     problem = stats.build_problem(cfg, analysis, model)
-    ws = stats.workspace_at(problem, stats.mass_index(problem, mass_gev))
+    ws = stats.build_workspace(problem, stats.mass_index(problem, mass_gev))
     s = [smp["data"][0] for c in ws["channels"] if c["name"] == channel for smp in c["samples"]
          if smp["name"] == "signal"]
     return s[0] / ws["_coupling_ref"] ** 2
@@ -117,7 +117,7 @@ def test_patches_reproduce_the_stats_workspace_for_its_channels(tree):
     publish.write_likelihoods(cfg)
     ws, ps = _load(res, "combined")
     problem = stats.build_problem(cfg, "combined", "lmu_ltau")
-    full = stats.workspace_at(problem, stats.mass_index(problem, 0.1))
+    full = stats.build_workspace(problem, stats.mass_index(problem, 0.1))
     patched = ps.apply(ws, ("lmu_ltau", 0.1))
     for ch in full["channels"]:
         assert patched.channel_nbins[ch["name"]] == 1
@@ -128,7 +128,7 @@ def test_patches_reproduce_the_stats_workspace_for_its_channels(tree):
 def test_split_workspace_roundtrip_reproduces_full_workspace(tree):
     cfg, _ = tree
     problem = stats.build_problem(cfg, "na64mu", "lmu_ltau")
-    full = stats.workspace_at(problem, stats.mass_index(problem, 0.1))
+    full = stats.build_workspace(problem, stats.mass_index(problem, 0.1))
     full.pop("_coupling_ref")
     bkg, ops = publish.split_workspace(full)
     assert all(s["name"] == "background" for c in bkg["channels"] for s in c["samples"])

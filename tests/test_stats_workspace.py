@@ -1,4 +1,4 @@
-"""The public workspace of stats.workspace_at (used by `publish`) is the model of the limits."""
+"""The public workspace of stats.build_workspace (used by `publish`) is the model of the limits."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ import pytest
 from test_stats_inputs import make_config, write_inputs
 
 from na64flow import NA64Error
-from na64flow.stats import REF_SIGNAL_EVENTS, asymptotic_limit_events, build_problem, mass_index, workspace_at
+from na64flow.stats import (
+    REF_SIGNAL_EVENTS,
+    asymptotic_limit_events,
+    build_problem,
+    build_workspace,
+    mass_index,
+)
 
 
 def test_build_workspace_is_valid_pyhf_with_ref_signal_and_asimov_data(tmp_path):
@@ -17,7 +23,7 @@ def test_build_workspace_is_valid_pyhf_with_ref_signal_and_asimov_data(tmp_path)
     write_inputs(cfg, n_masses=4)
     problem = build_problem(cfg, "combined", "dark_photon")
     m = float(problem.mass_gev[1])
-    spec = workspace_at(problem, mass_index(problem, m))
+    spec = build_workspace(problem, mass_index(problem, m))
     ref = spec.pop("_coupling_ref")
     ws = pyhf.Workspace(spec)
     model = ws.model()
@@ -36,10 +42,10 @@ def test_build_workspace_is_valid_pyhf_with_ref_signal_and_asimov_data(tmp_path)
     assert float(exp[2]) * REF_SIGNAL_EVENTS == pytest.approx(ours["exp"], rel=0.01)
 
 
-def test_workspace_at_unknown_mass_names_the_range(tmp_path):
+def test_build_workspace_unknown_mass_names_the_range(tmp_path):
     cfg = make_config(tmp_path)
     write_inputs(cfg, n_masses=4)
     with pytest.raises(NA64Error, match="no signal at m = 7"):
         mass_index(build_problem(cfg, "na64mu", "lmu_ltau"), 7.0)
     eta = build_problem(cfg, "na64h", "eta_invisible")
-    assert math.isfinite(workspace_at(eta, mass_index(eta, 0.547862))["_coupling_ref"])
+    assert math.isfinite(build_workspace(eta, mass_index(eta, 0.547862))["_coupling_ref"])

@@ -6,7 +6,7 @@
   the background-only pyhf workspace (one single-bin channel per run) and a pyhf PatchSet with one
   patch per (model, mass) that adds the signal samples (POI ``mu = (coupling/coupling_ref)^2``,
   ``coupling_ref`` in each patch's metadata), for the models of ``na64flow.registry.public_models``.
-  The workspace per mass is ``na64flow.stats.workspace_at(problem, i)`` of the problem the limits use,
+  The workspace per mass is ``na64flow.stats.build_workspace(problem, i)`` of the problem the limits use,
   built once per (analysis, model) by ``na64flow.stats.build_problem``, and is split into BkgOnly +
   patch by :func:`split_workspace`.
 * ``hepdata/``: a HEPData submission (hepdata_lib, no images) with every limit curve found
@@ -84,7 +84,7 @@ def workspaces(cfg: dict, analysis: str, model: str) -> list[tuple[float, dict]]
     """(mass_gev, full workspace) at every mass with signal, from one built problem (the limits' model)."""
     problem = stats.build_problem(cfg, analysis, model)
     floor = stats.settings(cfg)["background_floor"]
-    return [(float(f"{m:.6g}"), stats.workspace_at(problem, i, floor)) for i, m in enumerate(problem.mass_gev)]
+    return [(float(f"{m:.6g}"), stats.build_workspace(problem, i, floor)) for i, m in enumerate(problem.mass_gev)]
 
 
 def split_workspace(ws: dict, poi: str = POI) -> tuple[dict, list[dict]]:
@@ -141,7 +141,7 @@ def likelihoods(cfg: dict, analysis: str) -> tuple[dict, dict] | None:
     """
     import pyhf
 
-    built, builder = [], "na64flow.stats.workspace_at"
+    built, builder = [], "na64flow.stats.build_workspace"
     for model in registry.public_models(cfg, analysis):
         built += [(model, mass_gev, ws) for mass_gev, ws in workspaces(cfg, analysis, model)]
     if not built:

@@ -106,8 +106,12 @@ def ldm_name(model: Model, alpha_d: float) -> str:
 
 
 def analyses(cfg: dict) -> list[str]:
-    """The configured analyses, in configuration order."""
-    return list(cfg["analyses"])
+    """The configured analyses in beam order (:data:`BEAMS`: e-, e+, mu-, mu+, pi-), then configuration
+    order: a fixed order for tables, likelihood channels and plots whatever the order of the YAML keys
+    (the rules hand the steps a key-sorted copy of the configuration)."""
+    names = list(cfg["analyses"])
+    rank = {b: i for i, b in enumerate(BEAMS)}
+    return sorted(names, key=lambda a: (rank.get(cfg["analyses"][a].get("beam"), len(BEAMS)), names.index(a)))
 
 
 def runs(cfg: dict, analysis: str) -> list[str]:

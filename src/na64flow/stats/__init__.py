@@ -33,12 +33,12 @@ from .scan import (
 )
 from .settings import BAND_COLUMNS, DEFAULTS, LIMIT_COLUMNS, NORMAL_PERCENTILES, POI, settings
 from .toys import ToyCLs, ToyRangeError, toy_limit_events
-from .workspace import REF_SIGNAL_EVENTS, mass_index, workspace_at
+from .workspace import REF_SIGNAL_EVENTS, build_workspace, mass_index
 
 __all__ = [
     "BAND_COLUMNS", "DEFAULTS", "LIMIT_COLUMNS", "NORMAL_PERCENTILES", "POI", "REF_SIGNAL_EVENTS", "Channel",
     "LimitProblem", "ToyCLs", "ToyRangeError", "asymptotic_limit_events", "build_problem", "channel_name",
     "compute_limits", "counting_cls", "counting_limit_events", "initial_signal_range", "mass_index",
     "observed_of", "pyhf_spec", "scan_limits", "seed_of", "settings", "solve", "subsample",
-    "to_coupling_limits", "toy_limit_events", "workspace_at", "zero_observed_limit_events",
+    "to_coupling_limits", "toy_limit_events", "build_workspace", "zero_observed_limit_events",
 ]

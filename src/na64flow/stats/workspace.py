@@ -6,7 +6,7 @@ problem's published/unblinded counts, else background-only Asimov data.
 
 >>> from na64flow.stats.model import Channel, LimitProblem
 >>> p = LimitProblem("a", "dark_photon", [Channel("a", "r", 0.5, 0.1)], np.array([0.01]), np.array([[40.0]]), [None])
->>> ws = workspace_at(p, 0)
+>>> ws = build_workspace(p, 0)
 >>> ws["channels"][0]["samples"][1]["data"], ws["_coupling_ref"]
 ([10.0], 0.5)
 """
@@ -24,7 +24,7 @@ from .model import LimitProblem, pyhf_spec
 REF_SIGNAL_EVENTS = 10.0
 
 
-def workspace_at(problem: LimitProblem, index: int, background_floor: float = 1e-6) -> dict:
+def build_workspace(problem: LimitProblem, index: int, background_floor: float = 1e-6) -> dict:
     """Full pyhf workspace at ``problem.mass_gev[index]`` (channels, observations, POI mu)."""
     s = problem.signal_events[index]
     ref2 = REF_SIGNAL_EVENTS / s.sum()
