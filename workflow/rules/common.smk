@@ -1,27 +1,52 @@
-# Helpers shared by the rules: config validation, the effective configuration file handed to every
-# `na64flow` call, and the lists of analyses, runs and models that make up the DAG -- all taken from
-# na64flow.registry (analyses, runs, models) and na64flow.paths (the results layout). No physics here.
+# Helpers shared by the rules: config validation, the unblinding request, the effective configuration
+# file handed to every `na64flow` call, and the lists of analyses, runs and models that make up the DAG
+# -- all taken from na64flow.registry (analyses, runs, models) and na64flow.paths (the results layout).
+# No physics here.
 
+import copy
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from na64flow import paths, registry
+from na64flow import NA64Error, paths, registry
+from na64flow.config import validate as na64_validate
 
+
+def _unblind_requested(value):
+    """`--config unblind=true` (the text "true") requests unblinding; absent/false do not; anything else
+    (yes, 1, True, an `unblind` key in a configuration file) is refused before any rule is scheduled."""
+    if value is None or value is False or value == "false":
+        return False
+    if value == "true":
+        return True
+    raise WorkflowError(f"unblind={value!r} refused: unblinding is requested only on the command line with "
+                        "the literal `--config unblind=true` (not yes/1/True, not in a configuration file)")
+
+
+# the request is taken out of the configuration: no rule (and not the effective config.yaml) sees it
+UNBLIND = _unblind_requested(config.pop("unblind", None))
+
+# the package's validator first: one message per mistake, naming the key and the allowed keys/values
+try:
+    na64_validate(copy.deepcopy(config), "configuration (--configfile/--config)")
+except NA64Error as _exc:
+    raise WorkflowError(str(_exc)) from None
 validate(config, schema="../schemas/config.schema.yaml")
-config["unblind"] = str(config.get("unblind", False)).lower() == "true"  # --config passes a string
 
 SOURCE = config["input"]["source"]
 ANALYSES = registry.analyses(config)
 RUNS = {a: registry.runs(config, a) for a in ANALYSES}
 PAIRS = registry.pairs(config)
-UNBLIND = config["unblind"]
 ENV = "../../environment.yml"
 ELECTRON_LIKE = [a for a in ANALYSES if config["analyses"][a]["setup"] == "electron"]
+# public likelihoods: one per analysis, and their combination when there are several (publish.py)
+LIKELIHOOD_TARGETS = registry.likelihood_analyses(config)
 _ROOT_IS_ABSOLUTE = Path(config.get("results_root", "results")).is_absolute()
 
 
@@ -36,17 +61,41 @@ def P(name, *args):
     return R(getattr(paths, name)(config, *args))
 
 
-def _effective_config_path():
-    """Write the validated configuration (with --config overrides) once, only when it changed."""
-    path = Path(P("effective_config_path"))
+def PO(name, *args):
+    """P() in the observed view of the results (results/<tag>/unblinded/, written by `unblind`)."""
+    return R(getattr(paths, name)(paths.observed_view(dict(config)), *args))
+
+
+RESULTS = R(paths.results_dir(config))
+
+# The validated configuration (with --config overrides, without `unblind`) that every `na64flow` call
+# reads. Written by the onstart handler, i.e. only when jobs are about to run: a dry run (-n), --report,
+# or a refused unblinding write nothing under results/.
+CONFIG = P("effective_config_path")
+
+
+def write_effective_config():
     text = yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=True)
+    path = Path(CONFIG)
     if not path.exists() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    return str(path)
 
 
-CONFIG = _effective_config_path()
+onstart:
+    write_effective_config()
+
+
+if UNBLIND:
+    # the guard runs before the DAG exists: without a matching freeze nothing is scheduled or written
+    import na64flow.config as _na64config
+    from na64flow.unblind import check_allowed
+
+    try:
+        _cfg = _na64config.validate(json.loads(json.dumps(config)), CONFIG)
+        check_allowed({**_cfg, "unblind": True, "_path": CONFIG})
+    except NA64Error as exc:
+        raise WorkflowError(f"unblinding refused, nothing scheduled or written: {exc}") from None
 
 
 def section_hash(*keys):
@@ -130,19 +179,28 @@ def run_limit_files():
     return [P("run_limits_path", a, m, r) for a, m, r in registry.run_limit_targets(config)]
 
 
-def likelihood_files():
-    return [P("likelihood_path", a, f) for a in registry.likelihood_analyses(config)
-            for f in ("BkgOnly.json", "patchset.json")]
+def unblinded_outputs():
+    """The declared outputs of `unblind` (results/<tag>/unblinded/, docs/contracts.md)."""
+    out = [P("unblinded_path", a, r) for a, r in PAIRS]
+    out += [PO("limits_path", a, m) for a, m in registry.limit_targets(config)]
+    out += [PO("background_path", a, r) for a, r in PAIRS]
+    out += [PO("background_table_path", a, r, ext) for a, r in PAIRS for ext in ("md", "tex")]
+    if SOURCE != "published":
+        out += [PO("histograms_path", a, r) for a, r in PAIRS]
+        out += [PO("cutflow_path", a, r, ext) for a in ANALYSES for r in RUNS[a] + ["summary"]
+                for ext in ("csv", "md", "tex")]
+    return out
 
 
 def all_targets():
+    if UNBLIND:
+        # unblinding builds only its own products: never freeze or any rule of the blinded chain
+        return [P("unblind_audit_path"), PO("hepdata_submission_path"), PO("figures_dir")]
     targets = limit_files() + run_limit_files() + [P("likelihood_path", a, "patchset.json") for a in ANALYSES]
     targets += [P("hepdata_submission_path"), P("figures_dir")]
     if SOURCE != "published":
         targets += [P("cutflow_path", a, "summary", "md") for a in ANALYSES]
         targets += [P("closure_path", a, "md") for a in ANALYSES]
-    if UNBLIND:
-        targets.append(P("unblind_audit_path"))
     return targets
 
 
@@ -151,11 +209,9 @@ def publish_inputs(wildcards=None):
     if SOURCE != "published":
         out += [P("cutflow_path", a, "summary", "md") for a in ANALYSES]
     out += [P("background_path", a, r) for a, r in PAIRS]
-    if UNBLIND:
-        out.append(P("unblind_audit_path"))
     return out
 
 wildcard_constraints:
-    analysis="|".join(ANALYSES + ["combined"]),
-    run="|".join(sorted({r for a in ANALYSES for r in RUNS[a]})),
+    analysis="|".join(re.escape(a) for a in ANALYSES + ["combined"]),
+    run="|".join(re.escape(r) for r in sorted({r for a in ANALYSES for r in RUNS[a]})),
     beam="e-|e\\+|mu-|mu\\+|pi-",

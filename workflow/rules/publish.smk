@@ -4,9 +4,17 @@
 rule publish:
     input:
         publish_inputs,
+    # every file publish writes is declared, so a failed publish leaves nothing that looks complete
     output:
-        likelihoods=likelihood_files(),
+        likelihoods=[P("likelihood_path", a, f) for a in LIKELIHOOD_TARGETS for f in ("BkgOnly.json", "patchset.json")],
+        likelihood_archive=report(
+            P("likelihood_archive_path"), caption="../report/likelihoods.rst", category="public files"
+        ),
+        # the folder is written whole into place (publish.write_hepdata renames it from a temporary one);
+        # not a directory() output, whose timestamp file would break hepdata-validator on the folder
         hepdata=P("hepdata_submission_path"),
+        hepdata_archive=report(P("hepdata_archive_path"), caption="../report/hepdata.rst", category="public files"),
+        comparison=[P("published_comparison_path")] if config.get("publish", {}).get("reference_limits") else [],
     params:
         config=CONFIG,
     log:
@@ -14,7 +22,7 @@ rule publish:
     conda:
         ENV
     shell:
-        "na64flow publish --config {params.config} > {log} 2>&1"
+        "na64flow publish --config {params.config:q} > {log:q} 2>&1"
 
 
 rule plot:
@@ -36,4 +44,35 @@ rule plot:
     conda:
         ENV
     shell:
-        "na64flow plot --config {params.config} --out-dir {output.plots} > {log} 2>&1"
+        "na64flow plot --config {params.config:q} --out-dir {output.plots:q} > {log:q} 2>&1"
+
+
+# Observed HEPData and plots, from the products of `unblind` only (results/<tag>/unblinded/).
+rule publish_observed:
+    input:
+        P("unblind_audit_path"),
+    output:
+        hepdata=PO("hepdata_submission_path"),
+    params:
+        config=CONFIG,
+    log:
+        PO("log_path", "publish"),
+    conda:
+        ENV
+    shell:
+        "na64flow publish --config {params.config:q} --observed > {log:q} 2>&1"
+
+
+rule plot_observed:
+    input:
+        P("unblind_audit_path"),
+    output:
+        plots=directory(PO("figures_dir")),
+    params:
+        config=CONFIG,
+    log:
+        PO("log_path", "plot"),
+    conda:
+        ENV
+    shell:
+        "na64flow plot --config {params.config:q} --observed --out-dir {output.plots:q} > {log:q} 2>&1"

@@ -23,14 +23,13 @@ for (_a, _base), (_tables, _per_run) in limit_jobs().items():
         conda:
             ENV
         shell:
-            "na64flow limits --config {params.config} --analysis {params.analysis} "
-            "--model {params.model} > {log} 2>&1"
+            "na64flow limits --config {params.config:q} --analysis {params.analysis:q} "
+            "--model {params.model:q} > {log:q} 2>&1"
 
 
-# unblind fills the `obs` column of the limit files: ancient() keeps that from re-triggering freeze
 rule freeze:
     input:
-        ancient(limit_files()),
+        limit_files(),
     output:
         P("freeze_path"),
     params:
@@ -40,20 +39,22 @@ rule freeze:
     conda:
         ENV
     shell:
-        "na64flow freeze --config {params.config} > {log} 2>&1"
+        "na64flow freeze --config {params.config:q} > {log:q} 2>&1"
 
 
+# Unblinding (`--config unblind=true`, checked against the freeze when the workflow is parsed, see
+# common.smk). No file inputs: nothing upstream (freeze, limits, process, ...) can be scheduled by it; it
+# reads exactly the frozen files, which `na64flow unblind` hashes again before reading the box. Its
+# outputs are its own (results/<tag>/unblinded/): no blinded product is rewritten.
 rule unblind:
-    input:
-        freeze=P("freeze_path"),
-        limits=ancient(limit_files()),
     output:
-        P("unblind_audit_path"),
+        audit=P("unblind_audit_path"),
+        products=unblinded_outputs(),
     params:
         config=CONFIG,
     log:
-        P("log_path", "unblind"),
+        PO("log_path", "unblind"),
     conda:
         ENV
     shell:
-        "na64flow unblind --config {params.config} > {log} 2>&1"
+        "na64flow unblind --config {params.config:q} --set unblind=true > {log:q} 2>&1"
