@@ -97,6 +97,19 @@ def hepdata_submission_path(cfg: dict) -> Path:
     return hepdata_dir(cfg) / "submission.yaml"
 
 
+def hepdata_archive_path(cfg: dict) -> Path:
+    """The HEPData archive to upload (hepdata_lib's submission.tar.gz)."""
+    return results_dir(cfg) / "hepdata.tar.gz"
+
+
+def likelihood_archive_path(cfg: dict) -> Path:
+    return results_dir(cfg) / "likelihoods.tar.gz"
+
+
+def published_comparison_path(cfg: dict) -> Path:
+    return results_dir(cfg) / "published_comparison.md"
+
+
 def plots_dir(cfg: dict) -> Path:
     return results_dir(cfg) / "plots"
 
@@ -126,7 +139,7 @@ def unblinded_dir(cfg: dict) -> Path:
 
 def unblinded_path(cfg: dict, analysis: str, run: str) -> Path:
     """Observed box count of one run, written by `na64flow unblind` after the freeze check."""
-    return unblinded_dir(cfg) / analysis / f"{run}.json"
+    return unblinded_dir(cfg) / "counts" / analysis / f"{run}.json"
 
 
 def unblind_audit_path(cfg: dict) -> Path:
@@ -143,8 +156,10 @@ def logs_dir(cfg: dict) -> Path:
 
 
 def log_path(cfg: dict, step: str, *names: str) -> Path:
-    """logs/<step>/<name>/.../<last>.log of one job."""
-    *folders, last = names or (step,)
+    """logs/<step>/<name>/.../<last>.log of one job (logs/<step>.log without names)."""
+    if not names:
+        return logs_dir(cfg) / f"{step}.log"
+    *folders, last = names
     return logs_dir(cfg).joinpath(step, *folders, f"{last}.log")
 
 

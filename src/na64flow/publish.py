@@ -325,7 +325,7 @@ def likelihood_archive(cfg: dict) -> Path | None:
     files = sorted(root.glob("*/*.json"))
     if not files:
         return None
-    out = paths.results_dir(cfg) / "likelihoods.tar.gz"
+    out = paths.likelihood_archive_path(cfg)
     with paths.atomic_output(out, mode=None) as tmp:
         with tarfile.open(tmp, "w:gz") as tar:
             for f in files:
@@ -389,7 +389,7 @@ def write_hepdata(cfg: dict) -> dict:
         if out.exists():
             shutil.rmtree(out)
         (tmp / "hepdata").replace(out)
-        (tmp / "submission.tar.gz").replace(out.parent / "hepdata.tar.gz")
+        (tmp / "submission.tar.gz").replace(paths.hepdata_archive_path(cfg))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("wrote %s: %s", out, ", ".join(f"{v} {k} tables" for k, v in n.items()))
@@ -452,7 +452,7 @@ def write_comparison(cfg: dict) -> Path | None:
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
         lines.append(f"| {r['analysis']} | {r['model']} | {where} | {r['value']:.3g} | {ours} | {ratio} | "
                      f"{r['reference']} |")
-    out = paths.results_dir(cfg) / "published_comparison.md"
+    out = paths.published_comparison_path(cfg)
     with paths.atomic_output(out) as fh:
         fh.write("\n".join(lines) + "\n")
     return out

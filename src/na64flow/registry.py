@@ -238,9 +238,8 @@ def run_limit_targets(cfg: dict) -> list[tuple[str, str, str]]:
 
 
 def likelihood_analyses(cfg: dict) -> list[str]:
-    """Analyses with published likelihoods: every analysis, and ``combined`` when there are several."""
-    names = analyses(cfg)
-    return names + ([COMBINED] if len(names) > 1 else [])
+    """Analyses with published likelihoods: every analysis, and ``combined`` when analyses share a public model."""
+    return analyses(cfg) + ([COMBINED] if public_models(cfg, COMBINED) else [])
 
 
 def all_models() -> list[str]:

@@ -26,19 +26,15 @@ def _published(cfg: dict, analysis: str, run: str) -> dict | None:
 
 
 def observed_of(cfg: dict, analysis: str, run: str) -> int | None:
-    """Observed box count if it may be used: published counts, or counts written by `unblind`.
+    """Observed box count if it is public: the published count (input.source: published), else None.
 
-    Blinded (no unblinded file, or cfg unblind false): None. Box counts are never read here otherwise.
+    Blinded products never hold a data box count: the `limits` step (and publish/plot) always get None
+    here for data; only `na64flow unblind` passes observed counts, explicitly (``build_problem(observed=...)``).
     """
     if cfg["input"]["source"] == "published":
         pub = _published(cfg, analysis, run) or {}
         return None if pub.get("observed") is None else int(pub["observed"])
-    if not cfg.get("unblind", False):
-        return None
-    path = paths.unblinded_path(cfg, analysis, run)
-    if not path.exists():
-        return None
-    return contracts.read_observed(path).observed
+    return None
 
 
 def _interp_loglog(m_new: np.ndarray, m: np.ndarray, y: np.ndarray) -> np.ndarray:
