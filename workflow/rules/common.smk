@@ -172,6 +172,14 @@ def limit_jobs():
     return jobs
 
 
+def limit_cross_checks(analysis, base):
+    """The asymptotic cross-check table and its comparison, written by the same `limits` job (toys only)."""
+    st = config.get("stats", {})
+    if st.get("asymptotic", True) and st.get("calculator", "toys") == "toys":
+        return [P("asymptotic_limits_path", analysis, base), P("limits_comparison_path", analysis, base)]
+    return []
+
+
 def limit_files():
     return [P("limits_path", a, m) for a, m in registry.limit_targets(config)]
 
