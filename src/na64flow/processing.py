@@ -103,6 +103,11 @@ class NA64Processor(processor.ProcessorABC):
         declare (``Analysis.branches``); nothing else is decompressed."""
         return self.analysis.branches(self.cuts)
 
+    def read_branches(self, with_weight: bool = True) -> list[str]:
+        """Real (file) names of the branches :meth:`columns` reads."""
+        names = self.branches() + (["weight"] if with_weight else [])
+        return [self.branch_map.get(n, n) for n in names]
+
     def columns(self, events, with_weight: bool = True) -> Columns:
         """Schema-named numpy columns of a chunk (real branch names renamed through ``branch_map``):
         only the declared branches (:meth:`branches`).
@@ -188,8 +193,7 @@ def _release_previous_chunk() -> None:
     """
     pid = os.getpid()
     if pid not in _FROZEN_IN:
-        gc.collect()
-        gc.freeze()
+        gc.freeze()   # no full collection first: it would cost what the freeze saves
         _FROZEN_IN.add(pid)
     gc.collect()
 
@@ -363,7 +367,10 @@ def run_processing(cfg: dict, analysis: str, run: str, workers: int = 1, executo
     runner = processor.Runner(executor=ex, pre_executor=processor.IterativeExecutor(status=status),
                               chunksize=int(exe.get("chunksize", 200000)), schema=_base_schema(),
                               savemetrics=False, align_clusters=True)
-    coffea_fileset = {s: {"files": {f: tree_name for f in files}} for s, files in fileset.items()}
+    # preload: the declared branches of a chunk are read in one request (one coalesced read per chunk
+    # instead of one per branch as NanoEvents' lazy access does; benchmarks/bench_processing.py)
+    coffea_fileset = {s: {"files": {f: tree_name for f in files}, "preload": proc.read_branches(with_weight=not is_data(s))}
+                      for s, files in fileset.items()}
     try:
         result = runner(coffea_fileset, processor_instance=proc, treename=tree_name)
     except NA64Error:
