@@ -16,7 +16,7 @@ from na64flow import NA64Error, processing
 from na64flow.config import cuts_for, load_config
 from na64flow.events import branch_names
 from na64flow.processing import NA64Processor, run_processing
-from na64flow.selection import Analysis, Axis, Box, Below, HistSpec, Selection, cut, derived, evaluate, region
+from na64flow.selection import Analysis, Axis, Below, Box, HistSpec, Selection, cut, derived, evaluate, region
 
 _spec = importlib.util.spec_from_file_location("toy_events", Path(__file__).parent / "reference" / "toy_events.py")
 toy = importlib.util.module_from_spec(_spec)
