@@ -4,7 +4,8 @@
                                           [--no-rdf] [--rdf-max 5e6]
 
 1. writes (once, cached in --dir) seeded toy NA64e events (tests/reference/toy_events.py) in files of
-   1e6 events with clusters of 2.5e5 entries (= the chunk size), run "2016-2022" of configs/default.yaml,
+   1e6 events with clusters of 2.5e5 entries (= the chunk size) and the compression `simulate` writes
+   (``events.COMPRESSION``), run "2016-2022" of configs/default.yaml,
    unblinded (so the box row can be compared); every point of the sweep reads the first N/1e6 files;
 2. every measurement is one fresh process (``--child``), so its peak RSS is that of the point alone; the
    modes are alternated within each repetition and the median over ``--repeat`` is printed:
@@ -52,13 +53,13 @@ def write_clustered(path: Path, cols: dict, cluster: int = CLUSTER) -> None:
     """Write like events.write_events but in baskets/clusters of ``cluster`` entries (as a DAQ would)."""
     import uproot
 
-    from na64flow.events import numpy_types
+    from na64flow.events import compression, numpy_types
     from na64flow.paths import atomic_output
 
     types = numpy_types("electron", truth=True)
     n = len(cols["event_number"])
     with atomic_output(path, mode=None) as tmp:
-        with uproot.recreate(tmp) as f:
+        with uproot.recreate(tmp, compression=compression()) as f:   # what `simulate` writes
             f.mktree("events", types)
             for start in range(0, n, cluster):
                 f["events"].extend({k: np.ascontiguousarray(cols[k][start:start + cluster], dtype=t)
