@@ -18,7 +18,6 @@ All numbers are listed with their sources in docs/simulation.md.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
