@@ -123,7 +123,7 @@ def read_floor(cfg: dict, files: list[str]) -> dict:
 def ours(cfg: dict, workers: int) -> dict:
     from na64flow.processing import run_processing
 
-    content = run_processing(cfg, ANALYSIS, RUN, workers=workers, executor="futures", status=False)
+    content = run_processing(cfg, ANALYSIS, RUN, workers=workers, executor="futures", status=False, blind=False)
     d = content["samples"]["data"]
     return {"raw": d["cutflow"]["raw"], "names": d["cutflow"]["names"],
             "entries": {k: float(h.sum(flow=True).value) for k, h in d["hists"].items()}}
