@@ -28,7 +28,7 @@ def cluster(tmp_path_factory):
 def test_scheduler_and_two_worker_processes_give_the_iterative_histograms(cluster, tmp_path, repo_root):
     from dask.distributed import Client
 
-    _, cfg = toy.make_config(tmp_path, repo_root, {"execution.dask_scheduler": cluster.address, "unblind": True})
+    _, cfg = toy.make_config(tmp_path, repo_root, {"execution.dask_scheduler": cluster.address})
     toy.write_run(cfg, "na64e", "2016-2022", 6000, seed=21, n_files=4)
     ref = run_processing(cfg, "na64e", "2016-2022", executor="iterative", status=False)
     dist = run_processing(cfg, "na64e", "2016-2022", status=False)   # dask, from execution.dask_scheduler
