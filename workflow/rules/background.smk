@@ -3,7 +3,13 @@
 
 rule background:
     input:
-        [] if SOURCE == "published" else f"{RESULTS}/histograms/{{analysis}}/{{run}}.pkl",
+        hists=[] if SOURCE == "published" else f"{RESULTS}/histograms/{{analysis}}/{{run}}.pkl",
+        # the dimuon k of the electron setups is read from the normalisation record, not recomputed
+        norm=(
+            []
+            if SOURCE == "published"
+            else f"{RESULTS}/normalisation/{{analysis}}/{{run}}.json"
+        ),
     output:
         json=f"{RESULTS}/background/{{analysis}}/{{run}}.json",
         table=report(
@@ -69,3 +75,26 @@ rule closure:
         ENV
     shell:
         "na64flow closure --config {params.config} --analysis {wildcards.analysis} > {log} 2>&1"
+
+
+rule coverage:
+    # coverage study of the whole background method (docs/background.md "Coverage"): every run re-simulated
+    # in process for background.coverage.n_seeds seeds; no input file (the rate model is rebuilt in process)
+    output:
+        summary=report(
+            f"{RESULTS}/coverage/summary.md",
+            caption="../report/background.rst",
+            category="coverage",
+            subcategory="background",
+        ),
+        json=f"{RESULTS}/coverage/summary.json",
+        seeds=f"{RESULTS}/coverage/seeds.csv",
+    params:
+        config=CONFIG,
+        settings=section_hash("background", "analyses", "simulation", "seed"),
+    log:
+        f"{RESULTS}/logs/coverage.log",
+    conda:
+        ENV
+    shell:
+        "na64flow coverage --config {params.config} > {log} 2>&1"
