@@ -134,18 +134,14 @@ def pvalue_randomised(n_obs: np.ndarray, b: np.ndarray, sigma: np.ndarray, rng) 
     """p = P(N > n) + U P(N = n), N ~ Poisson(lambda), lambda ~ Gamma(mean b, sd sigma) (negative binomial)."""
     n_obs, b, sigma = (np.asarray(x, float) for x in (n_obs, b, sigma))
     u = rng.random(n_obs.shape)
-    out = np.empty_like(b)
-    for i, (n, mu, s) in enumerate(zip(n_obs, b, sigma)):
-        if mu <= 0:
-            p_gt, p_eq = 0.0, float(n == 0)
-        elif s <= 1e-9 * mu:
-            p_gt, p_eq = stats.poisson.sf(n, mu), stats.poisson.pmf(n, mu)
-        else:
-            k, theta = (mu / s) ** 2, s**2 / mu
-            dist = stats.nbinom(k, 1.0 / (1.0 + theta))
-            p_gt, p_eq = dist.sf(n), dist.pmf(n)
-        out[i] = p_gt + u[i] * p_eq
-    return out
+    p_gt = np.zeros_like(b)
+    p_eq = (n_obs == 0).astype(float)             # b <= 0: N = 0
+    pois = (b > 0) & (sigma <= 1e-9 * b)
+    p_gt[pois], p_eq[pois] = stats.poisson.sf(n_obs[pois], b[pois]), stats.poisson.pmf(n_obs[pois], b[pois])
+    nb = (b > 0) & ~pois
+    k, theta = (b[nb] / sigma[nb]) ** 2, sigma[nb] ** 2 / b[nb]
+    p_gt[nb], p_eq[nb] = stats.nbinom.sf(n_obs[nb], k, 1 / (1 + theta)), stats.nbinom.pmf(n_obs[nb], k, 1 / (1 + theta))
+    return p_gt + u * p_eq
 
 
 def set_expected(rows: list[dict]) -> None:
