@@ -21,14 +21,14 @@ rule background:
         tex=f"{RESULTS}/background/{{analysis}}/{{run}}.tex",
     params:
         config=CONFIG,
-        settings=section_hash("background", "analyses"),
+        settings=section_hash("background", "analyses", "simulation"),
     log:
         f"{RESULTS}/logs/background/{{analysis}}/{{run}}.log",
     conda:
         ENV
     shell:
-        "na64flow background --config {params.config} --analysis {wildcards.analysis} "
-        "--run {wildcards.run} > {log} 2>&1"
+        "na64flow background --config {params.config:q} --analysis {wildcards.analysis:q} "
+        "--run {wildcards.run:q} > {log:q} 2>&1"
 
 
 rule normalisation:
@@ -44,8 +44,8 @@ rule normalisation:
     conda:
         ENV
     shell:
-        "na64flow normalisation --config {params.config} --analysis {wildcards.analysis} "
-        "--run {wildcards.run} > {log} 2>&1"
+        "na64flow normalisation --config {params.config:q} --analysis {wildcards.analysis:q} "
+        "--run {wildcards.run:q} > {log:q} 2>&1"
 
 
 rule closure:
@@ -74,7 +74,7 @@ rule closure:
     conda:
         ENV
     shell:
-        "na64flow closure --config {params.config} --analysis {wildcards.analysis} > {log} 2>&1"
+        "na64flow closure --config {params.config:q} --analysis {wildcards.analysis:q} > {log:q} 2>&1"
 
 
 rule coverage:
@@ -97,4 +97,4 @@ rule coverage:
     conda:
         ENV
     shell:
-        "na64flow coverage --config {params.config} > {log} 2>&1"
+        "na64flow coverage --config {params.config:q} > {log:q} 2>&1"
