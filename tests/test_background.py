@@ -178,3 +178,46 @@ def test_hadron_content_measured_in_srd_n1_slice_normalises_beamline_decays(cfg)
     box = hfile["samples"]["mc_beamline_decay"]["regions"]["box"]["weighted"]
     assert bl["inputs"]["k"] == pytest.approx(k) and bl["estimate"] == pytest.approx(k * box)
     assert "hadron content" in bl["method"]
+
+
+def test_empty_data_side_band_enters_the_total_through_the_simulation_normalised_to_data(cfg):
+    hfile = closure.toy_histogram_file(seed=14)
+    h = hfile["samples"]["data"]["hists"]["ecal_hcal"]
+    h.view(flow=False)["value"] = 0.0          # no data side-band event: data-driven estimate impossible
+    h.view(flow=False)["variance"] = 0.0
+    rec = background.estimate_from_histograms(cfg, "na64e", "2016-2022", hfile)
+    up = next(s for s in rec["sources"] if s["name"] == "upstream_interactions")
+    mc_box = hfile["samples"]["mc_upstream_interaction"]["regions"]["box"]["weighted"]
+    assert up["estimate"] > 0 and up["estimate"] == pytest.approx(mc_box * up["inputs"]["simulation"][0]["k"])
+    assert up["stat"] > 0 and up["syst"] > 0
+    assert "side band empty" in up["method"] and up["inputs"]["obtained"].startswith("simulation normalised")
+    assert "upstream_interactions" in rec["total"]["sources_in_estimate"]
+
+
+def test_no_source_is_silently_dropped_and_each_says_how_it_was_obtained(cfg):
+    hfile = closure.toy_histogram_file(seed=15)
+    hfile["samples"]["mc_beamline_decay"]["regions"]["box"].update(raw=0, weighted=0.0, sumw2=0.0)
+    rec = background.estimate_from_histograms(cfg, "na64e", "2016-2022", hfile)
+    names = {s["name"] for s in rec["sources"]}
+    simulated = {s[3:] for s in hfile["samples"] if s.startswith("mc_")} - {"upstream_interaction"}
+    assert simulated <= names and "upstream_interactions" in names
+    tot = rec["total"]
+    assert set(tot["sources_in_estimate"]) | set(tot["upper_values"]) == names
+    assert all(s["inputs"].get("obtained") for s in rec["sources"])
+    md, tex = background.markdown_table(rec), background.latex_table(rec)
+    for s in rec["sources"]:
+        assert s["label"] in md
+
+
+def test_tables_state_rate_scale_physical_and_published_exposure_equivalent(cfg):
+    hfile = closure.toy_histogram_file(seed=16)
+    cfg = dict(cfg, simulation=dict(cfg["simulation"], rate_scale={"upstream_interaction": 100.0}, run_rate_scale={}))
+    rec = background.estimate_from_histograms(cfg, "na64e", "2016-2022", hfile)
+    up = next(s for s in rec["sources"] if s["name"] == "upstream_interactions")
+    assert rec["rate_scale"] == {"upstream_interaction": 100.0}
+    assert up["estimate_physical"] == pytest.approx(up["estimate"] / 100.0)
+    assert rec["total_physical"] == pytest.approx(sum(s["estimate_physical"] for s in rec["sources"]))
+    assert rec["published_total"] == pytest.approx(0.51)          # background.published_reference [paper]
+    assert rec["total_published_exposure"] == pytest.approx(rec["total_physical"] * 9.37e11 / rec["n_ot"])
+    md = background.markdown_table(rec)
+    assert "upstream_interaction x100" in md and "published total 0.51" in md
