@@ -319,7 +319,9 @@ def estimate_from_histograms(cfg: dict, analysis: str, run: str, hfile: dict, no
     rec = {"analysis": analysis, "run": str(run), "n_ot": float(hfile.get("n_ot", cuts.n_ot)),
            "blinded": bool(hfile.get("blinded", True)), "sources": sources, "total": total_of(sources)}
     pub = (bcfg.get("published_reference") or {}).get(f"{analysis}:{run}")
-    rec.update(physical_statement(rec, _run_scales(cfg, analysis, run), pub))
+    present = {s[3:] for s in hfile["samples"] if s.startswith("mc_")} | set(replaced)
+    scales = {p: f for p, f in _run_scales(cfg, analysis, run).items() if p in present}
+    rec.update(physical_statement(rec, scales, pub))
     rec["closure_failed"] = [s["name"] for s in sources if not s.get("closure", {}).get("central_closes", True)]
     return rec
 
