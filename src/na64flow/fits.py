@@ -242,6 +242,10 @@ def transfer_candidate(n_sideband: float, mc_target: float, mc_target_var: float
     rel_r = np.sqrt((mc_target_var / mc_target**2 if mc_target > 0 else 0.0) + mc_sideband_var / mc_sideband**2)
     poisson = np.sqrt(n_sideband) if n_sideband > 0 else 1.14
     stat = float(np.hypot(poisson * r, n_sideband * r * rel_r))
+    if mc_target <= 0:
+        # no simulated event in the target: R is only bounded, R < 1.14 x mean weight / T_sb (68% CL
+        # [lit: Feldman & Cousins]; mean weight from the side band, sum w^2 / sum w) -- not 0 +- 0
+        stat = float(max(n_sideband, 1.14) * 1.14 * (mc_sideband_var / mc_sideband) / mc_sideband)
     return Candidate("mc_transfer", tuple(fit_range), float(n_sideband * r), stat, float("nan"), True)
 
 
