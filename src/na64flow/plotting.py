@@ -24,17 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import NA64Error, paths
+from . import NA64Error, paths, registry
 from .config import add_config_arguments, config_from_args, cuts_for, runs_of, section
+from .physics.constants import M_MU_GEV
 from .publish import analyses_of, background_of, read_cutflow, read_limits
 
 log = logging.getLogger(__name__)
-
-M_MU_GEV = 0.10566  # [lit] physics.md header
-MESON_LABEL = {"eta": r"$\eta$", "etaprime": r"$\eta'$", "eta_prime": r"$\eta'$"}
-BEAM_LABEL = {"na64e": r"NA64e ($e^-$)", "na64e_plus": r"NA64e ($e^+$)", "na64mu": r"NA64$\mu$",
-              "na64h": "NA64h", "combined": "combined"}
-BEAM_COLOR = {"na64e": "tab:blue", "na64e_plus": "tab:red", "na64mu": "tab:purple", "combined": "black"}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -172,29 +167,28 @@ def _draw_g_minus_2_band(p: Plotter, ax, masses_gev: np.ndarray) -> str:
 
 
 def plot_coupling_limits(p: Plotter, analysis: str, model: str) -> None:
-    """eps vs m_A' (dark_photon) or g vs m_Z' (lmu_ltau, with the (g-2)_mu band)."""
+    """Coupling vs mediator mass (e.g. eps vs m_A'; g vs m_Z' with the (g-2)_mu band)."""
     path = paths.limits_path(p.cfg, analysis, model)
     if not p.need(path, f"limits --analysis {analysis} --model {model}"):
         return
     rows = _limit_rows(path)
     x = np.array([r["mass_gev"] for r in rows], dtype=float)
     fig, ax = p.figure()
-    if model == "lmu_ltau":
+    spec = registry.parse_model(model)[0]
+    if spec.g_minus_2:
         gm2_caption = _draw_g_minus_2_band(p, ax, x)
-        xlabel, ylabel = r"$m_{Z'}$ [GeV]", r"$g_{Z'}$ (90% CL upper limit)"
-        what = "g of the L_mu-L_tau Z' vs m_Z'"
-    else:
-        xlabel, ylabel = r"$m_{A'}$ [GeV]", r"$\epsilon$ (90% CL upper limit)"
-        what = "the kinetic mixing eps vs m_A' (A' -> invisible)"
-    _band_plot(ax, x, rows, label=BEAM_LABEL.get(analysis, analysis))
+    xlabel, ylabel = f"{spec.mass_label} [GeV]", f"{spec.coupling_label} (90% CL upper limit)"
+    what = spec.description
+    label = registry.label(p.cfg, analysis)
+    _band_plot(ax, x, rows, label=label)
     refs = _references(p, analysis, model)
     _draw_reference_segments(ax, refs)
     ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel)
     ax.legend(loc="upper left", fontsize=13, bbox_to_anchor=(0.0, 0.92))
-    caption = f"90% CL upper limits on {what}, {BEAM_LABEL.get(analysis, analysis)}: expected median with 68% and 95% bands, observed when unblinded."
+    caption = f"90% CL upper limits on {what}, {label}: expected median with 68% and 95% bands, observed when unblinded."
     if refs:
         caption += " Red: published limits (" + "; ".join(r["reference"] for r in refs) + ")."
-    if model == "lmu_ltau":
+    if spec.g_minus_2:
         caption += " " + gm2_caption
     p.save(fig, ax, analysis, f"{model}_limits", caption)
 
@@ -202,62 +196,66 @@ def plot_coupling_limits(p: Plotter, analysis: str, model: str) -> None:
 def plot_beam_overlay(p: Plotter, model: str = "dark_photon") -> None:
     """Expected (and observed) limits of every beam and the combination on one plot."""
     curves = []
-    for analysis in analyses_of(p.cfg) + ["combined"]:
+    for analysis in analyses_of(p.cfg) + [registry.COMBINED]:
         path = paths.limits_path(p.cfg, analysis, model)
-        if path.exists():
+        if model in registry.limit_models(p.cfg, analysis) and path.exists():
             curves.append((analysis, _limit_rows(path)))
     if len(curves) < 2:
         return
     fig, ax = p.figure()
+    spec = registry.parse_model(model)[0]
     caption_extra = ""
-    if model == "lmu_ltau":
+    if spec.g_minus_2:
         masses = np.array([r["mass_gev"] for _, rows in curves for r in rows], dtype=float)
         caption_extra = " " + _draw_g_minus_2_band(p, ax, masses)
     for analysis, rows in curves:
         x = np.array([r["mass_gev"] for r in rows], dtype=float)
-        if analysis == "combined":
-            _band_plot(ax, x, rows, label="combined")
+        if analysis == registry.COMBINED:
+            _band_plot(ax, x, rows, label=registry.label(p.cfg, analysis))
         else:
-            _band_plot(ax, x, rows, color=BEAM_COLOR.get(analysis, "grey"), label=BEAM_LABEL[analysis], bands=False)
-    ax.set(xscale="log", yscale="log", xlabel=r"$m_{A'}$ [GeV]" if model == "dark_photon" else r"$m_{Z'}$ [GeV]",
-           ylabel=r"$\epsilon$ (90% CL)" if model == "dark_photon" else r"$g_{Z'}$ (90% CL)")
+            _band_plot(ax, x, rows, color=registry.colour(p.cfg, analysis), label=registry.label(p.cfg, analysis),
+                       bands=False)
+    ax.set(xscale="log", yscale="log", xlabel=f"{spec.mass_label} [GeV]", ylabel=f"{spec.coupling_label} (90% CL)")
     ax.legend(fontsize=12, loc="upper left", bbox_to_anchor=(0.0, 0.92))
     p.save(fig, ax, "combined", f"{model}_beams",
            f"90% CL limits for '{model}' of each beam (dashed expected, solid observed) and of the combined likelihood with its 68%/95% expected bands." + caption_extra)
 
 
 def plot_ldm_y(p: Plotter) -> None:
-    """y = eps^2 alpha_D (m_chi/m_A')^4 vs m_chi (m_A' = 3 m_chi) for each alpha_D file found."""
-    root = paths.results_dir(p.cfg) / "limits"
-    files = sorted(f for f in root.glob("*/*_y_*.csv") if not f.stem.endswith("_asymptotic"))
+    """y = eps^2 alpha_D (m_chi/m_A')^4 vs m_chi (m_A' = 3 m_chi) for each LDM limit table."""
+    # (analysis, LDM model) in the file order of the limits folder
+    wanted = sorted((a, m) for a, m in registry.limit_targets(p.cfg) if registry.parse_model(m)[1] is not None)
+    files = [(a, m, paths.limits_path(p.cfg, a, m)) for a, m in wanted]
+    files = [(a, m, f) for a, m, f in files if p.need(f, f"limits --analysis {a} --model {m}")]
     if not files:
-        p.missing.append(f"{root}/<analysis>/dark_photon_y_<alphaD>.csv (made by `na64flow limits`)")
         return
-    for path in files:
-        analysis, (model, alpha) = path.parent.name, path.stem.split("_y_")
+    for analysis, name, path in files:
+        model, alpha = name.split("_y_")
+        label = registry.label(p.cfg, analysis)
         rows = _limit_rows(path)
         x = np.array([r["m_chi_gev"] for r in rows], dtype=float)
         fig, ax = p.figure()
-        _band_plot(ax, x, rows, label=BEAM_LABEL.get(analysis, analysis))
+        _band_plot(ax, x, rows, label=label)
         ax.set(xscale="log", yscale="log", xlabel=r"$m_\chi$ [GeV]",
                ylabel=r"$y = \epsilon^2 \alpha_D (m_\chi/m_{A'})^4$")
         ax.text(0.97, 0.05, rf"$\alpha_D = {alpha}$, $m_{{A'}} = 3 m_\chi$", transform=ax.transAxes, ha="right")
         ax.legend(fontsize=13, loc="upper left", bbox_to_anchor=(0.0, 0.92))
         p.save(fig, ax, analysis, f"{model}_y_alphaD_{alpha.replace('.', 'p')}",
-               f"90% CL upper limits on the LDM parameter y vs m_chi for alpha_D = {alpha} and m_A' = 3 m_chi ({BEAM_LABEL.get(analysis, analysis)}).")
+               f"90% CL upper limits on the LDM parameter y vs m_chi for alpha_D = {alpha} and m_A' = 3 m_chi ({label}).")
 
 
-def plot_meson_br(p: Plotter) -> None:
-    """Br(eta -> invisible), Br(eta' -> invisible): expected with bands and observed, per meson."""
-    paths_ = [paths.limits_path(p.cfg, "na64h", m) for m in ("eta_invisible", "etaprime_invisible")]
-    present = [q for q in paths_ if p.need(q, "limits --analysis na64h")]
+def plot_meson_br(p: Plotter, analysis: str) -> None:
+    """Br(meson -> invisible) of every Br model of the analysis (e.g. eta, eta'): bands and observed."""
+    models = [m for m in registry.public_models(p.cfg, analysis) if registry.MODELS[m].poi == "br"]
+    present = [(m, q) for m in models
+               if p.need(q := paths.limits_path(p.cfg, analysis, m), f"limits --analysis {analysis}")]
     if not present:
         return
-    rows = [r for q in present for r in _limit_rows(q)]
+    rows = [(m, r) for m, q in present for r in _limit_rows(q)]
     fig, ax = p.figure()
     pos = np.arange(len(rows))
     refs_drawn: list[str] = []
-    for i, r in enumerate(rows):
+    for i, (model, r) in enumerate(rows):
         ax.fill_between([i - 0.3, i + 0.3], r["exp_m2"], r["exp_p2"], color="#FFDF7F", lw=0,
                         label=r"expected $\pm 2\sigma$" if i == 0 else None)
         ax.fill_between([i - 0.3, i + 0.3], r["exp_m1"], r["exp_p1"], color="#7FD17F", lw=0,
@@ -265,27 +263,28 @@ def plot_meson_br(p: Plotter) -> None:
         ax.hlines(r["exp"], i - 0.3, i + 0.3, colors="black", linestyles="--", label="expected" if i == 0 else None)
         if r.get("obs") is not None:
             ax.hlines(r["obs"], i - 0.3, i + 0.3, colors="black", label="observed" if i == 0 else None)
-        model = "etaprime_invisible" if "prime" in str(r.get("meson")) else "eta_invisible"
-        for ref in _references(p, "na64h", model):
+        for ref in _references(p, analysis, model):
             ax.plot([i], [ref["value"]], marker="*", ms=16, color="red", ls="none",
                     label="published" if not refs_drawn else None)
             refs_drawn.append(ref["reference"])
-    ax.set_xticks(pos, [MESON_LABEL.get(str(r.get("meson")), str(r.get("meson"))) + r" $\to$ invisible" for r in rows])
+    ax.set_xticks(pos, [registry.MODELS[m].meson_label + r" $\to$ invisible" for m, _ in rows])
     ax.set(yscale="log", ylabel="Br (90% CL upper limit)", xlim=(-0.7, len(rows) - 0.3))
     ax.legend(fontsize=13, loc="upper left", bbox_to_anchor=(0.0, 0.92))
-    caption = ("90% CL upper limits on Br(eta -> invisible) and Br(eta' -> invisible) from NA64h: expected with "
-               "68%/95% bands, observed when unblinded.")
+    caption = (f"90% CL upper limits on {' and '.join(registry.MODELS[m].description for m, _ in present)} from "
+               f"{registry.label(p.cfg, analysis)}: expected with 68%/95% bands, observed when unblinded.")
     if refs_drawn:
         caption += " Red stars: published limits (" + "; ".join(sorted(set(refs_drawn))) + ")."
-    p.save(fig, ax, "na64h", "meson_br_limits", caption)
+    p.save(fig, ax, analysis, "meson_br_limits", caption)
 
 
 def events_inside_box(h, ecal_max_gev: float, hcal_max_gev: float) -> float:
-    """Sum of the (E_ECAL, E_HCAL) histogram over the bins lying entirely inside the signal box."""
-    ex, hx = h.axes[0].edges, h.axes[1].edges
-    in_e = ex[1:] <= ecal_max_gev + 1e-9
-    in_h = hx[1:] <= hcal_max_gev + 1e-9
-    return float(h.values()[np.ix_(in_e, in_h)].sum())
+    """Sum of the (E_ECAL, E_HCAL) histogram over the bins lying entirely inside the signal box
+    (from the first bin up to the box edges; the box thresholds are bin edges of the plane)."""
+    import hist
+
+    ecal, hcal = h.axes[0].name, h.axes[1].name
+    inside = h[{ecal: slice(0, hist.loc(ecal_max_gev), sum), hcal: slice(0, hist.loc(hcal_max_gev), sum)}]
+    return float(inside.value)
 
 
 def _load_histograms(path: Path) -> dict:
@@ -310,8 +309,10 @@ def plot_ecal_hcal(p: Plotter, analysis: str, run: str) -> None:
     from matplotlib.patches import Rectangle
 
     cuts = cuts_for(p.cfg, analysis, run)
-    ecal_max = getattr(cuts, "ecal_max_gev", 50.0)
-    hcal_max = getattr(cuts, "hcal_zero_gev", 1.0)
+    missing = [k for k in ("ecal_max_gev", "hcal_zero_gev") if not hasattr(cuts, k)]
+    if missing:
+        raise NA64Error(f"analyses.{analysis}.cuts: {', '.join(missing)} needed to draw the signal box of run {run}")
+    ecal_max, hcal_max = float(cuts.ecal_max_gev), float(cuts.hcal_zero_gev)
     blinded = content.get("blinded", True)
     if blinded and (n_in_box := events_inside_box(h, ecal_max, hcal_max)) > 0:
         raise NA64Error(f"{path}: blinded histogram 'ecal_hcal' of data has {n_in_box:g} entries inside the signal "
@@ -405,13 +406,17 @@ def make_all(cfg: dict, out_dir: Path | None = None) -> Plotter:
     p = Plotter(cfg, Path(out_dir) if out_dir else paths.plots_dir(cfg))
     analyses = analyses_of(cfg)
     jobs = []
-    for a in [a for a in analyses if a != "na64h"] + ["combined"]:
-        models = ("dark_photon", "lmu_ltau") if a in ("na64e", "na64mu", "combined") else ("dark_photon",)
-        jobs += [(plot_coupling_limits, (p, a, m)) for m in models]
-    jobs += [(plot_beam_overlay, (p, "dark_photon")), (plot_beam_overlay, (p, "lmu_ltau"))]
+    def coupling_models(a):
+        return [m for m in registry.public_models(cfg, a) if registry.MODELS[m].poi == "coupling"]
+
+    for a in analyses + [registry.COMBINED]:
+        jobs += [(plot_coupling_limits, (p, a, m)) for m in coupling_models(a)]
+    overlay = dict.fromkeys(m for a in analyses + [registry.COMBINED] for m in coupling_models(a))
+    jobs += [(plot_beam_overlay, (p, m)) for m in overlay]
     jobs.append((plot_ldm_y, (p,)))
-    if "na64h" in analyses:
-        jobs.append((plot_meson_br, (p,)))
+    for a in analyses:
+        if any(registry.MODELS[m].poi == "br" for m in registry.public_models(cfg, a)):
+            jobs.append((plot_meson_br, (p, a)))
     for a in analyses:
         for r in runs_of(cfg, a):
             if cfg["analyses"][a]["setup"] in ("electron", "hadron"):

@@ -5,9 +5,10 @@
 * ``likelihoods/<analysis>/BkgOnly.json`` and ``patchset.json`` for every analysis and ``combined``:
   the background-only pyhf workspace (one single-bin channel per run) and a pyhf PatchSet with one
   patch per (model, mass) that adds the signal samples (POI ``mu = (coupling/coupling_ref)^2``,
-  ``coupling_ref`` in each patch's metadata). The workspace per mass comes from
-  ``na64flow.stats.build_workspace(cfg, analysis, model, mass_gev)`` (the model the limits use) and
-  is split into BkgOnly + patch by :func:`split_workspace`.
+  ``coupling_ref`` in each patch's metadata), for the models of ``na64flow.registry.public_models``.
+  The workspace per mass is ``na64flow.stats.build_workspace(problem, i)`` of the problem the limits use,
+  built once per (analysis, model) by ``na64flow.stats.build_problem``, and is split into BkgOnly +
+  patch by :func:`split_workspace`.
 * ``hepdata/``: a HEPData submission (hepdata_lib, no images) with every limit curve found
   (expected median, +-1 and +-2 sigma bands, observed when unblinded), every cut-flow table and every
   background table; ``hepdata.tar.gz`` next to it is the archive to upload.
@@ -20,35 +21,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import io
 import json
 import logging
-import math
 import shutil
 import tempfile
 from pathlib import Path
 
-from . import NA64Error, paths, stats
+from . import NA64Error, contracts, paths, registry, stats
 from .config import add_config_arguments, analysis_config, config_from_args, runs_of, section
+from .stats import POI
 
 log = logging.getLogger(__name__)
-
-ANALYSES = ("na64e", "na64e_plus", "na64mu", "na64h")
-# models whose likelihoods are published (docs/contracts.md "signal"); the LDM y limits are a
-# reparametrisation of dark_photon and the brem/annihilation tables are its components
-PUBLIC_MODELS = {
-    "na64e": ("dark_photon", "lmu_ltau"),
-    "na64e_plus": ("dark_photon",),
-    "na64mu": ("dark_photon", "lmu_ltau"),
-    "na64h": ("eta_invisible", "etaprime_invisible"),
-    "combined": ("dark_photon", "lmu_ltau"),
-}
-COUPLING = {"dark_photon": "eps", "lmu_ltau": "g", "eta_invisible": "Br", "etaprime_invisible": "Br"}
-# signal events at coupling_ref in each patch (choice of POI normalisation only; no physics) [est]
-REF_SIGNAL_EVENTS = 10.0
-BACKGROUND_FLOOR = 1e-6     # events; keeps the Poisson mean positive for background-free runs
-POI = "mu"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -56,18 +40,14 @@ POI = "mu"
 
 
 def analyses_of(cfg: dict) -> list[str]:
-    return [a for a in ANALYSES if a in cfg["analyses"]]
+    return registry.analyses(cfg)
 
 
 def channels_of(cfg: dict, analysis: str) -> list[tuple[str, str]]:
     """(analysis, run) pairs of one analysis, or of all analyses for ``combined``."""
-    if analysis == "combined":
-        return [(a, r) for a in analyses_of(cfg) for r in runs_of(cfg, a)]
+    if analysis == registry.COMBINED:
+        return registry.pairs(cfg)
     return [(analysis, r) for r in runs_of(cfg, analysis)]
-
-
-def channel_name(analysis: str, run: str) -> str:
-    return f"{analysis}_{run}".replace("-", "_").replace(".", "p")
 
 
 def _published_block(cfg: dict, analysis: str, run: str) -> dict:
@@ -91,36 +71,20 @@ def background_of(cfg: dict, analysis: str, run: str) -> dict:
                     "upper_limit": s.get("upper_limit", False)} for s in pub.get("background_sources", [])]
         return {"estimate": float(pub["background"]), "uncertainty": float(pub.get("background_unc", 0.0)),
                 "sources": sources, "blinded": "observed" not in pub}
-    path = paths.require_file(paths.background_path(cfg, analysis, run), "background estimate", "background")
-    data = json.loads(path.read_text())
-    try:
-        total = data["total"]
-        unc = total.get("uncertainty")
-        if unc is None:
-            unc = math.hypot(total.get("stat", 0.0), total.get("syst", 0.0))
-        return {"estimate": float(total["estimate"]), "uncertainty": float(unc),
-                "sources": list(data.get("sources", [])), "blinded": bool(data.get("blinded", True))}
-    except (KeyError, TypeError) as exc:
-        raise NA64Error(f"{path}: key {exc} missing (contract: total.estimate, total.uncertainty)") from exc
-
-
-def masses_of(cfg: dict, analysis: str, model: str) -> list[float]:
-    """Union of the signal-table masses of all channels of ``analysis`` for ``model``."""
-    masses: set[float] = set()
-    for a, r in channels_of(cfg, analysis):
-        table = stats.read_signal_table(cfg, a, model, r)
-        if table is not None:
-            masses.update(float(f"{m:.6g}") for m in table["mass_gev"])
-    return sorted(masses)
+    bkg = contracts.read_background(paths.background_path(cfg, analysis, run))
+    return {"estimate": bkg.estimate, "uncertainty": bkg.uncertainty, "sources": list(bkg.sources),
+            "blinded": bkg.blinded}
 
 
 # ------------------------------------------------------------------------------------------------
 # workspaces
 
 
-def workspace_for(cfg: dict, analysis: str, model: str, mass_gev: float) -> tuple[dict, str]:
-    """The full workspace at one mass (the model the limits use) and who built it."""
-    return stats.build_workspace(cfg, analysis, model, mass_gev), "na64flow.stats.build_workspace"
+def workspaces(cfg: dict, analysis: str, model: str) -> list[tuple[float, dict]]:
+    """(mass_gev, full workspace) at every mass with signal, from one built problem (the limits' model)."""
+    problem = stats.build_problem(cfg, analysis, model)
+    floor = stats.settings(cfg)["background_floor"]
+    return [(float(f"{m:.6g}"), stats.build_workspace(problem, i, floor)) for i, m in enumerate(problem.mass_gev)]
 
 
 def split_workspace(ws: dict, poi: str = POI) -> tuple[dict, list[dict]]:
@@ -177,19 +141,10 @@ def likelihoods(cfg: dict, analysis: str) -> tuple[dict, dict] | None:
     """
     import pyhf
 
-    built, builder, errors = [], "", []
-    for model in PUBLIC_MODELS[analysis]:
-        for mass_gev in masses_of(cfg, analysis, model):
-            try:
-                ws, builder = workspace_for(cfg, analysis, model, mass_gev)
-            except NA64Error as exc:
-                log.warning("%s/%s m=%g: %s", analysis, model, mass_gev, exc)
-                errors.append(str(exc))
-                continue
-            built.append((model, mass_gev, ws))
+    built, builder = [], "na64flow.stats.build_workspace"
+    for model in registry.public_models(cfg, analysis):
+        built += [(model, mass_gev, ws) for mass_gev, ws in workspaces(cfg, analysis, model)]
     if not built:
-        if errors:
-            raise NA64Error(f"{analysis}: no workspace could be built; first error: {errors[0]}")
         return None
     bkgonly = _union_bkgonly([(m, x, split_workspace(dict(ws))[0]) for m, x, ws in built], analysis)
     index = {ch["name"]: i for i, ch in enumerate(bkgonly["channels"])}
@@ -203,7 +158,7 @@ def likelihoods(cfg: dict, analysis: str) -> tuple[dict, dict] | None:
         name = f"{model}_m{mass_gev:.6g}".replace(".", "p").replace("-", "m").replace("+", "")
         meta = {"name": name, "values": [model, mass_gev]}
         if coupling_ref is not None:
-            c = COUPLING.get(model, "coupling")
+            c = registry.parse_model(model)[0].symbol
             meta.update(coupling_ref=coupling_ref,
                         poi_definition=f"{POI} = Br/coupling_ref" if c == "Br" else f"{POI} = ({c}/coupling_ref)^2")
         patches.append({"metadata": meta, "patch": ops})
@@ -231,8 +186,7 @@ def likelihoods(cfg: dict, analysis: str) -> tuple[dict, dict] | None:
 def write_likelihoods(cfg: dict) -> list[str]:
     """Write BkgOnly.json + patchset.json per analysis (and combined); return the analyses written."""
     written = []
-    targets = analyses_of(cfg) + (["combined"] if len(analyses_of(cfg)) > 1 else [])
-    for analysis in targets:
+    for analysis in registry.likelihood_analyses(cfg):
         result = likelihoods(cfg, analysis)
         if result is None:
             log.warning("%s: no signal tables found, no likelihood written", analysis)
@@ -250,54 +204,30 @@ def write_likelihoods(cfg: dict) -> list[str]:
 # HEPData
 
 
-MASS_LABEL = {"dark_photon": "$m_{A'}$", "lmu_ltau": "$m_{Z'}$"}
-COUPLING_LABEL = {"dark_photon": "$\\epsilon$", "lmu_ltau": "$g_{Z'}$", "eta_invisible": "Br",
-                  "etaprime_invisible": "Br"}
-
-
 def read_limits(path: Path) -> list[dict]:
-    """Rows of a limits CSV (contract columns); empty cells (blinded ``obs``) become None."""
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    out = []
-    for r in rows:
-        row = {}
-        for k, v in r.items():
-            if k is None:
-                continue
-            v = (v or "").strip()
-            try:
-                row[k] = float(v) if v != "" else None
-            except ValueError:
-                row[k] = v
-        out.append(row)
-    needed = {"exp", "exp_m2", "exp_m1", "exp_p1", "exp_p2"}
-    if rows and not needed <= set(rows[0]):
-        raise NA64Error(f"{path}: missing columns {sorted(needed - set(rows[0]))} "
-                        "(contract: mass_gev,exp,exp_m2,exp_m1,exp_p1,exp_p2,obs)")
-    return out
+    """Rows of a limits CSV as {column: value} (contracts.read_limits; blinded ``obs`` is None)."""
+    return contracts.read_limits(path).records()
 
 
-def limit_table(path: Path, analysis: str):
+def limit_table(path: Path, analysis: str, model: str):
     """hepdata_lib Table of one limits CSV: expected median with +-1/+-2 sigma bands, observed."""
     from hepdata_lib import Table, Uncertainty, Variable
 
     rows = read_limits(path)
     if not rows:
         return None
-    model = path.stem
     first = next(iter(rows[0]))
-    base = model.split("_y_")[0]
+    spec, alpha_d = registry.parse_model(model)
     if first == "meson":
         xname, xunits = "Meson", ""
     elif first == "m_chi_gev":
         xname, xunits = "$m_{\\chi}$", "GeV"
     else:
-        xname, xunits = MASS_LABEL.get(base, "mass"), "GeV"
-    if "_y_" in model:
+        xname, xunits = spec.mass_label, "GeV"
+    if alpha_d is not None:
         what = f"y ($\\alpha_D$ = {model.split('_y_')[1]}, $m_{{A'}} = 3 m_\\chi$)"
     else:
-        what = COUPLING_LABEL.get(base, "coupling")
+        what = spec.coupling_label
     table = Table(f"Limits {analysis} {model}")
     table.description = (f"90% CL upper limits on {what} for the model '{model}' ({analysis}): expected "
                          "median with 68% and 95% bands (CLs)" + ("" if any(r.get("obs") is not None for r in rows)
@@ -324,46 +254,11 @@ def limit_table(path: Path, analysis: str):
     return table
 
 
-def _number_or_text(v: str):
-    v = (v or "").strip()
-    try:
-        return float(v)
-    except ValueError:
-        return v if v else "-"
-
-
 def read_cutflow(path: Path) -> tuple[list[str], dict[str, list], dict[str, list]]:
-    """A cut-flow CSV as (cut names, {sample: events after each cut}, {sample: their errors}).
-
-    Long format of the cutflow step (columns sample,step,raw,...,weighted,weighted_err,...): the
-    weighted events (raw if there is no weighted column) per sample; wide format (first column = cut,
-    one column per sample) as is. Text cells (e.g. "blinded") stay text; missing errors are None.
-    """
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows:
-        raise NA64Error(f"{path}: empty cut-flow table")
-    header = list(rows[0])
-    if "sample" in header and "step" in header:
-        value_col = "weighted" if "weighted" in header else "raw"
-        err_col = "weighted_err" if value_col == "weighted" and "weighted_err" in header else None
-        steps: list[str] = []
-        values: dict[str, list] = {}
-        errors: dict[str, list] = {}
-        for r in rows:
-            if r["step"] not in steps:
-                steps.append(r["step"])
-        index = {st: i for i, st in enumerate(steps)}
-        for r in rows:
-            sample = r["sample"]
-            values.setdefault(sample, ["-"] * len(steps))[index[r["step"]]] = _number_or_text(r[value_col])
-            errors.setdefault(sample, [None] * len(steps))[index[r["step"]]] = (
-                _number_or_text(r[err_col]) if err_col else None)
-        return steps, values, errors
-    first = header[0]
-    steps = [r[first] for r in rows]
-    values = {c: [_number_or_text(r[c]) for r in rows] for c in header[1:]}
-    return steps, values, {c: [None] * len(steps) for c in header[1:]}
+    """A cut-flow CSV as (cut names, {sample: events after each cut}, {sample: their errors})
+    (contracts.read_cutflow: weighted events; text cells such as "blinded" stay text)."""
+    table = contracts.read_cutflow(path)
+    return table.steps, table.values, table.errors
 
 
 def cutflow_table(path: Path, analysis: str):
@@ -430,7 +325,7 @@ def likelihood_archive(cfg: dict) -> Path | None:
     files = sorted(root.glob("*/*.json"))
     if not files:
         return None
-    out = paths.results_dir(cfg) / "likelihoods.tar.gz"
+    out = paths.likelihood_archive_path(cfg)
     with paths.atomic_output(out, mode=None) as tmp:
         with tarfile.open(tmp, "w:gz") as tar:
             for f in files:
@@ -445,17 +340,19 @@ def hepdata_submission(cfg: dict):
     pub = section(cfg, "publish")
     sub = Submission()
     sub.comment = pub.get("hepdata", {}).get("comment", "NA64 results (na64flow)")
-    root = paths.results_dir(cfg)
     archive = likelihood_archive(cfg)
     if archive is not None:
         sub.add_additional_resource("Full pyhf likelihoods: per analysis BkgOnly.json + patchset.json (one patch "
                                     "per model and mass)", str(archive), copy_file=True, file_type="HistFactory")
     n = {"limits": 0, "cutflows": 0, "background": 0}
-    for analysis in analyses_of(cfg) + ["combined"]:
-        for path in sorted((root / "limits" / analysis).glob("*.csv")):
-            if path.stem.endswith("_asymptotic"):
+    for analysis in analyses_of(cfg) + [registry.COMBINED]:
+        # file-name order (as the tables have always been listed)
+        for model in sorted(registry.limit_models(cfg, analysis), key=lambda m: f"{m}.csv"):
+            path = paths.limits_path(cfg, analysis, model)
+            if not path.exists():
+                log.warning("%s: limit table missing (made by `na64flow limits`), not in the submission", path)
                 continue
-            table = limit_table(path, analysis)
+            table = limit_table(path, analysis, model)
             if table is not None:
                 sub.add_table(table)
                 n["limits"] += 1
@@ -492,7 +389,7 @@ def write_hepdata(cfg: dict) -> dict:
         if out.exists():
             shutil.rmtree(out)
         (tmp / "hepdata").replace(out)
-        (tmp / "submission.tar.gz").replace(out.parent / "hepdata.tar.gz")
+        (tmp / "submission.tar.gz").replace(paths.hepdata_archive_path(cfg))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("wrote %s: %s", out, ", ".join(f"{v} {k} tables" for k, v in n.items()))
@@ -555,7 +452,7 @@ def write_comparison(cfg: dict) -> Path | None:
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
         lines.append(f"| {r['analysis']} | {r['model']} | {where} | {r['value']:.3g} | {ours} | {ratio} | "
                      f"{r['reference']} |")
-    out = paths.results_dir(cfg) / "published_comparison.md"
+    out = paths.published_comparison_path(cfg)
     with paths.atomic_output(out) as fh:
         fh.write("\n".join(lines) + "\n")
     return out
