@@ -18,9 +18,22 @@ def test_sideband_extrapolation_recovers_upstream_box_count_of_toy(cfg):
     assert up["stat"] > 0 and up["syst"] >= 0
     models = [c["model"] for c in up["inputs"]["candidates"]]
     assert len(models) == 15 and models.count("mc_transfer") == 3      # 4 shapes x 3 ranges + transfers
-    assert up["method"].startswith("side-band extrapolation of data (E_HCAL shape, exponential fit")
+    # central: the coverage-tested simulation transfer factor of the primary range (docs/background.md)
+    assert up["method"].startswith("side-band extrapolation of data (E_HCAL shape, simulation transfer factor")
+    assert up["inputs"]["central_policy"] == "transfer"
     # the simulated upstream process is replaced by the data-driven estimate, not double counted
     assert "upstream_interaction" not in [s["name"] for s in rec["sources"]]
+
+
+def test_na64_fit_option_makes_the_primary_fit_central_when_it_closes(cfg):
+    hfile = closure.toy_histogram_file(seed=4, n_upstream=2000.0)
+    cfg = dict(cfg, background=dict(cfg.get("background") or {}))
+    sb = dict(background.settings(cfg)["electron"]["sideband"], central="fit", syst="envelope")
+    cfg["background"]["electron"] = dict(background.settings(cfg)["electron"], sideband=sb)
+    rec = background.estimate_from_histograms(cfg, "na64e", "2016-2022", hfile)
+    up = next(s for s in rec["sources"] if s["name"] == "upstream_interactions")
+    assert up["method"].startswith("side-band extrapolation of data (E_HCAL shape, exponential fit")
+    assert "envelope" in up["method"]
 
 
 def test_background_result_does_not_depend_on_data_box_content(cfg):
@@ -73,19 +86,32 @@ def test_mc_source_without_passing_events_gets_upper_value_error(cfg):
     assert bl["estimate"] == 0.0
     assert bl["stat"] == pytest.approx(1.14 * cf["weighted"][0] / cf["raw"][0])
     assert bl["inputs"]["upper_value_only"]
-    # an upper value set by the simulated sample size is listed, not added to the total
-    assert rec["total"]["not_included"]["beamline_decay"] == pytest.approx(bl["stat"])
-    assert rec["total"]["estimate"] == pytest.approx(sum(s["estimate"] for s in rec["sources"]))
-    assert "< " in background.markdown_table(rec)
+    # an upper value set by the simulated sample size is stated and added to the conservative total
+    # (as the NA64 tables do); the central total is the sum of the measured sources
+    tot = rec["total"]
+    assert tot["upper_values"]["beamline_decay"] == pytest.approx(bl["stat"])
+    assert tot["estimate"] == pytest.approx(sum(s["estimate"] for s in rec["sources"]))
+    assert tot["estimate_with_upper_values"] == pytest.approx(tot["estimate"] + sum(tot["upper_values"].values()))
+    assert "beamline_decay" not in tot["sources_in_estimate"]
+    md = background.markdown_table(rec)
+    assert "< " in md and "Total with upper values (conservative" in md
 
 
-def test_background_cli_writes_json_md_tex_per_contract(tmp_config):
+def test_background_cli_reads_the_normalisation_record_and_writes_json_md_tex_per_contract(tmp_config):
     path, raw = tmp_config()
     cfg = config.load_config(path)
     hfile = closure.toy_histogram_file(seed=3)
     from na64flow import paths
     histograms.save(paths.histograms_path(cfg, "na64e", "2016-2022"), hfile)
-    assert cli.main(["background", "-c", str(path), "--analysis", "na64e", "--run", "2016-2022"]) == 0
+    args = ["-c", str(path), "--analysis", "na64e", "--run", "2016-2022"]
+    with pytest.raises(NA64Error, match="normalisation"):      # the dimuon k is read, not recomputed
+        background.compute(cfg, "na64e", "2016-2022")
+    assert cli.main(["normalisation", *args]) == 0
+    norm_path = paths.normalisation_path(cfg, "na64e", "2016-2022")
+    norm = json.loads(norm_path.read_text())
+    norm["k"] = 2.0                                           # the background step uses the file's k
+    norm_path.write_text(json.dumps(norm))
+    assert cli.main(["background", *args]) == 0
     out = paths.background_path(cfg, "na64e", "2016-2022")
     rec = json.loads(out.read_text())
     assert {"analysis", "run", "n_ot", "blinded", "sources", "total"} <= set(rec)
@@ -94,6 +120,10 @@ def test_background_cli_writes_json_md_tex_per_contract(tmp_config):
     assert {"estimate", "stat", "syst", "uncertainty"} <= set(rec["total"])
     assert "Total" in out.with_suffix(".md").read_text()
     assert r"\begin{tabular}" in out.with_suffix(".tex").read_text()
+    dimu = next(s for s in rec["sources"] if s["name"] == "dimuon")
+    assert dimu["inputs"]["k"] == 2.0
+    # the physical equivalent is stated in every table
+    assert {"rate_scale", "total_physical"} <= set(rec)
 
 
 def test_missing_histogram_file_names_the_file_and_step(tmp_config):
@@ -148,3 +178,46 @@ def test_hadron_content_measured_in_srd_n1_slice_normalises_beamline_decays(cfg)
     box = hfile["samples"]["mc_beamline_decay"]["regions"]["box"]["weighted"]
     assert bl["inputs"]["k"] == pytest.approx(k) and bl["estimate"] == pytest.approx(k * box)
     assert "hadron content" in bl["method"]
+
+
+def test_empty_data_side_band_enters_the_total_through_the_simulation_normalised_to_data(cfg):
+    hfile = closure.toy_histogram_file(seed=14)
+    h = hfile["samples"]["data"]["hists"]["ecal_hcal"]
+    h.view(flow=False)["value"] = 0.0          # no data side-band event: data-driven estimate impossible
+    h.view(flow=False)["variance"] = 0.0
+    rec = background.estimate_from_histograms(cfg, "na64e", "2016-2022", hfile)
+    up = next(s for s in rec["sources"] if s["name"] == "upstream_interactions")
+    mc_box = hfile["samples"]["mc_upstream_interaction"]["regions"]["box"]["weighted"]
+    assert up["estimate"] > 0 and up["estimate"] == pytest.approx(mc_box * up["inputs"]["simulation"][0]["k"])
+    assert up["stat"] > 0 and up["syst"] > 0
+    assert "side band empty" in up["method"] and up["inputs"]["obtained"].startswith("simulation normalised")
+    assert "upstream_interactions" in rec["total"]["sources_in_estimate"]
+
+
+def test_no_source_is_silently_dropped_and_each_says_how_it_was_obtained(cfg):
+    hfile = closure.toy_histogram_file(seed=15)
+    hfile["samples"]["mc_beamline_decay"]["regions"]["box"].update(raw=0, weighted=0.0, sumw2=0.0)
+    rec = background.estimate_from_histograms(cfg, "na64e", "2016-2022", hfile)
+    names = {s["name"] for s in rec["sources"]}
+    simulated = {s[3:] for s in hfile["samples"] if s.startswith("mc_")} - {"upstream_interaction"}
+    assert simulated <= names and "upstream_interactions" in names
+    tot = rec["total"]
+    assert set(tot["sources_in_estimate"]) | set(tot["upper_values"]) == names
+    assert all(s["inputs"].get("obtained") for s in rec["sources"])
+    md, tex = background.markdown_table(rec), background.latex_table(rec)
+    for s in rec["sources"]:
+        assert s["label"] in md
+
+
+def test_tables_state_rate_scale_physical_and_published_exposure_equivalent(cfg):
+    hfile = closure.toy_histogram_file(seed=16)
+    cfg = dict(cfg, simulation=dict(cfg["simulation"], rate_scale={"upstream_interaction": 100.0}, run_rate_scale={}))
+    rec = background.estimate_from_histograms(cfg, "na64e", "2016-2022", hfile)
+    up = next(s for s in rec["sources"] if s["name"] == "upstream_interactions")
+    assert rec["rate_scale"] == {"upstream_interaction": 100.0}
+    assert up["estimate_physical"] == pytest.approx(up["estimate"] / 100.0)
+    assert rec["total_physical"] == pytest.approx(sum(s["estimate_physical"] for s in rec["sources"]))
+    assert rec["published_total"] == pytest.approx(0.51)          # background.published_reference [paper]
+    assert rec["total_published_exposure"] == pytest.approx(rec["total_physical"] * 9.37e11 / rec["n_ot"])
+    md = background.markdown_table(rec)
+    assert "upstream_interaction x100" in md and "published total 0.51" in md

@@ -93,8 +93,8 @@ def blinded_chain(tmp: Path, repo_root: Path, planted: dict | None, steps: str =
     if steps == "process":
         return res
     for run in RUNS:
+        assert main(["normalisation", *c, "--analysis", "na64e", "--run", run]) == 0   # background reads it
         assert main(["background", *c, "--analysis", "na64e", "--run", run]) == 0
-        assert main(["normalisation", *c, "--analysis", "na64e", "--run", run]) == 0
     assert main(["closure", *c, "--analysis", "na64e"]) == 0
     _signal_tables(cfg)
     for m in MODELS:

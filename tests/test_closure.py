@@ -66,3 +66,23 @@ def test_closure_never_reads_data_box_region_or_bins(cfg):
     a = closure.closure_rows(cfg, "na64e", "2016-2022", clean, n_toys=3, seed=2)
     b = closure.closure_rows(cfg, "na64e", "2016-2022", poisoned, n_toys=3, seed=2)
     assert a == b
+
+
+def test_closure_toys_fail_when_the_quoted_error_is_four_times_too_large(cfg, monkeypatch):
+    """Pull widths far from 1 fail: a transfer factor quoting 4x its real error gives toy width ~0.25."""
+    from na64flow import fits
+    hfile = closure.toy_histogram_file(seed=26, n_upstream=1000.0)
+    good = closure.closure_rows(cfg, "na64e", "2016-2022", hfile, n_toys=30, seed=3)
+    toy = next(r for r in good if r["test"].startswith("toys"))
+    assert toy["passed"] and 0.8 <= toy["pull_with_syst"] <= 1.2, toy
+    real = fits.transfer_candidate
+
+    def inflated(*a, **k):
+        c = real(*a, **k)
+        c.stat *= 4.0
+        return c
+
+    monkeypatch.setattr(fits, "transfer_candidate", inflated)
+    bad = closure.closure_rows(cfg, "na64e", "2016-2022", hfile, n_toys=30, seed=3)
+    toy = next(r for r in bad if r["test"].startswith("toys"))
+    assert toy["pull_with_syst"] < 0.5 and not toy["passed"], toy

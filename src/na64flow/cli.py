@@ -26,6 +26,7 @@ STEPS: dict[str, str] = {
     "background": "background",
     "normalisation": "normalisation",
     "closure": "closure",
+    "coverage": "coverage",
     "limits": "stats_cli",
     "freeze": "blinding",
     "unblind": "unblind",

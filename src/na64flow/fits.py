@@ -242,15 +242,25 @@ def transfer_candidate(n_sideband: float, mc_target: float, mc_target_var: float
     rel_r = np.sqrt((mc_target_var / mc_target**2 if mc_target > 0 else 0.0) + mc_sideband_var / mc_sideband**2)
     poisson = np.sqrt(n_sideband) if n_sideband > 0 else 1.14
     stat = float(np.hypot(poisson * r, n_sideband * r * rel_r))
+    if mc_target <= 0:
+        # no simulated event in the target: R is only bounded, R < 1.14 x mean weight / T_sb (68% CL
+        # [lit: Feldman & Cousins]; mean weight from the side band, sum w^2 / sum w) -- not 0 +- 0
+        stat = float(max(n_sideband, 1.14) * 1.14 * (mc_sideband_var / mc_sideband) / mc_sideband)
     return Candidate("mc_transfer", tuple(fit_range), float(n_sideband * r), stat, float("nan"), True)
 
 
-def summarise(cands: list[Candidate], central: Candidate, target, min_pvalue: float = 0.01) -> Extrapolation:
+def summarise(cands: list[Candidate], central: Candidate, target, min_pvalue: float = 0.01,
+              syst_from: str = "envelope") -> Extrapolation:
     """Central value and stat from ``central``; syst = the Barlow-net envelope over reasonable candidates
     (valid, finite, closing on simulation when checked, and for fits goodness-of-fit p >= ``min_pvalue``;
-    transfer candidates have no p)."""
+    transfer candidates have no p). ``syst_from``: "envelope" (every reasonable candidate, the NA64
+    function/range envelope), "transfer_ranges" (only the transfer factors of the other fit ranges)."""
     good = [c for c in cands if c.valid and c.closes and np.isfinite(c.estimate)
             and (not np.isfinite(c.pvalue) or c.pvalue >= min_pvalue)]
+    if syst_from == "transfer_ranges":
+        good = [c for c in good if c.model == "mc_transfer"]
+    elif syst_from != "envelope":
+        raise NA64Error(f"background.<setup>.sideband.syst '{syst_from}': use envelope or transfer_ranges")
     syst = max((systematic_shift(c, central) for c in good), default=0.0)
     return Extrapolation(central.estimate, central.stat, float(syst), central, cands, tuple(target))
 
@@ -259,30 +269,31 @@ def extrapolate(edges, values, variances=None, *, target: tuple[float, float],
                 fit_ranges: list[tuple[float, float]], models=MODELS, primary: tuple[str, int] | None = None,
                 min_pvalue: float = 0.01, offset_gev: float = 1.0, min_events: float = 0.0,
                 transfer: list[Candidate] | None = None, simulation: tuple | None = None,
-                max_closure_pull: float = 2.0) -> Extrapolation:
+                max_closure_pull: float = 2.0, central: str = "fit", syst_from: str = "envelope") -> Extrapolation:
     """Fit every (model, fit range) candidate and extrapolate each into ``target`` = [a, b].
 
-    Central value: the ``primary`` (model, index into fit_ranges) candidate (default: the first model on
-    the first range); statistical error: that fit's propagated error. A fit whose range holds fewer
-    than ``min_events`` effective events ((sum w)^2 / sum w^2) is reported but marked not valid (its shape is not
-    constrained); if the primary fit is such a fit and ``transfer`` candidates (one per fit range,
-    ``transfer_candidate``) are given, the primary range's transfer candidate becomes the central
-    value. ``simulation`` = (edges, values, variances, truth, truth_unc): the simulated spectrum of the
-    process being estimated (side band *and* target, simulation is not blinded) and its true target
-    count; every (model, range) choice is also applied to it, and a choice whose closure pull exceeds
-    ``max_closure_pull`` does not close on simulation: it is reported, kept out of the envelope, and
-    if it is the primary, the primary range's transfer candidate becomes central instead.
-    Systematic: ``summarise`` -- the largest deviation from the central value among the reasonable
-    candidates, each net of its statistical part (``systematic_shift``). The choice of candidates
-    uses only side-band data and simulation, never the data in the target.
+    ``central`` = "transfer": the central value is the transfer candidate (``transfer_candidate``) of the
+    primary range (the coverage-tested method, docs/background.md); the fits are alternatives (and the
+    envelope when ``syst_from`` = "envelope"). ``central`` = "fit" (the NA64 side-band extrapolation):
+    the ``primary`` (model, index into fit_ranges) fit, replaced by the primary range's transfer candidate
+    when that fit is not usable: fewer than ``min_events`` effective events ((sum w)^2 / sum w^2) in the
+    range, failed fit, or no closure on simulation. ``simulation`` = (edges, values, variances, truth,
+    truth_unc): the simulated spectrum of the process being estimated (side band *and* target,
+    simulation is not blinded) and its true target count; every (model, range) choice is also applied
+    to it, and a choice whose closure pull exceeds ``max_closure_pull`` does not close on simulation:
+    it is reported, kept out of the envelope, and can never be central. With an empty ``models`` list
+    no fit is made (transfer candidates only). Systematic: ``summarise``. The choice of candidates uses
+    only side-band data and simulation, never the data in the target.
     """
     models = list(models)
-    primary = tuple(primary or (models[0], 0))
-    if primary[1] >= len(fit_ranges) or primary[0] not in models:
+    primary = tuple(primary or ((models or ["exponential"])[0], 0))
+    if primary[1] >= len(fit_ranges) or (models and primary[0] not in models):
         raise NA64Error(f"background.sideband.primary {list(primary)} is not among the models {models} "
                         f"and {len(fit_ranges)} fit ranges")
+    if central not in ("fit", "transfer"):
+        raise NA64Error(f"background.<setup>.sideband.central '{central}': use transfer or fit")
     cands: list[Candidate] = []
-    central = None
+    chosen = None
     for i, rng in enumerate(fit_ranges):
         for model in models:
             res = fit_spectrum(edges, values, variances, model=model, fit_range=tuple(rng), offset_gev=offset_gev)
@@ -301,9 +312,13 @@ def extrapolate(edges, values, variances=None, *, target: tuple[float, float],
                 cand.closes = bool(np.isfinite(cand.closure_pull) and abs(cand.closure_pull) <= max_closure_pull)
             cands.append(cand)
             if (model, i) == primary:
-                central = cand
+                chosen = cand
     if transfer:
         cands.extend(transfer)
-        if not (central.valid and central.closes) and transfer[primary[1]].valid:
-            central = transfer[primary[1]]
-    return summarise(cands, central, target, min_pvalue)
+        if central == "transfer" or chosen is None or not (chosen.valid and chosen.closes):
+            if transfer[primary[1]].valid:
+                chosen = transfer[primary[1]]
+    if chosen is None:
+        raise NA64Error("side-band estimate: no fit model and no simulation transfer factor (no simulated "
+                        "sample of the replaced process)")
+    return summarise(cands, chosen, target, min_pvalue, syst_from)

@@ -3,7 +3,9 @@
 
 rule background:
     input:
-        [] if SOURCE == "published" else P("histograms_path", "{analysis}", "{run}"),
+        hists=[] if SOURCE == "published" else P("histograms_path", "{analysis}", "{run}"),
+        # the dimuon k of the electron setups is read from the normalisation record, not recomputed
+        norm=[] if SOURCE == "published" else P("normalisation_path", "{analysis}", "{run}"),
     output:
         json=P("background_path", "{analysis}", "{run}"),
         table=report(
@@ -15,7 +17,7 @@ rule background:
         tex=P("background_table_path", "{analysis}", "{run}", "tex"),
     params:
         config=CONFIG,
-        settings=section_hash("background", "analyses"),
+        settings=section_hash("background", "analyses", "simulation"),
     log:
         P("log_path", "background", "{analysis}", "{run}"),
     conda:
@@ -69,3 +71,26 @@ rule closure:
         ENV
     shell:
         "na64flow closure --config {params.config:q} --analysis {wildcards.analysis:q} > {log:q} 2>&1"
+
+
+rule coverage:
+    # coverage study of the whole background method (docs/background.md "Coverage"): every run re-simulated
+    # in process for background.coverage.n_seeds seeds; no input file (the rate model is rebuilt in process)
+    output:
+        summary=report(
+            f"{RESULTS}/coverage/summary.md",
+            caption="../report/background.rst",
+            category="coverage",
+            subcategory="background",
+        ),
+        json=f"{RESULTS}/coverage/summary.json",
+        seeds=f"{RESULTS}/coverage/seeds.csv",
+    params:
+        config=CONFIG,
+        settings=section_hash("background", "analyses", "simulation", "seed"),
+    log:
+        f"{RESULTS}/logs/coverage.log",
+    conda:
+        ENV
+    shell:
+        "na64flow coverage --config {params.config:q} > {log:q} 2>&1"

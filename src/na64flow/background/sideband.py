@@ -1,0 +1,203 @@
+"""Side-band extrapolation into the signal box, with histogram access that cannot touch the data box.
+
+electron/positron (NA64e, NA64e+): "lost neutrals (gamma, n, K0) from upstream interactions" [paper,
+physics.md §1]. The data (E_ECAL, E_HCAL) histogram ``ecal_hcal`` is projected on E_HCAL in the strip
+E_ECAL < E_ECAL,max (the ``sb_hcal`` side band: HCAL cut inverted) for E_HCAL >= hcal_zero only, and
+extrapolated into E_HCAL < hcal_zero, which *is* the box. muon (NA64mu): the data ``p_out`` spectrum above
+the cut is extrapolated below it. The box bins of the data histograms are never read: the arrays are
+sliced to the side band before any use (box bins straddling an edge are excluded with the box).
+
+Candidates (``fits.extrapolate``): the simulation transfer factor per fit range (central, docs/background.md
+"coverage") and the NA64-style shape fits (4 shapes x the fit ranges), each also applied to the simulated
+sample of the replaced process (closure on simulation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import NA64Error, fits, samples
+
+# ---------------------------------------------------------------------------------------------
+# histogram access that cannot touch the box
+
+
+def _axis_index(h, key: str, default: int) -> int:
+    for i, ax in enumerate(h.axes):
+        if key in (ax.name or "").lower() or key in (ax.label or "").lower():
+            return i
+    return default
+
+
+def hcal_strip(h, ecal_range_gev: tuple[float, float], hcal_min_gev: float):
+    """E_HCAL spectrum of the strip ecal_range (bins fully inside) for E_HCAL >= hcal_min_gev only.
+
+    Returns (edges, values, variances) of the HCAL bins from the first bin edge >= hcal_min_gev upward.
+    Bins below hcal_min_gev (the box for the signal strip) are sliced away before anything is read.
+    """
+    ie = _axis_index(h, "ecal", 0)
+    ih = 1 - ie
+    e_edges = h.axes[ie].edges
+    h_edges = h.axes[ih].edges
+    lo, hi = ecal_range_gev
+    e_sel = (e_edges[:-1] >= lo - 1e-9) & (e_edges[1:] <= hi + 1e-9)
+    h_start = int(np.searchsorted(h_edges, hcal_min_gev - 1e-9))
+    if not e_sel.any() or h_start >= len(h_edges) - 1:
+        raise NA64Error(f"histogram '{h.name or 'ecal_hcal'}': no bins for E_ECAL in [{lo}, {hi}] GeV and "
+                        f"E_HCAL >= {hcal_min_gev} GeV")
+    sl = [slice(None), slice(None)]
+    sl[ie] = np.flatnonzero(e_sel)
+    sl[ih] = slice(h_start, None)
+    view = h.view(flow=False)[tuple(sl)]     # side band only: box bins are not part of the view
+    values = np.asarray(view["value"] if view.dtype.names else view, float)
+    variances = np.asarray(view["variance"], float) if view.dtype.names and "variance" in view.dtype.names else values
+    return h_edges[h_start:], values.sum(axis=ie), variances.sum(axis=ie)
+
+
+def spectrum_above(h, x_min_gev: float):
+    """1D spectrum (edges, values, variances) restricted to bins with lower edge >= x_min_gev."""
+    edges = h.axes[0].edges
+    start = int(np.searchsorted(edges, x_min_gev - 1e-9))
+    view = h.view(flow=False)[start:]
+    values = np.asarray(view["value"] if view.dtype.names else view, float)
+    variances = np.asarray(view["variance"], float) if view.dtype.names and "variance" in view.dtype.names else values
+    return edges[start:], values, variances
+
+
+def rebin(edges, values, variances, factor: int):
+    """Merge ``factor`` adjacent bins (dropping an incomplete last group)."""
+    factor = max(int(factor), 1)
+    n = (len(values) // factor) * factor
+    if n == 0:
+        return edges, values, variances
+    return (edges[: n + 1: factor], values[:n].reshape(-1, factor).sum(1),
+            variances[:n].reshape(-1, factor).sum(1))
+
+
+def get_hist(hfile: dict, sample: str, name: str):
+    smp = hfile["samples"].get(sample)
+    if smp is None:
+        raise NA64Error(f"histogram file ({hfile.get('analysis')}/{hfile.get('run')}): no sample '{sample}'")
+    hists = smp.get("hists", {})
+    if name not in hists:
+        raise NA64Error(f"histogram file ({hfile.get('analysis')}/{hfile.get('run')}), sample '{sample}': no "
+                        f"histogram '{name}'; found: {', '.join(hists)}")
+    return hists[name]
+
+
+def sum_hists(hfile: dict, sample_names: list[str], name: str):
+    """Sum of histogram ``name`` over several (simulated) samples."""
+    out = None
+    for s in sample_names:
+        h = get_hist(hfile, s, name)
+        out = h.copy() if out is None else out + h
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# estimators
+
+
+def _view_arrays(view):
+    values = np.asarray(view["value"] if view.dtype.names else view, float)
+    variances = np.asarray(view["variance"], float) if view.dtype.names and "variance" in view.dtype.names else values
+    return values, variances
+
+
+def simulation_projection(h_mc, setup: str, ecal_range_gev=None):
+    """Full 1D projection (edges, values, variances) of a *simulated* histogram, box included.
+
+    Only for ``mc_*`` samples (not blinded): the E_HCAL projection of the E_ECAL strip (electron,
+    hadron) or the p_out spectrum (muon). Used for simulation transfer factors and closure truth.
+    """
+    if setup == "muon":
+        vals, var = _view_arrays(h_mc.view(flow=False))
+        return h_mc.axes[0].edges, vals, var
+    ie = _axis_index(h_mc, "ecal", 0)
+    e_edges = h_mc.axes[ie].edges
+    lo, hi = ecal_range_gev
+    e_sel = np.flatnonzero((e_edges[:-1] >= lo - 1e-9) & (e_edges[1:] <= hi + 1e-9))
+    vals, var = _view_arrays(h_mc.view(flow=False))
+    vals, var = np.take(vals, e_sel, axis=ie).sum(axis=ie), np.take(var, e_sel, axis=ie).sum(axis=ie)
+    return h_mc.axes[1 - ie].edges, vals, var
+
+
+def interval_sum(edges, values, variances, a: float, b: float) -> tuple[float, float]:
+    """Sum of the bins lying entirely inside [a, b] and of their variances."""
+    sel = (edges[:-1] >= a - 1e-9) & (edges[1:] <= b + 1e-9)
+    return float(np.sum(values[sel])), float(np.sum(variances[sel]))
+
+
+def sideband_estimate(h, setup: str, cuts, bcfg: dict, *, shift_gev: float | None = None,
+                      h_mc=None) -> tuple[fits.Extrapolation, dict]:
+    """Side-band extrapolation into the box (or, with ``shift_gev``, into a validation pseudo-box).
+
+    electron/hadron: E_HCAL strip E_ECAL in [0, thr) (pseudo-box: [thr, thr + shift)), fit E_HCAL >=
+    hcal_zero, extrapolate to [0, hcal_zero). muon: fit p_out >= p_max (pseudo-box: >= p_max + shift),
+    extrapolate into [p_lo, p_max) (pseudo-box: [p_max, p_max + shift)). With ``h_mc`` (the simulated
+    histogram of the process the method replaces) the simulation transfer-factor candidates are added
+    (``fits.transfer_candidate``); the primary range's one is central (``sideband.central: transfer``,
+    default) or replaces the primary fit when that is not usable (``central: fit``, the NA64 option).
+    ``bcfg["fit_models"]`` empty: no shape fit (the central value and uncertainty of ``central:
+    transfer`` with ``syst: transfer_ranges`` do not depend on the fits; the coverage study uses this).
+    """
+    sb = bcfg[setup]["sideband"]
+    models = list(bcfg["fit_models"])
+    primary = tuple(sb.get("primary") or ((models or ["exponential"])[0], 0))
+    common = dict(models=models, primary=primary, min_pvalue=float(bcfg["min_fit_pvalue"]),
+                  offset_gev=float(bcfg["power_law_offset_gev"]), min_events=float(bcfg["min_fit_events"]))
+    ecal_range = None
+    if setup in ("electron", "hadron"):
+        thr = float(cuts.ecal_max_gev)
+        hz = float(cuts.hcal_zero_gev)
+        ecal_range = (0.0, thr) if shift_gev is None else (thr, thr + shift_gev)
+        edges, vals, var = hcal_strip(h, ecal_range, hz)
+        target = (float(h.axes[1 - _axis_index(h, "ecal", 0)].edges[0]), hz)
+        ranges = [tuple(r) for r in sb["fit_ranges_gev"]]
+        inputs = {"histogram": sb["histogram"], "projection": "E_HCAL", "ecal_range_gev": list(ecal_range),
+                  "fit_variable_min_gev": hz}
+    elif setup == "muon":
+        p_max = float(cuts.p_out_max_gev)
+        lo_fit = p_max if shift_gev is None else p_max + shift_gev
+        edges, vals, var = spectrum_above(h, lo_fit)
+        target = (float(h.axes[0].edges[0]), p_max) if shift_gev is None else (p_max, p_max + shift_gev)
+        d = lo_fit - p_max
+        ranges = [(r[0] + d, r[1] + d) for r in sb["fit_ranges_gev"]]
+        inputs = {"histogram": sb["histogram"], "projection": "p_out", "fit_variable_min_gev": lo_fit}
+    else:
+        raise NA64Error(f"no side-band method for setup '{setup}'")
+    edges, vals, var = rebin(edges, vals, var, sb.get("rebin", 1))
+    transfer = simulation = None
+    if h_mc is not None:
+        m_edges, m_vals, m_var = simulation_projection(h_mc, setup, ecal_range)
+        t_num, t_num_var = interval_sum(m_edges, m_vals, m_var, *target)
+        transfer = []
+        for rng in ranges:
+            t_den, t_den_var = interval_sum(m_edges, m_vals, m_var, *rng)
+            n_sb, _ = interval_sum(edges, vals, var, *rng)
+            transfer.append(fits.transfer_candidate(n_sb, t_num, t_num_var, t_den, t_den_var, rng))
+        # the same fits on the simulated side band (same bins as the data fit) for the closure check
+        start = int(np.searchsorted(m_edges, edges[0] - 1e-9))
+        s_edges, s_vals, s_var = rebin(m_edges[start:], m_vals[start:], m_var[start:], sb.get("rebin", 1))
+        simulation = (s_edges, s_vals, s_var, t_num, float(np.sqrt(t_num_var)))
+    central = sb.get("central", "transfer")
+    syst_from = sb.get("syst", "transfer_ranges")
+    ex = fits.extrapolate(edges, vals, var, target=target, fit_ranges=ranges, transfer=transfer,
+                          simulation=simulation, max_closure_pull=float(bcfg["max_closure_pull"]),
+                          central=central, syst_from=syst_from, **common)
+    inputs["central_policy"] = central
+    inputs["syst_definition"] = ("Barlow-net spread of the transfer factors of the other fit ranges"
+                                 if syst_from == "transfer_ranges" else
+                                 f"envelope of {len(ex.candidates)} model x range choices (NA64 style)")
+    inputs["n_sideband"] = float(vals.sum())
+    inputs.update(target_gev=list(target), fit_ranges_gev=[list(r) for r in ranges], models=list(models),
+                  primary=list(primary), candidates=[c.as_dict() for c in ex.candidates])
+    return ex, inputs
+
+
+def replaced_simulation(hfile: dict, sb: dict):
+    """Sum of the side-band histogram over the simulated samples the side-band method replaces (or None)."""
+    names = [samples.mc_sample(p) for p in sb.get("replaces", []) if samples.mc_sample(p) in hfile["samples"]]
+    names = [n for n in names if sb["histogram"] in hfile["samples"][n].get("hists", {})]
+    return sum_hists(hfile, names, sb["histogram"]) if names else None
+
