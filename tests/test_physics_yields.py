@@ -131,13 +131,33 @@ def test_brem_yield_of_primary_alone_matches_tsai_double_integral():
     assert got == pytest.approx(ref, rel=0.005), (got, ref)
 
 
-def test_meson_production_probability_follows_cross_section_and_attenuated_length():
+def test_meson_production_probability_is_sum_over_target_materials_of_effective_protons():
     p_eta = mesons.production_probability("eta")
     p_etap = mesons.production_probability("etaprime")
     assert p_etap / p_eta == pytest.approx(mesons.SIGMA_CEX_50GEV_UB["etaprime"] / mesons.SIGMA_CEX_50GEV_UB["eta"])
-    l_eff = mesons.effective_length_cm()
-    assert l_eff == pytest.approx(integrate.quad(lambda z: np.exp(-z / 17.59), 0, 40 * PB_X0_CM)[0], rel=1e-9)
-    assert p_eta == pytest.approx(PB_N_ATOMS_CM3 * 6.0e-30 * 82 * 207.2 ** -0.25 * l_eff, rel=1e-9)
+    layers = mesons.target_layers()
+    x = 40 * PB_X0_CM / 17.59 + 40 * PB_X0_CM / 77.1             # Pb and polystyrene, equal thickness
+    att = integrate.quad(lambda u: np.exp(-u), 0, x)[0] / x
+    assert mesons.attenuation_factor(layers) == pytest.approx(att, rel=1e-9)
+    protons = sum(n * length * neff for _, n, length, neff, _ in layers)
+    assert p_eta == pytest.approx(protons * 6.0e-30 * att, rel=1e-9)
+    # hydrogen of the scintillator: one free proton per H atom, 8 per C8H8
+    h = next(layer for layer in layers if layer[0] == "H")
+    assert h[3] == 1.0 and h[1] == pytest.approx(8 * 6.022e23 * 1.05 / 104.15, rel=1e-3)
+
+
+def test_glauber_effective_protons_of_exclusive_charge_exchange():
+    """No absorption: all Z protons count; with sigma_abs(pi N) = 21 mb the heavy nucleus is black in its
+    centre and only the rim contributes: N_eff(Pb) ~ 8 (an A^(1/3)-like surface scaling), well below the
+    inclusive Z A^-0.25 = 21.6 used before; for carbon about half the protons survive."""
+    assert mesons.effective_protons(207.2, 82, sigma_abs_mb=1e-6) == pytest.approx(82.0, rel=1e-3)
+    n_pb = mesons.effective_protons(207.2, 82)
+    n_c = mesons.effective_protons(12.011, 6)
+    assert 6.0 < n_pb < 11.0 and n_pb < 82 * 207.2 ** -0.25
+    assert 2.3 < n_c < 3.5
+    assert mesons.effective_protons(1.008, 1) == 1.0
+    # more absorption, fewer effective protons
+    assert mesons.effective_protons(207.2, 82, 30.0) < n_pb
 
 
 def test_positron_smoothing_keeps_linear_trends_and_end_bins_and_reduces_noise():
