@@ -7,8 +7,10 @@ results/<tag>/cutflows/A/summary.{csv,md,tex}.
 Per sample and step: events remaining (raw and weighted with its uncertainty sqrt(sum w^2)), events
 removed by the step, relative efficiency (remaining / remaining at the previous step) and cumulative
 efficiency (remaining / events read). The row ``invalid values`` removes events with NaN/inf or
-negative energies beyond noise. For data while blinded the ``box`` row reads "blinded" (see
-na64flow.histograms for what blinding withholds).
+negative energies beyond noise. Blinded data (every `process` output): the table is the cut-flow of
+the data events outside the blinded region, its first row included, and the ``box`` row reads
+"blinded" (na64flow.histograms). The `unblind` step writes the observed tables with the same code
+under results/<tag>/unblinded/cutflows/.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from .paths import atomic_output, cutflow_path, histograms_path, require_file
 
 COLUMNS = ("sample", "step", "raw", "removed", "rel_eff", "cum_eff", "weighted", "weighted_err",
            "rel_eff_weighted", "cum_eff_weighted")
-SUMMARY_COLUMNS = ("run", "sample", "read", "withheld", "invalid", "after_cuts", "box", "eff_cuts", "box_weighted",
+SUMMARY_COLUMNS = ("run", "sample", "read", "invalid", "after_cuts", "box", "eff_cuts", "box_weighted",
                    "box_weighted_err")
 
 
@@ -102,7 +104,9 @@ def tables_for_run(content: dict) -> dict[str, str]:
     analysis, run = content["analysis"], content["run"]
     per_sample = {s: rows_of(s, v["cutflow"]) for s, v in sorted(content["samples"].items())}
     all_rows = [r for rows in per_sample.values() for r in rows]
-    note = ("Data are blinded: the data box row is not computed." if content["blinded"] else "Unblinded.")
+    note = ("Data are blinded: the data rows count the events outside the blinded region (box observables "
+            "inside the box, before any cut), the data box row is not computed." if content["blinded"]
+            else "Unblinded (observed).")
     md = [f"# Cut-flow: {analysis}, run {run}", "",
           f"{note} Rows: events remaining after each step; `removed` = removed by the step; "
           "efficiencies relative to the previous step and to the events read.", ""]
@@ -121,7 +125,7 @@ def summary_rows(contents: list[dict]) -> list[dict]:
             cf = v["cutflow"]
             raw, w, w2 = cf["raw"], cf["weighted"], cf["sumw2"]
             blinded = raw[-1] is None
-            out.append({"run": c["run"], "sample": s, "read": raw[0], "withheld": raw[0] - raw[1], "invalid": raw[1] - raw[2],
+            out.append({"run": c["run"], "sample": s, "read": raw[0], "invalid": raw[0] - raw[1],
                         "after_cuts": raw[-2], "box": raw[-1], "eff_cuts": _ratio(raw[-2], raw[0]),
                         "box_weighted": w[-1], "box_weighted_err": None if blinded else math.sqrt(w2[-1]),
                         "_blinded_cols": blinded})

@@ -431,10 +431,14 @@ def make_all(cfg: dict, out_dir: Path | None = None) -> Plotter:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--out-dir", default=None, help="output folder (default results/<tag>/plots)")
+    parser.add_argument("--observed", action="store_true",
+                        help="plot the products of `na64flow unblind` (results/<tag>/unblinded/)")
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
+    if getattr(args, "observed", False):   # read and write under results/<tag>/unblinded/ (paths.observed_view)
+        cfg = paths.observed_view(cfg)
     p = make_all(cfg, args.out_dir)
     print(f"plots: {len(p.made)} written to {p.out_dir}")
     for m in p.missing:

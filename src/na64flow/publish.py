@@ -585,10 +585,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--no-likelihoods", action="store_true", help="only write the HEPData submission")
     parser.add_argument("--no-hepdata", action="store_true", help="only write the pyhf likelihoods")
+    parser.add_argument("--observed", action="store_true",
+                        help="the observed HEPData from the products of `na64flow unblind` (results/<tag>/unblinded/; "
+                             "no likelihoods)")
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
+    if getattr(args, "observed", False):   # read and write under results/<tag>/unblinded/ (paths.observed_view)
+        cfg, args.no_likelihoods = paths.observed_view(cfg), True
     comparison = write_comparison(cfg)
     if comparison is not None:
         print(comparison.read_text())

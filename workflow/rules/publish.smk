@@ -10,7 +10,9 @@ rule publish:
         likelihood_archive=report(
             f"{RESULTS}/likelihoods.tar.gz", caption="../report/likelihoods.rst", category="public files"
         ),
-        hepdata=directory(f"{RESULTS}/hepdata"),
+        # the folder is written whole into place (publish.write_hepdata renames it from a temporary one);
+        # not a directory() output, whose timestamp file would break hepdata-validator on the folder
+        hepdata=f"{RESULTS}/hepdata/submission.yaml",
         hepdata_archive=report(
             f"{RESULTS}/hepdata.tar.gz", caption="../report/hepdata.rst", category="public files"
         ),
@@ -45,3 +47,34 @@ rule plot:
         ENV
     shell:
         "na64flow plot --config {params.config:q} --out-dir {output.plots:q} > {log:q} 2>&1"
+
+
+# Observed HEPData and plots, from the products of `unblind` only (results/<tag>/unblinded/).
+rule publish_observed:
+    input:
+        f"{RESULTS}/unblinded/audit.json",
+    output:
+        hepdata=f"{RESULTS}/unblinded/hepdata/submission.yaml",
+    params:
+        config=CONFIG,
+    log:
+        f"{RESULTS}/unblinded/logs/publish.log",
+    conda:
+        ENV
+    shell:
+        "na64flow publish --config {params.config:q} --observed > {log:q} 2>&1"
+
+
+rule plot_observed:
+    input:
+        f"{RESULTS}/unblinded/audit.json",
+    output:
+        plots=directory(f"{RESULTS}/unblinded/plots/figures"),
+    params:
+        config=CONFIG,
+    log:
+        f"{RESULTS}/unblinded/logs/plot.log",
+    conda:
+        ENV
+    shell:
+        "na64flow plot --config {params.config:q} --observed --out-dir {output.plots:q} > {log:q} 2>&1"

@@ -19,7 +19,7 @@ def expected_outputs():
     steps["signal"] = [t for a, r in PAIRS for t in signal_tables(a, r)]
     steps["limits"] = limit_files()
     steps["publish"] = [f"{RESULTS}/likelihoods/{a}/patchset.json" for a in LIKELIHOOD_TARGETS] + [
-        f"{RESULTS}/hepdata", f"{RESULTS}/hepdata.tar.gz", f"{RESULTS}/likelihoods.tar.gz"]
+        f"{RESULTS}/hepdata/submission.yaml", f"{RESULTS}/hepdata.tar.gz", f"{RESULTS}/likelihoods.tar.gz"]
     steps["plot"] = [f"{RESULTS}/plots/figures"]
     return steps
 
