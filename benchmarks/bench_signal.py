@@ -55,9 +55,11 @@ def quad_brem_yield(mass_gev: float, table, e_thr_gev: float) -> float:
         x_lo, x_hi = max(e_thr_gev / e_k, mass_gev / e_k), 1 - M_E_GEV / e_k
         if x_hi <= x_lo:
             continue
-        sig_k = integrate.quad(lambda x, e_k=e_k, chi=chi: brem.dsigma_dx(x, e_k, mass_gev, chi=chi), x_lo, x_hi,
-                               limit=200, points=[1 - 1e-3, 1 - 1e-4])[0]
-        total += t_k * sig_k
+        sig_k = integrate.quad(lambda x, e_k=e_k, chi=chi: brem.dsigma_dx(x, e_k, mass_gev, chi=chi,
+                                                                        etl_correction=False),
+                               x_lo, x_hi, limit=200, points=[1 - 1e-3, 1 - 1e-4])[0]
+        # ETL: the IWW shape scaled to sigma_IWW^an / K(m, E_k) (brem module docstring)
+        total += t_k * sig_k * float(brem.etl_normalisation(e_k, mass_gev))
     return PB_N_ATOMS_PER_X0_CM2 * GEV2_TO_CM2 * total
 
 

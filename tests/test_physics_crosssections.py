@@ -28,24 +28,52 @@ def test_photon_flux_chi_agrees_with_scipy_quad():
     assert photon_flux_chi(m, e0) == pytest.approx(ref, rel=1e-6)
 
 
-@pytest.mark.parametrize("mass_gev, k", [(0.001, 0.61), (0.002, 0.83), (0.004, 0.95), (0.010, 1.08), (0.020, 1.20),
-                                          (0.030, 1.29), (0.050, 1.44), (0.100, 1.65), (0.200, 1.89), (0.300, 1.91),
-                                          (0.500, 1.92), (1.000, 2.14)])
-def test_k_factor_reproduces_table_nodes(mass_gev, k):
-    assert float(brem.k_factor(mass_gev)) == pytest.approx(k, abs=1e-9)
+# DMG4 exact-tree-level reference table (PKMuon/DMG4 examples/DarkMatterCS/testCS/DarkPhotonsSigmaTotETL.inc,
+# pb for eps = 1e-4 on lead; rows dataETL20/60/100/160, mass columns 2, 10, 100, 200, 500, 1000 MeV)
+DMG4_ETL_PB = {20.0: {0.002: 90711.9, 0.010: 7994.97, 0.100: 61.7703, 0.200: 9.75603, 0.5: 0.496444, 1.0: 0.0191653},
+               60.0: {0.002: 91179.7, 0.010: 8390.31, 0.100: 91.5764, 0.200: 16.9238, 0.5: 1.29251, 1.0: 0.1112},
+               100.0: {0.002: 91284.1, 0.010: 8486.3, 0.100: 106.04, 0.200: 20.7077, 0.5: 1.79844, 1.0: 0.191974},
+               160.0: {0.002: 91397.1, 0.010: 8544.49, 0.100: 119.076, 0.200: 24.3661, 0.5: 2.32613, 1.0: 0.288934}}
 
 
-def test_k_factor_interpolates_in_log_mass_and_is_flat_beyond_ends():
-    # halfway in ln m between 10 and 20 MeV
-    assert float(brem.k_factor(np.sqrt(0.010 * 0.020))) == pytest.approx(0.5 * (1.08 + 1.20), abs=1e-9)
-    assert float(brem.k_factor(0.0005)) == pytest.approx(0.61)
-    assert float(brem.k_factor(3.0)) == pytest.approx(2.14)
+@pytest.mark.parametrize("e0_gev", sorted(DMG4_ETL_PB))
+def test_etl_total_cross_section_reproduces_dmg4_table_at_every_emitter_energy(e0_gev):
+    from na64flow.physics.constants import GEV2_TO_CM2
+
+    for m, ref_pb in DMG4_ETL_PB[e0_gev].items():
+        ours_pb = float(brem.sigma_total_etl(e0_gev, m, eps=1e-4)) * GEV2_TO_CM2 / 1e-36
+        assert ours_pb == pytest.approx(ref_pb, rel=2e-3), (e0_gev, m)
 
 
-def test_etl_cross_section_is_iww_divided_by_k():
-    x, m = 0.8, 0.05
-    iww = brem.dsigma_dx(x, 100.0, m, etl_correction=False)
-    assert brem.dsigma_dx(x, 100.0, m) == pytest.approx(iww / 1.44, rel=1e-9)
+@pytest.mark.parametrize("mass_gev, k", [(0.001, 0.604626), (0.002, 0.832335), (0.004, 0.954116), (0.010, 1.08268),
+                                          (0.020, 1.20018), (0.030, 1.29257), (0.050, 1.44284), (0.100, 1.65122),
+                                          (0.200, 1.88813), (0.300, 1.91109), (0.500, 1.92204), (1.000, 2.14436)])
+def test_k_factor_at_100_gev_reproduces_dmg4_nodes_and_physics_md_rounded_values(mass_gev, k):
+    assert float(brem.k_factor(mass_gev, 100.0)) == pytest.approx(k, abs=1e-9)
+
+
+def test_k_factor_is_taken_at_the_emitter_energy_not_the_beam_energy():
+    # 200 MeV: K = 1.97534 at 60 GeV vs 1.88813 at 100 GeV (DMG4 table): 4.6% more suppression at 60 GeV
+    assert float(brem.k_factor(0.2, 60.0)) == pytest.approx(1.97534, abs=1e-9)
+    assert float(brem.k_factor(0.2, 70.0)) == pytest.approx(0.5 * (1.97534 + 1.96104), abs=1e-9)
+    ratio = brem.sigma_above(60.0, 0.2, 50.0) / brem.sigma_above(60.0, 0.2, 50.0, etl_correction=False)
+    norm_iww_to_an = brem.sigma_iww_analytic(60.0, 0.2) / brem.sigma_above(60.0, 0.2, 0.0, etl_correction=False)
+    assert ratio == pytest.approx(norm_iww_to_an / 1.97534, rel=1e-6)
+
+
+def test_k_factor_is_clamped_at_the_table_edges():
+    assert float(brem.k_factor(0.0005, 100.0)) == pytest.approx(0.604626)
+    assert float(brem.k_factor(3.0, 100.0)) == pytest.approx(2.14436)
+    assert float(brem.k_factor(0.1, 10.0)) == pytest.approx(2.12278)
+    assert float(brem.k_factor(0.1, 300.0)) == pytest.approx(1.55903)
+
+
+def test_etl_dsigma_dx_keeps_the_iww_shape_and_integrates_to_the_etl_total():
+    m = 0.05
+    x = np.array([0.3, 0.6, 0.9])
+    r = brem.dsigma_dx(x, 100.0, m) / brem.dsigma_dx(x, 100.0, m, etl_correction=False)
+    assert np.ptp(r) == pytest.approx(0.0, abs=1e-12)
+    assert float(brem.sigma_above(100.0, m, 0.0)) == pytest.approx(float(brem.sigma_total_etl(100.0, m)), rel=1e-6)
 
 
 def test_brem_cross_section_scales_as_eps_squared():
@@ -88,6 +116,53 @@ def test_sigma_above_threshold_matches_scipy_quad_for_electrons_and_muons():
         ref = integrate.quad(f, thr / e0, 1 - ml / e0, limit=500,
                              points=[1 - 1e-3, 1 - 1e-4])[0]
         assert brem.sigma_above(e0, m, thr, ml) == pytest.approx(ref, rel=1e-4)
+
+
+def test_muon_full_ww_angular_integral_matches_independent_scipy_quad():
+    """[independent numerical integration, not a paper number: arXiv:2107.13297's printed cross sections
+    were not available to us] dsigma/dx = int dtheta sin(theta) dsigma/(dx dcos theta), scipy.quad."""
+    from na64flow.physics import muon_ww
+
+    for m, x in [(0.01, 0.6), (0.1, 0.7), (0.5, 0.9)]:
+        ref = integrate.quad(lambda th, x=x, m=m: float(muon_ww.dsigma_dx_dcos_ww(x, th, 160.0, m)) * np.sin(th), 0.0, 0.3,
+                             points=[1e-5, 1e-4, 1e-3, 1e-2], limit=500)[0]
+        assert float(muon_ww.dsigma_dx_ww(x, 160.0, m)) == pytest.approx(ref, rel=1e-3)
+
+
+def test_muon_full_ww_reduces_to_iww_with_x_independent_tmin_and_chi():
+    """Analytic check of the WW form: with chi taken out of the angular integral the theta integral
+    gives alpha^2 alpha_V chi beta' [2(2-2x+x^2)/U - (2/3) x(1-x)(m^2+2m_l^2)/U^2] (int dtau/u^2 = 1/U,
+    int dtau tau/u^4 = 1/6U^2), which for m_l -> 0 is the Bjorken IWW dsigma/dx of brem."""
+    from na64flow.physics import muon_ww
+
+    m, e0 = 0.1, 160.0
+    for ml in (M_MU_GEV, M_E_GEV):
+        for x in (0.55, 0.8, 0.95):
+            u0 = m * m * (1 - x) / x + ml**2 * x
+
+            def integrand(lw, x=x, ml=ml):
+                negu = np.exp(lw)
+                amp = (2 * (2 - 2 * x + x * x) / (1 - x)
+                       + 4 * (m * m + 2 * ml**2) * (-negu * x + m * m * (1 - x) + ml**2 * x * x) / negu**2)
+                dcos = negu / (2 * x * e0**2)        # d cos(theta) = d(-u)/(2 x E0^2), d(-u) = (-u) dlw
+                return 2 * ALPHA**3 * e0**2 * np.sqrt(x * x - m * m / e0**2) * (1 - x) / negu**2 * amp * dcos
+
+            ww_const_chi = integrate.quad(integrand, np.log(u0), np.log(u0) + 40, limit=400)[0]
+            beta_p = np.sqrt(1 - m * m / (x * e0) ** 2)
+            analytic = ALPHA**3 * beta_p * (2 * (2 - 2 * x + x * x) / u0 - 2 / 3 * x * (1 - x) * (m * m + 2 * ml**2) / u0**2)
+            assert ww_const_chi == pytest.approx(analytic, rel=1e-6)
+            if ml == M_E_GEV:
+                iww = float(brem.dsigma_dx(x, e0, m, ml, chi=1.0, etl_correction=False))
+                assert ww_const_chi == pytest.approx(iww, rel=1e-3)   # beta vs beta', m_e^2 terms
+    assert muon_ww.THETA_MAX_RAD == 0.3
+
+
+def test_muon_full_ww_is_below_iww_with_x_independent_tmin():
+    """The x-dependent tmin = (U/2E0(1-x))^2 exceeds (m^2/2E0)^2, so chi and sigma are smaller."""
+    for m in (0.01, 0.1, 1.0):
+        ww = float(brem.sigma_above(160.0, m, 80.0, M_MU_GEV))
+        iww = float(brem.sigma_above(160.0, m, 80.0, M_MU_GEV, etl_correction=False))
+        assert 0.3 < ww / iww < 0.9
 
 
 def test_dsigma_dx_vanishes_outside_kinematic_range():

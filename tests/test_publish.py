@@ -239,3 +239,29 @@ def test_read_cutflow_takes_weighted_events_and_keeps_blinded_text(tree):
     assert steps == ["read", "srd_tag", "box"]
     assert values["data"] == [100000.0, 90000.0, "blinded"] and values["mc_dimuon"][1] == 4000.25
     assert errors["mc_dimuon"][:2] == [111.8, 100.0]
+
+
+def test_comparison_with_published_interpolates_at_a_benchmark_mass_and_reads_per_run_tables(tree):
+    import shutil
+
+    cfg, res = tree
+    combined = paths.limits_path(cfg, "na64e", "dark_photon")
+    per_run = combined.with_name("dark_photon_2016-2022.csv")
+    shutil.copy(combined, per_run)
+    cfg["publish"]["reference_limits"] = [
+        {"analysis": "na64e", "model": "dark_photon", "value": 1e-5, "mass_gev": 0.3, "reference": "test"},
+        {"analysis": "na64e", "model": "dark_photon", "value": 1e-5, "mass_gev": 0.3, "run": "2016-2022",
+         "reference": "test"},
+        {"analysis": "na64e", "model": "dark_photon", "value": 1e-5, "mass_gev": 0.3, "run": "1999",
+         "reference": "test"},
+        {"analysis": "na64e", "model": "dark_photon", "value": 1e-5, "mass_gev": 5.0, "reference": "test"}]
+    rows = publish.comparison_with_published(cfg)
+    # fixture: exp = 1e-5 (1 + 10 m) at 0.1 and 0.5 GeV: log-log at 0.3 GeV between 2e-5 and 6e-5
+    want = math.exp(0.5 * (math.log(2e-5) + math.log(6e-5)) + (math.log(0.3) - 0.5 * (math.log(0.1) + math.log(0.5)))
+                    * (math.log(6e-5) - math.log(2e-5)) / (math.log(0.5) - math.log(0.1)))
+    assert math.isclose(rows[0]["ours"], want, rel_tol=1e-9) and math.isclose(rows[1]["ours"], want, rel_tol=1e-9)
+    assert rows[2]["ours"] is None and rows[2]["file"].endswith("dark_photon_1999.csv")   # missing table: reported
+    assert rows[3]["ours"] is None                                                        # outside the scanned masses
+    text = publish.write_comparison(cfg).read_text()
+    assert "0.3 GeV (run 2016-2022)" in text and "missing:" in text
+

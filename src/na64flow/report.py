@@ -108,6 +108,22 @@ def limit_rows(cfg: dict) -> list[list[str]]:
     return rows
 
 
+def comparison_rows(cfg: dict) -> list[list[str]]:
+    """The rows of publish.comparison_with_published (publish.reference_limits of the configuration)."""
+    from .publish import comparison_with_published
+
+    out = []
+    for r in comparison_with_published(cfg):
+        where = (f"{r['mass_range_gev'][0]:g}-{r['mass_range_gev'][1]:g} GeV" if "mass_range_gev" in r
+                 else f"{r['mass_gev']:g} GeV" if "mass_gev" in r else r.get("meson", ""))
+        if r.get("run"):
+            where += f" (run {r['run']})"
+        ours = f"{r['ours']:.3g} ({r['kind']})" if r["ours"] is not None else "missing"
+        out.append([r["analysis"], r["model"], where, _fmt(r["value"]), ours,
+                    f"{r['ratio']:.2f}" if r["ratio"] is not None else "-", r["reference"]])
+    return out
+
+
 def landing_page(cfg: dict, expected: dict[str, list[str]], intro: str = "") -> str:
     """The rst of the report's landing page (see the module docstring)."""
     status = step_status(expected)
@@ -128,6 +144,11 @@ def landing_page(cfg: dict, expected: dict[str, list[str]], intro: str = "") -> 
     if lrows:
         lines += ["Limits at benchmark masses (90% CL)", "-----------------------------------", ""]
         lines += _table(["analysis", "model", "mass", "expected", "observed"], lrows)
+    crows = comparison_rows(cfg)
+    if crows:
+        lines += ["Ours vs published NA64 limits (90% CL; agreement check, never an input)",
+                  "------------------------------------------------------------------------", ""]
+        lines += _table(["analysis", "model", "where", "published", "ours", "ours/published", "source"], crows)
     res = paths.results_dir(cfg)
     links = []
     if (res / "hepdata.tar.gz").is_file():

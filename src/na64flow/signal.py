@@ -32,6 +32,7 @@ from .physics import constants as const
 from .physics import mesons, yields, zprime
 from .physics.tracklength import TrackLengthTable
 from .physics.tracklength import load as load_table
+from .simulation import detector
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ COLUMNS = contracts.SIGNAL_COLUMNS
 
 DEFAULTS = {
     "mass_grid": {"min_gev": 0.001, "max_gev": 1.0, "n_log": 60, "n_per_resonance_window": 20},
-    "annihilation_width": "narrow",
+    "annihilation_width": "breit_wigner",
     "ldm": {"alpha_d": 0.1, "m_chi_ratio": 1.0 / 3.0, "chi_kind": "dirac"},
     "cascade": {"n_full": 200, "n_high": 50000, "e_split_gev": 1.0, "seed": 1},
     "muon_target_length_x0": 40.0,
@@ -168,7 +169,9 @@ def model_yields(cfg: dict, analysis: str, run: str, model: str, masses_gev: np.
             ann = yields.annihilation_yield(m, table, thr, e0, width=s["annihilation_width"],
                                             alpha_d=float(ldm["alpha_d"]), m_chi_ratio=float(ldm["m_chi_ratio"]),
                                             chi_kind=ldm["chi_kind"],
-                                            smooth_bins=int(s["positron_smoothing_bins"]) if cuts.beam == "e-" else 0)
+                                            smooth_bins=int(s["positron_smoothing_bins"]) if cuts.beam == "e-" else 0,
+                                            beam_spread_rel=detector.BEAM_SPREAD_REL,
+                                            ecal_resolution=(detector.ECAL_STOCH, detector.ECAL_CONST))
             if cache is not None:
                 cache[key] = (brem, ann)
         if model == "dark_photon":

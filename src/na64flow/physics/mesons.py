@@ -1,34 +1,45 @@
-"""eta and eta' production by charge exchange of the pi- beam in the lead active target (NA64h).
+"""eta and eta' production by charge exchange of the pi- beam in the active target (NA64h).
 
-P_M = probability per pion on target that a meson M (eta or eta') is produced by charge exchange
-pi- p -> M n on a proton of the target, carrying ~all the beam energy (physics.md §3: then
+P_M = probability per pion on target that a meson M (eta or eta') is produced by exclusive charge
+exchange pi- p -> M n on a proton of the target and leaves it with ~all the beam energy (physics.md §3:
 Br(M -> inv) < N_up / (N_piOT P_M eps_M)). Treatment:
 
-* Free-proton cross sections at p = 50 GeV/c [est from GAMS/PROZA-era data, see below]:
-  sigma(pi- p -> eta n) = 6.0 ub and sigma(pi- p -> eta' n) = 3.3 ub. The measured 40 GeV/c values
-  are of this size (GAMS: eta ~ 7 ub at 38-40 GeV/c, eta'/eta ~ 0.5-0.6 [lit, Apel et al., Phys. Lett.
-  B 83 (1979) 131; Alde et al. (GAMS) Z. Phys. C 36 (1987) 603]); Regge exchange (a2 trajectory) falls
-  as p^(2 alpha(0) - 2) ~ p^-0.9, scaling 40 -> 50 GeV/c by ~0.82 [est]. Quoted here from memory of
-  those papers: an O(30%) uncertainty is appropriate.
-* Nucleus: sigma_A = sigma_p Z A^(alpha - 1) with alpha = 0.75 [est]: an exclusive, forward
-  charge-exchange on one of Z protons, with absorption of the incoming pion and the outgoing meson
-  and neutron in the nucleus reducing the per-nucleon rate as A^(alpha-1) (the A^0.75 scaling of
-  quasi-elastic peripheral processes, e.g. GAMS and E852 nuclear-target data [est]).
-* Beam attenuation: pions interact with lambda_I = 17.59 cm of lead [lit, PDG], so the effective
-  target length is L_eff = lambda_I (1 - exp(-L/lambda_I)) for the L = 40 X0 = 22.4 cm ECAL [est:
-  the ECAL as pure lead].
-P_M = n_atoms sigma_A L_eff. Meson kinematics for the simulation: :mod:`.sampling`.
+* Free-proton cross sections at p = 50 GeV/c: sigma(pi- p -> eta n) = 6.0 ub and sigma(pi- p -> eta' n)
+  = 3.3 ub [est]. The measured values (GAMS, Alde et al., Z. Phys. C 36 (1987) 603; Apel et al.,
+  Phys. Lett. B 83 (1979) 131, 15-40 GeV/c) could not be read in the sources available to us: these
+  numbers are from memory of those papers (eta ~ 7 ub at 38-40 GeV/c, eta'/eta ~ 0.55), Regge-scaled
+  (a2 exchange, sigma ~ p^(2 alpha(0) - 2) ~ p^-0.9) to 50 GeV/c. O(30%) uncertainty. Not tuned.
+* Nuclei: an exclusive process needs the incoming pion and the outgoing meson to cross the nucleus
+  without an inelastic interaction (which would make visible hadrons). Glauber-type effective proton
+  number (incoherent, optical limit) [lit: Glauber; e.g. Kopeliovich, Nemchik et al. for exclusive
+  production on nuclei]:
+      N_eff = (Z/A) int d^2b A T(b) exp(-sigma_abs A T(b)),
+  T(b) the Woods-Saxon thickness (R = 1.12 A^(1/3) - 0.86 A^(-1/3) fm, a = 0.546 fm [lit]), normalised to 1;
+  sigma_abs = sigma_inel(pi N) = 21 mb at 50 GeV/c [lit: PDG, sigma_tot(pi- p) ~ 24.5 mb minus sigma_el
+  ~ 3.5 mb]; the meson is taken to be absorbed like a pion (quark counting) [est] so the in- and
+  out-going paths add up to the full thickness. N_eff(Pb) = 8.6 protons (vs Z = 82; the earlier inclusive
+  Z A^(alpha-1) scaling gave 21.6), N_eff(C) = 2.9, N_eff(H) = 1. The neutron recoil (T_n ~ MeV) and a
+  possible soft nuclear break-up are invisible at the 1 GeV thresholds [est].
+* Target: the ECAL (active target), Pb/Sc shashlik with equal Pb and scintillator thicknesses
+  (1.5 mm + 1.5 mm layers [est: NA64 ECAL construction as remembered; 40 X0 of Pb = 22.4 cm of Pb and
+  22.4 cm of polystyrene C8H8, 1.05 g/cm^3 [lit]]): the scintillator's hydrogen (free protons) and carbon
+  are targets too. Beam attenuation over the whole depth with lambda_I(Pb) = 17.59 cm, lambda_I(polystyrene)
+  = 77.1 cm [lit, PDG]: a factor (1 - exp(-x))/x, x = sum L_i/lambda_i, for finely interleaved layers.
+P_M = sum_materials n_i L_i N_eff,i sigma_p(M) (1 - exp(-x))/x. Meson kinematics: :mod:`.sampling`.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import NA64Error
 from .constants import (
     ECAL_DEPTH_X0,
     M_ETA_GEV,
     M_ETAPRIME_GEV,
+    N_AVOGADRO,
     PB_A,
     PB_LAMBDA_I_CM,
     PB_N_ATOMS_CM3,
@@ -37,11 +48,16 @@ from .constants import (
     UB_TO_CM2,
 )
 
-SIGMA_CEX_50GEV_UB = {"eta": 6.0, "etaprime": 3.3}    # [est] GAMS/PROZA-era values scaled to 50 GeV/c
-NUCLEAR_ALPHA = 0.75                                  # [est] A^alpha scaling of the exclusive process
+SIGMA_CEX_50GEV_UB = {"eta": 6.0, "etaprime": 3.3}    # [est] see module docstring
 MESON_MASS_GEV = {"eta": M_ETA_GEV, "etaprime": M_ETAPRIME_GEV}
 REFERENCE_MOMENTUM_GEV = 50.0
 REGGE_POWER = -0.9                                    # [est] sigma ~ p^(2 alpha_a2(0) - 2), alpha_a2(0) ~ 0.55
+SIGMA_ABS_MB = 21.0                                   # inelastic pi N at 50 GeV/c [lit, PDG]
+WS_DIFFUSENESS_FM = 0.546                             # [lit]
+POLYSTYRENE_RHO_G_CM3 = 1.05                          # [lit, PDG]
+POLYSTYRENE_LAMBDA_I_CM = 77.1                        # [lit, PDG]
+POLYSTYRENE_N_MOLECULES_CM3 = N_AVOGADRO * POLYSTYRENE_RHO_G_CM3 / 104.15   # C8H8 per cm^3
+SCINT_TO_LEAD_THICKNESS = 1.0                         # [est] 1.5 mm Sc per 1.5 mm Pb
 
 
 def sigma_proton_ub(meson: str, p_gev: float = REFERENCE_MOMENTUM_GEV) -> float:
@@ -51,17 +67,43 @@ def sigma_proton_ub(meson: str, p_gev: float = REFERENCE_MOMENTUM_GEV) -> float:
     return SIGMA_CEX_50GEV_UB[meson] * (p_gev / REFERENCE_MOMENTUM_GEV) ** REGGE_POWER
 
 
-def sigma_nucleus_cm2(meson: str, p_gev: float = REFERENCE_MOMENTUM_GEV, z: int = PB_Z, a_mass: float = PB_A,
-                      alpha: float = NUCLEAR_ALPHA) -> float:
-    """sigma(pi- A -> M X) per nucleus in cm^2: sigma_p Z A^(alpha - 1)."""
-    return sigma_proton_ub(meson, p_gev) * UB_TO_CM2 * z * a_mass ** (alpha - 1.0)
+def effective_protons(a_mass: float, z: int, sigma_abs_mb: float = SIGMA_ABS_MB) -> float:
+    """N_eff = (Z/A) int d^2b A T(b) exp(-sigma_abs A T(b)) (module docstring); Z for sigma_abs -> 0,
+    1 for hydrogen."""
+    if a_mass <= 1.5:
+        return float(z)
+    r_fm = 1.12 * a_mass ** (1.0 / 3.0) - 0.86 * a_mass ** (-1.0 / 3.0)
+    a_fm = WS_DIFFUSENESS_FM
+    zmax = r_fm + 12 * a_fm
+    b = np.linspace(0.0, r_fm + 10 * a_fm, 500)
+    zz = np.linspace(-zmax, zmax, 2001)
+    r = np.linspace(0.0, zmax, 4000)
+    norm = np.trapezoid(4 * np.pi * r * r / (1 + np.exp((r - r_fm) / a_fm)), r)
+    rr = np.sqrt(b[:, None] ** 2 + zz[None, :] ** 2)
+    thick = np.trapezoid(1.0 / (1 + np.exp((rr - r_fm) / a_fm)), zz, axis=1) / norm    # T(b), fm^-2
+    sig_fm2 = 0.1 * sigma_abs_mb
+    return float(z / a_mass * np.trapezoid(2 * np.pi * b * a_mass * thick * np.exp(-sig_fm2 * a_mass * thick), b))
 
 
-def effective_length_cm(length_cm: float = ECAL_DEPTH_X0 * PB_X0_CM, lambda_cm: float = PB_LAMBDA_I_CM) -> float:
-    """Pion-attenuated target length lambda (1 - exp(-L/lambda)) in cm."""
-    return lambda_cm * (1.0 - math.exp(-length_cm / lambda_cm))
+def target_layers(lead_cm: float = ECAL_DEPTH_X0 * PB_X0_CM, scint_ratio: float = SCINT_TO_LEAD_THICKNESS):
+    """[(name, atoms per cm^3, thickness cm, N_eff, lambda_I cm)] of the active target (module docstring)."""
+    sc_cm = scint_ratio * lead_cm
+    n_mol = POLYSTYRENE_N_MOLECULES_CM3
+    return [("Pb", PB_N_ATOMS_CM3, lead_cm, effective_protons(PB_A, PB_Z), PB_LAMBDA_I_CM),
+            ("C", 8 * n_mol, sc_cm, effective_protons(12.011, 6), POLYSTYRENE_LAMBDA_I_CM),
+            ("H", 8 * n_mol, sc_cm, 1.0, math.inf)]
 
 
-def production_probability(meson: str, p_gev: float = REFERENCE_MOMENTUM_GEV, alpha: float = NUCLEAR_ALPHA) -> float:
-    """P_M per pion on target = n_atoms sigma_A L_eff (module docstring)."""
-    return PB_N_ATOMS_CM3 * sigma_nucleus_cm2(meson, p_gev, alpha=alpha) * effective_length_cm()
+def attenuation_factor(layers=None) -> float:
+    """Mean beam survival over the target depth, (1 - exp(-x))/x with x = sum L_i/lambda_i (the hydrogen
+    entry carries lambda = inf: polystyrene's lambda_I is given with the carbon)."""
+    layers = target_layers() if layers is None else layers
+    x = sum(length / lam for _, _, length, _, lam in layers if math.isfinite(lam))
+    return (1.0 - math.exp(-x)) / x if x > 0 else 1.0
+
+
+def production_probability(meson: str, p_gev: float = REFERENCE_MOMENTUM_GEV, layers=None) -> float:
+    """P_M per pion on target = sum_i n_i L_i N_eff,i sigma_p (1 - e^-x)/x (module docstring)."""
+    layers = target_layers() if layers is None else layers
+    protons_per_cm2 = sum(n * length * neff for _, n, length, neff, _ in layers)
+    return protons_per_cm2 * sigma_proton_ub(meson, p_gev) * UB_TO_CM2 * attenuation_factor(layers)

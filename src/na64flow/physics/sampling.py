@@ -37,6 +37,7 @@ from .constants import (
     PB_LAMBDA_I_CM,
     PB_X0_CM,
 )
+from .muon_ww import dsigma_dx_ww
 from .tracklength import TrackLengthTable, tsai_primary_table
 from .yields import smooth_symmetric
 
@@ -69,6 +70,21 @@ def default_table(beam: str, e0_gev: float) -> TrackLengthTable:
     return simulate_table(beam, e0_gev, n_full=0, n_high=DEFAULT_CASCADE_PRIMARIES, seed=7)
 
 
+def _dsigma_dx_shape(x, e, mass_gev, m_l):
+    """dsigma/dx up to a factor, rows of ``x`` at the emitter energies ``e``: e+- the IWW shape (chi does
+    not depend on x: chi = 1); muons the full WW form (x-dependent tmin, :mod:`.muon_ww`), computed once
+    per distinct energy (a muon beam has one)."""
+    if m_l < 10 * M_E_GEV:
+        return dsigma_dx(x, e[:, None], mass_gev, m_l, chi=1.0, etl_correction=False)
+    out = np.empty_like(x)
+    uniq, inv = np.unique(e, return_inverse=True)
+    for i, ei in enumerate(uniq):
+        rows = inv == i
+        first = np.flatnonzero(rows)[0]
+        out[rows] = dsigma_dx_ww(x[first], ei, mass_gev)[None, :]
+    return out
+
+
 def _sample_x(rng, e_gev, mass_gev, e_thr_gev, m_l):
     """x = E_A'/E for each emitter energy in ``e_gev`` from dsigma/dx restricted to x E > e_thr (inverse
     CDF on a grid in v = ln(1 - x), linear within grid cells)."""
@@ -81,12 +97,10 @@ def _sample_x(rng, e_gev, mass_gev, e_thr_gev, m_l):
         g = np.linspace(0.0, 1.0, _N_X_GRID)
         v = v_lo[:, None] + (v_hi - v_lo)[:, None] * g        # from x_hi (v_lo) down to x_lo (v_hi)
         x = -np.expm1(v)
-        # chi does not depend on x: shape only, chi = 1; density in v is (1-x) dsigma/dx
-        f = dsigma_dx(x, e[:, None], mass_gev, m_l, chi=1.0, etl_correction=False) * (1.0 - x)
+        # density in v is (1-x) dsigma/dx (shape only)
         x_in = np.clip(x, x_lo[:, None] * (1 + 1e-12), x_hi[:, None] * (1 - 1e-12))
+        f = _dsigma_dx_shape(x_in, e, mass_gev, m_l) * (1.0 - x_in)
         f = np.where(np.isfinite(f) & (f > 0), f, 0.0)
-        f[:, 0] = dsigma_dx(x_in[:, 0], e, mass_gev, m_l, chi=1.0, etl_correction=False) * (1 - x_in[:, 0])
-        f[:, -1] = dsigma_dx(x_in[:, -1], e, mass_gev, m_l, chi=1.0, etl_correction=False) * (1 - x_in[:, -1])
         cdf = np.concatenate([np.zeros((len(e), 1)), np.cumsum(0.5 * (f[:, 1:] + f[:, :-1]), axis=1)], axis=1)
         if np.any(cdf[:, -1] <= 0):
             raise NA64Error(f"signal sampling: no phase space for m = {mass_gev:g} GeV above "

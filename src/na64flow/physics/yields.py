@@ -4,10 +4,12 @@
       N/OT = n_atoms X0 sum_k [T-(E_k) + T+(E_k)] sigma(E_A' > E_thr; E_k)
   with T+-(E_k) the e-/e+ track length (X0) in energy bin k per beam particle (cascade or Tsai table)
   and sigma of :func:`.brem.sigma_above` (IWW / K) at the geometric bin centre.
-* Resonant annihilation on atomic electrons (narrow width, Marsicano et al.):
+* Resonant annihilation on atomic electrons (Marsicano et al.), default the physical line shape:
+      N/OT = Z n_atoms X0 int dE <dT+/dE>_beam(E) sigma_BW(E) P_pass(E)
+  with the Breit-Wigner of the LDM width, the positron spectrum averaged over the beam momentum spread
+  and P_pass the ECAL-resolution-smeared missing-energy threshold; or ``width="narrow"``:
       N/OT = Z n_atoms X0 dT+/dE(E_R) (2 pi^2 alpha eps^2 / m_e) BR,   E_R = m^2/(2 m_e) - m_e,
-  non-zero only for E_thr < E_R + m_e < E0; or with ``width="breit_wigner"`` the full integral
-  Z n_atoms X0 int dE dT+/dE sigma_BW(E) on a fine grid (dT+/dE piecewise constant per bin).
+  non-zero only for E_thr < E_R + m_e < E0 (dT+/dE piecewise constant per bin: spikes and steps).
 * Muon beams (thin target): N/OT = n_atoms L sigma(E_A' > E_thr; E0) with L the active target length.
 * Mesons: :func:`.mesons.production_probability`.
 Units: n_atoms in cm^-3, X0 and L in cm, sigma converted from GeV^-2 with 3.894e-28 cm^2 GeV^2.
@@ -16,6 +18,7 @@ Units: n_atoms in cm^-3, X0 and L in cm, sigma converted from GeV^-2 with 3.894e
 from __future__ import annotations
 
 import numpy as np
+from scipy import special
 
 from .. import NA64Error
 from . import annihilation, zprime
@@ -71,10 +74,19 @@ def positron_dtde(table: TrackLengthTable, e_gev, smooth_bins: int = 0):
     return np.where(inside, dt[np.clip(idx, 0, len(dt) - 1)], 0.0)
 
 
-def annihilation_yield(mass_gev, table: TrackLengthTable, e_thr_gev: float, e0_gev: float, width: str = "narrow",
+def annihilation_yield(mass_gev, table: TrackLengthTable, e_thr_gev: float, e0_gev: float, width: str = "breit_wigner",
                        alpha_d: float = 0.1, m_chi_ratio: float = 1.0 / 3.0, chi_kind: str = "dirac",
-                       br_invisible=1.0, smooth_bins: int = 0):
-    """Resonant-annihilation yield per particle on target at eps = 1 (module docstring)."""
+                       br_invisible=1.0, smooth_bins: int = 0, beam_spread_rel: float = 0.0,
+                       ecal_resolution=None):
+    """Resonant-annihilation yield per particle on target at eps = 1 (module docstring).
+
+    ``width="breit_wigner"`` (default): the full line shape with the LDM width Gamma(alpha_D, m_chi),
+    the positron spectrum averaged over the beam momentum spread (``beam_spread_rel`` = sigma_p/p; the
+    table is rescaled, dT/dE(E; E0') = dT/dE(E E0/E0'; E0) E0/E0', Gauss-Hermite in E0'), and, with
+    ``ecal_resolution`` = (stochastic, constant) of sigma_E/E, the ECAL resolution folded into the
+    missing-energy threshold: an A' of energy E+ + m_e passes with probability
+    Phi((E0 - E_thr - E_dep)/sigma(E_dep)), E_dep = E0 - E+ - m_e (a sharp step without it).
+    ``width="narrow"``: the delta-function limit (no width, no smearing)."""
     m = np.atleast_1d(np.asarray(mass_gev, dtype=float))
     n_e_per_cm2 = PB_Z * PB_N_ATOMS_PER_X0_CM2
     if width == "narrow":
@@ -84,17 +96,34 @@ def annihilation_yield(mass_gev, table: TrackLengthTable, e_thr_gev: float, e0_g
         return np.where(ok, n_e_per_cm2 * GEV2_TO_CM2 * positron_dtde(table, e_r, smooth_bins) * integral, 0.0)
     if width != "breit_wigner":
         raise NA64Error(f"signal.annihilation_width: unknown value '{width}' (narrow or breit_wigner)")
-    e_lo = e_thr_gev - M_E_GEV
+    e_max_dep = e0_gev - e_thr_gev                   # E_ECAL cut
+    sig_thr = 0.0
+    if ecal_resolution is not None:
+        stoch, const = ecal_resolution
+        sig_thr = e_max_dep * np.hypot(stoch / np.sqrt(max(e_max_dep, 1e-9)), const)
+    e_lo = max(e_thr_gev - M_E_GEV - 6.0 * sig_thr, 1e-3)
+    e_hi = e0_gev * (1.0 + 5.0 * beam_spread_rel)
+    gh_z, gh_w = np.polynomial.hermite_e.hermegauss(15 if beam_spread_rel > 0 else 1)
+    gh_w = gh_w / gh_w.sum()
     out = np.zeros_like(m)
     for i, mi in enumerate(m):
-        # grid around the resonance, dense within +-20 widths, covering [e_lo, E0]
+        # grid around the resonance, dense within +-20 widths, covering [e_lo, e_hi]
         gam = float(annihilation.total_width_gev(mi, alpha_d, m_chi_ratio * mi, chi_kind))
         e_r = float(annihilation.resonance_energy_gev(mi))
         de = max(mi * gam / M_E_GEV, 1e-9)      # half width in E+: m Gamma / m_e
-        core = np.clip(e_r + de * np.tan(np.linspace(-1.55, 1.55, 2001)), e_lo, e0_gev)
-        grid = np.unique(np.concatenate([core, np.linspace(e_lo, e0_gev, 501)]))
-        f = (annihilation.sigma_per_electron(grid, mi, 1.0, alpha_d, m_chi_ratio * mi, chi_kind)
-             * positron_dtde(table, grid, smooth_bins))
+        core = np.clip(e_r + de * np.tan(np.linspace(-1.55, 1.55, 2001)), e_lo, e_hi)
+        grid = np.unique(np.concatenate([core, np.linspace(e_lo, e_hi, 1501)]))
+        dtde = np.zeros_like(grid)
+        for z, w in zip(gh_z, gh_w):
+            scale = 1.0 + beam_spread_rel * z           # E0'/E0
+            dtde += w * positron_dtde(table, grid / scale, smooth_bins) / scale
+        if ecal_resolution is not None:
+            e_dep = np.clip(e0_gev - grid - M_E_GEV, 1e-6, None)
+            sig = e_dep * np.hypot(stoch / np.sqrt(e_dep), const)
+            p_pass = special.ndtr((e_max_dep - e_dep) / sig)
+        else:
+            p_pass = (grid + M_E_GEV > e_thr_gev).astype(float)
+        f = annihilation.sigma_per_electron(grid, mi, 1.0, alpha_d, m_chi_ratio * mi, chi_kind) * dtde * p_pass
         out[i] = n_e_per_cm2 * GEV2_TO_CM2 * np.trapezoid(f, grid)
     return out * br_invisible
 
