@@ -208,39 +208,10 @@ def write_tables(rows: list[dict], csv_path, md_path, analysis: str) -> None:
 
 
 def plot(rows: list[dict], out_base, analysis: str) -> None:
-    import matplotlib
+    """Closure plot of every row, toys and failing rows included (drawn by na64flow.plotting.closure)."""
+    from .plotting.closure import plot_closure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import mplhep
-
-    plt.style.use(mplhep.style.ROOT)
-    rows = [r for r in rows if not r["test"].startswith("toys")]
-    fig, (ax, axp) = plt.subplots(2, 1, figsize=(10, 8), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
-    x = np.arange(len(rows))
-    if rows:
-        est = np.array([r["estimate"] for r in rows])
-        err = np.array([np.hypot(r["stat"], r["syst"]) for r in rows])
-        tru = np.array([r["truth"] for r in rows])
-        terr = np.array([r["truth_unc"] for r in rows])
-        ax.errorbar(x - 0.1, est, yerr=err, fmt="o", label="side-band estimate (stat + syst in quadrature)")
-        ax.errorbar(x + 0.1, tru, yerr=terr, fmt="s", label="truth")
-        ax.set_yscale("log" if np.all(np.concatenate([est, tru]) > 0) else "linear")
-        axp.errorbar(x, [r["pull_with_syst"] for r in rows], fmt="o", color="k")
-        axp.set_xticks(x, [f"{r['run']}\n{r['test']}" for r in rows], rotation=20, ha="right", fontsize=10)
-    else:
-        ax.text(0.5, 0.5, "no side-band method for this analysis", transform=ax.transAxes, ha="center")
-    axp.axhspan(-PULL_PASS, PULL_PASS, color="0.9")
-    axp.axhline(0, color="0.5")
-    axp.set_ylabel("pull")
-    ax.set_ylabel("events")
-    ax.legend(fontsize=12)
-    mplhep.label.exp_label(exp="NA64", llabel="Simulation", rlabel=analysis, ax=ax)
-    fig.tight_layout()
-    for ext in ("pdf", "png"):
-        with paths.atomic_output(f"{out_base}.{ext}", mode=None) as tmp:
-            fig.savefig(tmp, format=ext)
-    plt.close(fig)
+    plot_closure(rows, out_base, analysis, pull_pass=PULL_PASS)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,86 @@
+"""The `publish` step: pyhf likelihoods, the HEPData submission and the comparison with published limits.
+
+`na64flow publish -c C` writes, under results/<tag>/,
+
+* ``likelihoods/<analysis>/{BkgOnly,patchset}.json`` (:mod:`.likelihoods`);
+* ``hepdata/`` and ``hepdata.tar.gz``, validated (:mod:`.hepdata`, conventions in its docstring);
+* ``published_comparison.md`` when the configuration lists published limits (:mod:`.comparison`).
+
+Inputs are read by :mod:`.inputs` (one reader per file format). Observed limits and the observed box
+count are included for published configurations and once unblinded (``--observed/--no-observed``
+overrides); ``--hepdata-dir`` writes the submission elsewhere (e.g. results/<tag>/unblinded/hepdata).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import NA64Error, paths
+from ..config import add_config_arguments, config_from_args
+from .comparison import comparison_with_published, write_comparison
+from .hepdata import (
+    background_table,
+    cutflow_table,
+    hepdata_submission,
+    likelihood_archive,
+    limit_table,
+    validate_hepdata,
+    write_hepdata,
+)
+from .inputs import (
+    ANALYSES,
+    analyses_of,
+    background_of,
+    channel_name,
+    channels_of,
+    masses_of,
+    read_cutflow,
+    read_limits,
+)
+from .likelihoods import (
+    BACKGROUND_FLOOR,
+    COUPLING,
+    POI,
+    PUBLIC_MODELS,
+    REF_SIGNAL_EVENTS,
+    likelihoods,
+    split_workspace,
+    workspace_for,
+    write_likelihoods,
+)
+
+__all__ = ["ANALYSES", "BACKGROUND_FLOOR", "COUPLING", "POI", "PUBLIC_MODELS", "REF_SIGNAL_EVENTS", "analyses_of",
+           "background_of", "background_table", "channel_name", "channels_of", "comparison_with_published",
+           "cutflow_table", "hepdata_submission", "likelihood_archive", "likelihoods", "limit_table", "masses_of",
+           "read_cutflow", "read_limits", "split_workspace", "validate_hepdata", "workspace_for", "write_comparison",
+           "write_hepdata", "write_likelihoods"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--no-likelihoods", action="store_true", help="only write the HEPData submission")
+    parser.add_argument("--no-hepdata", action="store_true", help="only write the pyhf likelihoods")
+    parser.add_argument("--hepdata-dir", default=None, help="HEPData output folder (default results/<tag>/hepdata)")
+    parser.add_argument("--observed", action=argparse.BooleanOptionalAction, default=None,
+                        help="include observed limits and box counts (default: published config or unblind: true)")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    comparison = write_comparison(cfg)
+    if comparison is not None:
+        print(comparison.read_text())
+    if not args.no_likelihoods:
+        written = write_likelihoods(cfg)
+        print(f"likelihoods: {', '.join(written) or 'none (no signal tables)'}")
+    if not args.no_hepdata:
+        out = Path(args.hepdata_dir) if getattr(args, "hepdata_dir", None) else paths.hepdata_dir(cfg)
+        n = write_hepdata(cfg, out, observed=getattr(args, "observed", None))
+        if out.exists():
+            errors = validate_hepdata(out)
+            if errors:
+                raise NA64Error(f"{out}: HEPData submission does not validate:\n  " + "\n  ".join(errors))
+            print(f"hepdata: {out} valid ({n['limits']} limit, {n['cutflows']} cut-flow, "
+                  f"{n['background']} background tables)")
+    return 0
