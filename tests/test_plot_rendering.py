@@ -4,7 +4,6 @@ axes, a distinct colour per simulated sample, labels with exposure and run, uppe
 from __future__ import annotations
 
 import matplotlib.image as mpimg
-import numpy as np
 import pytest
 from publish_fixtures import CUTFLOW_HEADER, ecal_hcal_hist, make_config, populate, write_csv
 

@@ -46,7 +46,7 @@ def plot_closure(rows: list[dict], out_base, analysis: str, pull_pass: float = 2
         m = ~toy
         if m.any():
             ax.errorbar(x[m] - 0.12, est[m], yerr=[np.minimum(err[m], np.clip(est[m], 0, None)), err[m]], fmt="o",
-                        color="#3f90da", ms=8, capsize=3, label="side-band estimate (stat $\oplus$ syst)")
+                        color="#3f90da", ms=8, capsize=3, label=r"side-band estimate (stat $\oplus$ syst)")
             ax.errorbar(x[m] + 0.12, tru[m], yerr=[np.minimum(terr[m], np.clip(tru[m], 0, None)), terr[m]], fmt="s",
                         color="#e76300", ms=8, capsize=3, label="truth")
             top = float(np.nanmax(np.concatenate([est[m] + err[m], tru[m] + terr[m]])))

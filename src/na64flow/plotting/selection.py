@@ -17,7 +17,6 @@ from ..config import cuts_for
 from ..publish.inputs import background_of, read_cutflow
 from .style import DATA_COLOR, SIGNAL_COLORS, exposure_text, process_colors, process_label
 
-
 SIM_MIN_EVENTS = 0.01   # expected events per bin below which the simulation panel leaves a bin white
 
 
@@ -100,7 +99,7 @@ def plot_ecal_hcal(p, analysis: str, run: str) -> None:
     axes = axes[0]
     fig.subplots_adjust(wspace=0.42)
     x_log = ecal_max < 0.05 * x_hi
-    for k, (ax, (title, hh)) in enumerate(zip(axes, panels, strict=True)):
+    for ax, (title, hh) in zip(axes, panels, strict=True):
         is_data = title.startswith("data")
         vals = hh.values()
         vmax = max(float(vals.max()), 1.0)
