@@ -18,9 +18,6 @@ if not workflow.overwrite_configfiles:
     configfile: "configs/default.yaml"
 
 
-report: "workflow/report/workflow.rst"
-
-
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/process.smk"
@@ -29,6 +26,10 @@ include: "workflow/rules/physics.smk"
 include: "workflow/rules/background.smk"
 include: "workflow/rules/stats.smk"
 include: "workflow/rules/publish.smk"
+include: "workflow/rules/report.smk"
+
+
+report: report_text()
 
 
 rule all:

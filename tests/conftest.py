@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+
+# htcondor's Python bindings (the cluster extra) warn on import when no HTCondor is configured; every
+# snakemake call of the tests would print it
+os.environ.setdefault("CONDOR_CONFIG", "/dev/null")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "optional(reason): a test that may skip (the reason says when)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A skipped test fails unless it is marked ``optional`` with a reason: a test that silently skips
+    for want of a tool (e.g. Chromium) tests nothing, and CI must not pass because of it."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and not hasattr(report, "wasxfail"):
+        marker = item.get_closest_marker("optional")
+        if marker is None or not (marker.kwargs.get("reason") or marker.args):
+            report.outcome = "failed"
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+            report.longrepr = (f"skipped without @pytest.mark.optional(reason=...): {reason}\n"
+                               "install what the test needs (.ci/run does) or mark it optional with a reason")
 
 
 @pytest.fixture(scope="session")

@@ -54,8 +54,39 @@ def _describe(error: jsonschema.ValidationError) -> str:
         if known:
             allowed = f"; allowed keys here: {', '.join(known)}"
     elif error.validator == "propertyNames":
-        allowed = f"; allowed: {', '.join(error.schema['propertyNames'].get('enum', []))}"
+        names = error.schema["propertyNames"]
+        allowed = (f"; allowed: {', '.join(names['enum'])}" if "enum" in names
+                   else f"; names must match {names.get('pattern')} (they become file names and wildcards)")
+    if error.validator in ("type", "minItems", "maxItems", "minimum", "exclusiveMinimum") \
+            and error.schema.get("description"):
+        allowed += f"; expected: {error.schema['description']}"
     return f"key '{path}': {error.message}{allowed}"
+
+
+def cut_keys(setup: str) -> dict[str, dict]:
+    """{cut name: its schema} of one setup (``$defs.cuts_<setup>`` of the configuration schema)."""
+    return schema()["$defs"][f"cuts_{setup}"]["properties"]
+
+
+def _check_cuts(cfg: dict) -> list[str]:
+    """Checks the schema cannot state: windows ordered, and every cut of the setup defined for each run
+    (a selection would otherwise stop halfway through processing). Published summaries need no cuts."""
+    problems = []
+    needs_cuts = (cfg.get("input") or {}).get("source", "simulation") != "published"
+    for a, acfg in cfg["analyses"].items():
+        keys = cut_keys(acfg["setup"])
+        for r, rcfg in acfg["runs"].items():
+            merged = {**(acfg.get("cuts") or {}), **(rcfg.get("cuts") or {})}
+            for k, v in merged.items():
+                if isinstance(v, list) and len(v) == 2 and not v[0] < v[1]:
+                    problems.append(f"key 'analyses.{a}"
+                                    f".cuts.{k}' (run {r}): window {v} must be [low, high] with low < high")
+            missing = [k for k in keys if k not in merged and not (k == "vhcal_max_gev" and not rcfg.get("vhcal"))]
+            if needs_cuts and missing:
+                problems.append(f"key 'analyses.{a}.cuts' (run {r}): missing {', '.join(missing)} "
+                                f"(every cut of the {acfg['setup']} setup needs a value; see $defs.cuts_{acfg['setup']} "
+                                "in workflow/schemas/config.schema.yaml)")
+    return problems
 
 
 def validate(cfg: dict, source: str = "<config>") -> dict:
@@ -63,8 +94,9 @@ def validate(cfg: dict, source: str = "<config>") -> dict:
     sch = schema()
     validator = _with_defaults(jsonschema.Draft202012Validator)(sch)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        lines = "\n  ".join(_describe(e) for e in errors)
+    problems = [_describe(e) for e in errors] or _check_cuts(cfg)
+    if problems:
+        lines = "\n  ".join(problems)
         raise NA64Error(f"{source}: invalid configuration:\n  {lines}")
     return cfg
 

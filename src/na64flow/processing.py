@@ -242,11 +242,14 @@ def expand_file_list(spec, key: str) -> list[str]:
     return [str(Path(f).resolve()) for f in out]
 
 
-def check_inputs(fileset: dict[str, list[str]], setup: str, tree_name: str, branch_map: dict[str, str]) -> None:
+def check_inputs(fileset: dict[str, list[str]], setup: str, tree_name: str, branch_map: dict[str, str],
+                 allow_empty_data: bool = False) -> None:
     """Open every file up front: readable, tree present, schema branches present, not truncated.
 
-    Simulated/MC samples must also carry the ``weight`` branch. Raises NA64Error naming the file (and
-    branch). Truncation is detected by checking every basket of every schema branch lies inside the file.
+    Simulated/MC samples must also carry the ``weight`` branch. A data file without events is an error
+    unless ``allow_empty_data`` (``analyses.<a>.runs.<r>.allow_empty_data``). Raises NA64Error naming the
+    file (and branch). Truncation is detected by checking every basket of every schema branch lies
+    inside the file.
     """
     for sample, files in fileset.items():
         if not files:
@@ -256,6 +259,10 @@ def check_inputs(fileset: dict[str, list[str]], setup: str, tree_name: str, bran
                 raise NA64Error(f"{path}: empty file (0 bytes)")
             tree = open_tree(path, tree_name)
             check_tree(tree, setup, path, branch_map, read_probe=False)   # no basket decompressed
+            if is_data(sample) and tree.num_entries == 0 and not allow_empty_data:
+                raise NA64Error(f"{path}: tree '{tree_name}' holds no events (data sample '{sample}'); "
+                                "remove the file from the input list, or set "
+                                "analyses.<analysis>.runs.<run>.allow_empty_data: true if that is expected")
             if not is_data(sample):
                 wname = branch_map.get("weight", "weight")
                 if wname not in tree.keys():
@@ -322,7 +329,8 @@ def run_processing(cfg: dict, analysis: str, run: str, workers: int = 1, executo
     tree_name = inp.get("tree", "events")
     branch_map = inp.get("branches", {}) or {}
     fileset, n_ot = fileset_of(cfg, analysis, run)
-    check_inputs(fileset, acfg["setup"], tree_name, branch_map)
+    check_inputs(fileset, acfg["setup"], tree_name, branch_map,
+                 allow_empty_data=bool(run_config(cfg, analysis, run).get("allow_empty_data", False)))
 
     blind = not bool(cfg.get("unblind", False))
     proc_cls = analysis_module(analysis).Processor

@@ -21,8 +21,8 @@ rule background:
     conda:
         ENV
     shell:
-        "na64flow background --config {params.config} --analysis {wildcards.analysis} "
-        "--run {wildcards.run} > {log} 2>&1"
+        "na64flow background --config {params.config:q} --analysis {wildcards.analysis:q} "
+        "--run {wildcards.run:q} > {log:q} 2>&1"
 
 
 rule normalisation:
@@ -38,8 +38,8 @@ rule normalisation:
     conda:
         ENV
     shell:
-        "na64flow normalisation --config {params.config} --analysis {wildcards.analysis} "
-        "--run {wildcards.run} > {log} 2>&1"
+        "na64flow normalisation --config {params.config:q} --analysis {wildcards.analysis:q} "
+        "--run {wildcards.run:q} > {log:q} 2>&1"
 
 
 rule closure:
@@ -68,4 +68,4 @@ rule closure:
     conda:
         ENV
     shell:
-        "na64flow closure --config {params.config} --analysis {wildcards.analysis} > {log} 2>&1"
+        "na64flow closure --config {params.config:q} --analysis {wildcards.analysis:q} > {log:q} 2>&1"

@@ -3,11 +3,23 @@
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
+import copy
+
 import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from na64flow import NA64Error
+from na64flow.config import validate as na64_validate
+
+# the package's validator first: one message per mistake, naming the key and the allowed keys/values
+try:
+    na64_validate(copy.deepcopy(config), "configuration (--configfile/--config)")
+except NA64Error as _exc:
+    raise WorkflowError(str(_exc)) from None
 validate(config, schema="../schemas/config.schema.yaml")
 config["unblind"] = str(config.get("unblind", False)).lower() == "true"  # --config passes a string
 
@@ -37,6 +49,8 @@ ELECTRON_LIKE = [a for a in ANALYSES if config["analyses"][a]["setup"] == "elect
 # the combination: all beams that have a model in common
 COMBINED_MODELS = [m for m in ("dark_photon", "lmu_ltau", "dark_photon_y_0.1", "dark_photon_y_0.5")
                    if sum(m in LIMIT_MODELS[a] for a in ANALYSES) >= 2]
+# public likelihoods: one per analysis, and their combination when there are several (publish.py)
+LIKELIHOOD_TARGETS = ANALYSES + (["combined"] if len(ANALYSES) > 1 else [])
 LIMIT_TARGETS = [(a, m) for a in ANALYSES for m in LIMIT_MODELS[a]] + [("combined", m) for m in COMBINED_MODELS]
 
 
@@ -139,6 +153,6 @@ def publish_inputs(wildcards=None):
     return out
 
 wildcard_constraints:
-    analysis="|".join(ANALYSES + ["combined"]),
-    run="|".join(sorted({r for a in ANALYSES for r in RUNS[a]})),
+    analysis="|".join(re.escape(a) for a in ANALYSES + ["combined"]),
+    run="|".join(re.escape(r) for r in sorted({r for a in ANALYSES for r in RUNS[a]})),
     beam="e-|e\\+|mu-|mu\\+|pi-",

@@ -25,4 +25,4 @@ for _a in ANALYSES:
         conda:
             ENV
         shell:
-            "na64flow cutflow --config {params.config} --analysis {params.analysis} > {log} 2>&1"
+            "na64flow cutflow --config {params.config:q} --analysis {params.analysis:q} > {log:q} 2>&1"

@@ -12,8 +12,8 @@ rule tracklengths:
     conda:
         ENV
     shell:
-        "na64flow tracklengths --config {params.config} --beam {wildcards.beam} "
-        "--energy-gev {wildcards.energy} --out {output} > {log} 2>&1"
+        "na64flow tracklengths --config {params.config:q} --beam {wildcards.beam:q} "
+        "--energy-gev {wildcards.energy:q} --out {output:q} > {log:q} 2>&1"
 
 
 for _a in ANALYSES:
@@ -37,5 +37,5 @@ for _a in ANALYSES:
             conda:
                 ENV
             shell:
-                "na64flow signal --config {params.config} --analysis {params.analysis} "
-                "--run {params.run} > {log} 2>&1"
+                "na64flow signal --config {params.config:q} --analysis {params.analysis:q} "
+                "--run {params.run:q} > {log:q} 2>&1"

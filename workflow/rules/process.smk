@@ -17,5 +17,5 @@ rule process:
     conda:
         ENV
     shell:
-        "na64flow process --config {params.config} --analysis {wildcards.analysis} "
-        "--run {wildcards.run} --workers {threads} --out {output.hists} > {log} 2>&1"
+        "na64flow process --config {params.config:q} --analysis {wildcards.analysis:q} "
+        "--run {wildcards.run:q} --workers {threads} --out {output.hists:q} > {log:q} 2>&1"

@@ -4,9 +4,19 @@
 rule publish:
     input:
         publish_inputs,
+    # every file publish writes is declared, so a failed publish leaves nothing that looks complete
     output:
-        likelihoods=[f"{RESULTS}/likelihoods/{a}/{f}" for a in ANALYSES for f in ("BkgOnly.json", "patchset.json")],
+        likelihoods=[f"{RESULTS}/likelihoods/{a}/{f}" for a in LIKELIHOOD_TARGETS for f in ("BkgOnly.json", "patchset.json")],
+        likelihood_archive=report(
+            f"{RESULTS}/likelihoods.tar.gz", caption="../report/likelihoods.rst", category="public files"
+        ),
+        # the folder is written whole into place (publish.write_hepdata renames it from a temporary one);
+        # not a directory() output, whose timestamp file would break hepdata-validator on the folder
         hepdata=f"{RESULTS}/hepdata/submission.yaml",
+        hepdata_archive=report(
+            f"{RESULTS}/hepdata.tar.gz", caption="../report/hepdata.rst", category="public files"
+        ),
+        comparison=[f"{RESULTS}/published_comparison.md"] if config.get("publish", {}).get("reference_limits") else [],
     params:
         config=CONFIG,
     log:
@@ -14,7 +24,7 @@ rule publish:
     conda:
         ENV
     shell:
-        "na64flow publish --config {params.config} > {log} 2>&1"
+        "na64flow publish --config {params.config:q} > {log:q} 2>&1"
 
 
 rule plot:
@@ -36,4 +46,4 @@ rule plot:
     conda:
         ENV
     shell:
-        "na64flow plot --config {params.config} --out-dir {output.plots} > {log} 2>&1"
+        "na64flow plot --config {params.config:q} --out-dir {output.plots:q} > {log:q} 2>&1"

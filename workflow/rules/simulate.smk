@@ -17,5 +17,5 @@ rule simulate:
     conda:
         ENV
     shell:
-        "na64flow simulate --config {params.config} --analysis {wildcards.analysis} "
-        "--run {wildcards.run} --workers {threads} > {log} 2>&1"
+        "na64flow simulate --config {params.config:q} --analysis {wildcards.analysis:q} "
+        "--run {wildcards.run:q} --workers {threads} > {log:q} 2>&1"

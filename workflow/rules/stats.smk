@@ -20,8 +20,8 @@ rule limits:
     conda:
         ENV
     shell:
-        "na64flow limits --config {params.config} --analysis {wildcards.analysis} "
-        "--model {wildcards.model} > {log} 2>&1"
+        "na64flow limits --config {params.config:q} --analysis {wildcards.analysis:q} "
+        "--model {wildcards.model:q} > {log:q} 2>&1"
 
 
 # unblind fills the `obs` column of the limit files: ancient() keeps that from re-triggering freeze
@@ -37,7 +37,7 @@ rule freeze:
     conda:
         ENV
     shell:
-        "na64flow freeze --config {params.config} > {log} 2>&1"
+        "na64flow freeze --config {params.config:q} > {log:q} 2>&1"
 
 
 rule unblind:
@@ -53,4 +53,4 @@ rule unblind:
     conda:
         ENV
     shell:
-        "na64flow unblind --config {params.config} > {log} 2>&1"
+        "na64flow unblind --config {params.config:q} > {log:q} 2>&1"

@@ -1,0 +1,241 @@
+"""The README's commands are the tests (issue 9): a fresh clone, a new virtual environment, the README's
+main command exactly as written (real configs/default.yaml, relative results/), then every contract
+output of docs/contracts.md checked for validity, and `snakemake -n` must have nothing left to do.
+The same for the published reproduction of the README's "Everyday use".
+
+A fresh clone is what a new user has: no results/, no caches, no absolute results_root. Uncommitted
+changes of tracked files (and new files git does not ignore) are copied over the clone, so a developer
+tests what they are about to commit.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT_S = 60 * 60
+
+
+def readme_commands(repo_root: Path) -> list[str]:
+    """The bash blocks of the README's "Quick start" section, in order."""
+    text = (repo_root / "README.md").read_text()
+    section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return [b.strip() for b in re.findall(r"```bash\n(.*?)```", section, re.S)]
+
+
+def test_readme_quick_start_has_exactly_two_commands_and_ci_runs_the_second(repo_root):
+    cmds = readme_commands(repo_root)
+    assert len(cmds) == 2, cmds
+    assert all("\n" not in c for c in cmds), "each quick-start command is one line"
+    assert "requirements.lock" in cmds[0] and "snakemake" in cmds[0]
+    assert "requirements.lock" in cmds[1] and "pytest" in cmds[1]
+    ci = (repo_root / ".ci" / "run").read_text()
+    assert cmds[1] in ci, ".ci/run must run the README's test command verbatim"
+
+
+def _fresh_clone(repo_root: Path, dest: Path) -> Path:
+    clone = dest / "clone"
+    if (repo_root / ".git").exists():
+        subprocess.run(["git", "clone", "-q", str(repo_root), str(clone)], check=True)
+        changed = subprocess.run(["git", "ls-files", "-m", "-o", "--exclude-standard"], cwd=repo_root,
+                                 capture_output=True, text=True, check=True).stdout.split()
+        deleted = set(subprocess.run(["git", "ls-files", "-d"], cwd=repo_root, capture_output=True,
+                                     text=True, check=True).stdout.split())
+        for rel in changed:
+            target = clone / rel
+            if rel in deleted:
+                target.unlink(missing_ok=True)
+            elif (repo_root / rel).is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(repo_root / rel, target)
+    else:   # an unpacked source tree: copy what a clone would hold
+        shutil.copytree(repo_root, clone, ignore=shutil.ignore_patterns(
+            "results", ".venv", ".snakemake", "__pycache__", "*.egg-info", ".pytest_cache"))
+        for p in (clone / "results").glob("*"):
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    assert not any((clone / "results").glob("*/")), "a fresh clone has no results"
+    return clone
+
+
+def _venv_env(dest: Path) -> dict:
+    """A new virtual environment (it sees the already-installed third-party packages, so no download is
+    needed, but it gets its own editable install of the clone and its own `na64flow` command)."""
+    venv = dest / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", VIRTUAL_ENV=str(venv),
+               CONDOR_CONFIG="/dev/null")
+    return env
+
+
+def _run(cmd: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", cmd], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT_S)
+
+
+@pytest.fixture(scope="module")
+def fresh_default(repo_root, tmp_path_factory):
+    dest = tmp_path_factory.mktemp("fresh")
+    clone = _fresh_clone(repo_root, dest)
+    env = _venv_env(dest)
+    main_cmd = readme_commands(repo_root)[0]
+    out = _run(main_cmd, clone, env)
+    assert out.returncode == 0, f"README main command failed:\n{out.stdout[-4000:]}\n{out.stderr[-8000:]}"
+    # the package the workflow ran is the clone's own
+    where = _run("python3 -c 'import na64flow; print(na64flow.__file__)'", clone, env).stdout
+    assert str(clone) in where, where
+    return clone, env
+
+
+def _cfg(clone: Path, name: str) -> dict:
+    return yaml.safe_load((clone / "configs" / f"{name}.yaml").read_text())
+
+
+def _nothing_to_do(clone: Path, env: dict, *args: str) -> None:
+    out = _run(" ".join(["python3", "-m", "snakemake", "-n", "--cores", "2", *args]), clone, env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Nothing to be done" in out.stdout + out.stderr, (out.stdout + out.stderr)[-3000:]
+
+
+LIMIT_COLUMNS = ["exp", "exp_m2", "exp_m1", "exp_p1", "exp_p2", "obs"]
+
+
+def check_contract_outputs(res: Path, cfg: dict, with_events: bool) -> None:
+    """Every contract output of docs/contracts.md exists and is valid (blinded: obs empty)."""
+    import pyhf
+    from hepdata_validator.full_submission_validator import FullSubmissionValidator
+
+    analyses = list(cfg["analyses"])
+    for a in analyses:
+        for r in map(str, cfg["analyses"][a]["runs"]):
+            if with_events:
+                for ext in ("csv", "md", "tex"):
+                    f = res / "cutflows" / a / f"{r}.{ext}"
+                    assert f.stat().st_size > 0, f
+                with open(res / "cutflows" / a / f"{r}.csv", newline="") as fh:
+                    assert len(list(csv.reader(fh))) > 3
+                norm = json.loads((res / "normalisation" / a / f"{r}.json").read_text())
+                assert norm["k"] > 0 and norm["k_unc"] >= 0, norm
+            bkg = json.loads((res / "background" / a / f"{r}.json").read_text())
+            assert bkg["sources"] and bkg["total"]["estimate"] >= 0, bkg
+            signal = sorted((res / "signal" / a).glob(f"*_{r}.csv"))
+            assert signal, f"no signal tables of {a} {r}"
+            for f in signal:
+                with open(f, newline="") as fh:
+                    rows = list(csv.DictReader(fh))
+                assert rows and {"mass_gev", "yield_per_ot", "efficiency"} <= set(rows[0]), f
+        if with_events:
+            for ext in ("csv", "md"):
+                assert (res / "closure" / f"{a}.{ext}").stat().st_size > 0
+            for ext in ("csv", "md", "tex"):
+                assert (res / "cutflows" / a / f"summary.{ext}").stat().st_size > 0
+    for a in analyses + (["combined"] if len(analyses) > 1 else []):
+        tables = [p for p in sorted((res / "limits" / a).glob("*.csv")) if not p.stem.endswith("_asymptotic")]
+        assert tables, f"no limit tables of {a}"
+        for f in tables:
+            with open(f, newline="") as fh:
+                rows = list(csv.DictReader(fh))
+            assert rows and set(LIMIT_COLUMNS) <= set(rows[0]), f
+            for row in rows:
+                assert float(row["exp"]) > 0 and row["obs"] == "", (f, row)   # blinded: no observed
+                assert float(row["exp_m2"]) <= float(row["exp_m1"]) <= float(row["exp"]) \
+                    <= float(row["exp_p1"]) <= float(row["exp_p2"]), (f, row)
+        bkgonly = json.loads((res / "likelihoods" / a / "BkgOnly.json").read_text())
+        patchset = pyhf.PatchSet(json.loads((res / "likelihoods" / a / "patchset.json").read_text()))
+        patchset.verify(bkgonly)
+        ws = pyhf.Workspace(bkgonly)
+        patched = patchset.apply(bkgonly, patchset.patches[0].name)
+        assert pyhf.Workspace(patched).model().config.poi_name is not None
+        assert ws.model(poi_name=None).config.nmaindata > 0
+    validator = FullSubmissionValidator()
+    assert validator.validate(directory=str(res / "hepdata")), validator.get_messages()
+    with tarfile.open(res / "hepdata.tar.gz") as tar:
+        assert "submission.yaml" in {Path(n).name for n in tar.getnames()}
+    with tarfile.open(res / "likelihoods.tar.gz") as tar:
+        assert any(n.endswith("patchset.json") for n in tar.getnames())
+    pngs = sorted((res / "plots" / "figures").glob("*.png"))
+    assert pngs and all(p.stat().st_size > 5000 for p in pngs), pngs
+
+
+def test_readme_main_command_in_a_fresh_clone_writes_every_contract_output(fresh_default):
+    clone, env = fresh_default
+    cfg = _cfg(clone, "default")
+    res = clone / "results" / cfg["tag"]
+    check_contract_outputs(res, cfg, with_events=True)
+    assert not list((clone / "results").glob("*/unblinded/*")), "a blinded run wrote unblinded outputs"
+
+
+def test_after_the_main_command_snakemake_has_nothing_to_do(fresh_default):
+    clone, env = fresh_default
+    _nothing_to_do(clone, env)
+
+
+def test_published_reproduction_in_the_fresh_clone(fresh_default):
+    clone, env = fresh_default
+    cmd = "python3 -m snakemake --cores all --configfile configs/published.yaml"
+    readme = (clone / "README.md").read_text()
+    assert cmd.replace("python3 -m ", "") in readme, "the README's published command changed: update this test"
+    out = _run(cmd, clone, env)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-6000:]
+    cfg = _cfg(clone, "published")
+    check_contract_outputs(clone / "results" / cfg["tag"], cfg, with_events=False)
+    _nothing_to_do(clone, env, "--configfile", "configs/published.yaml")
+
+
+def test_report_of_the_fresh_run_says_complete_and_renders(fresh_default):
+    """`snakemake --report` (README "Everyday use") on the finished run: the landing page states that every
+    step completed, and the page renders in headless Chromium (scripts/check_report.py)."""
+    clone, env = fresh_default
+    out = _run("python3 -m snakemake --report results/default/report.html", clone, env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    landing = (clone / ".snakemake" / "na64flow" / "report-landing.rst").read_text()
+    assert "Complete run" in landing and "INCOMPLETE" not in landing, landing[:3000]
+    check = _run("python3 scripts/check_report.py results/default/report.html --config configs/default.yaml "
+                 "--expect 'Complete run'", clone, env)
+    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
+
+
+def _declared_outputs(clone: Path, env: dict, *args: str) -> set[Path]:
+    out = _run(" ".join(["python3", "-m", "snakemake", "--summary", "--cores", "1", *args]), clone, env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    files = set()
+    for line in out.stdout.splitlines()[1:]:
+        path = line.split("\t")[0].strip()
+        if path:
+            files.add((clone / path).resolve())
+    return files
+
+
+def test_every_file_the_run_wrote_is_a_declared_output(fresh_default):
+    """A file no rule declares survives a failed step and looks complete: every file under results/<tag>/ is
+    a declared output (or inside a declared folder), a log, or a simulated ntuple listed in its manifest."""
+    clone, env = fresh_default
+    res = (clone / "results" / _cfg(clone, "default")["tag"]).resolve()
+    declared = _declared_outputs(clone, env)
+    listed = set()
+    for manifest in res.glob("ntuples/*/*/manifest.json"):
+        for info in json.loads(manifest.read_text())["samples"].values():
+            listed |= {(manifest.parent / f).resolve() for f in info["files"]}
+    stray = []
+    for f in res.rglob("*"):
+        if f.is_dir() or f in declared or f in listed or any(d in f.parents for d in declared):
+            continue
+        if f.parent.name == "hepdata" and f.parent / "submission.yaml" in declared:
+            continue   # the HEPData folder is renamed into place whole, its submission.yaml declared
+        rel = f.relative_to(res)
+        if rel.parts[0] == "logs" or rel.as_posix() in ("config.yaml", "report.html"):
+            continue
+        stray.append(rel.as_posix())
+    assert not stray, f"files written but declared by no rule: {stray[:20]}"
