@@ -160,6 +160,17 @@ def comparison_rows(content: dict) -> list[dict]:
     return out
 
 
+def _withheld_note(content: dict) -> str:
+    """" (x% of the data read were withheld)" from a withheld row of the data cut flow, if there is one."""
+    cf = content["samples"].get("data", {}).get("cutflow")
+    withheld = getattr(H, "CUTFLOW_WITHHELD", None)     # the row may be dropped by the blinding (issue 10)
+    if not cf or withheld not in cf["names"]:
+        return ""
+    i = cf["names"].index(withheld)
+    read, left = cf["raw"][0], cf["raw"][i]
+    return f" ({(read - left) / read:.1%} of the data read were withheld)" if read and left is not None else ""
+
+
 def _grid(content: dict, names: list[str], value) -> list[list[str]]:
     """Rows = steps, columns = ``names``: value(cutflow, i) per cell."""
     samples = content["samples"]
@@ -186,7 +197,10 @@ def run_sections(content: dict) -> list[tuple[str, str, list[str], list[list[str
             f"Data: events remaining after each step (unweighted counts, cumulative efficiency = fraction of the "
             f"events read). Simulation: sum of the {len(mc)} simulated processes weighted to the run's exposure, "
             "error = MC statistics sqrt(sum w^2). Ratio error: data Poisson and MC statistics."
-            + (" Blinded: the data box row is not computed." if content.get("blinded") else ""),
+            + (" Blinded: the data box row is not computed, and the data count only events outside the blinded "
+               "region (box observables outside the box, decided before any cut) while the simulation counts all "
+               "events, so data/simulation is below 1 by the simulated fraction inside that region"
+               + _withheld_note(content) + "." if content.get("blinded") else ""),
             ["cut", "data", "data cum. eff.", "simulation (sum)", "data / simulation"], rows))
     if mc:
         marked = [m for m in mc if weighting[m] == "importance-sampled"]
