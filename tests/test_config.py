@@ -65,9 +65,10 @@ def test_run_cuts_override_analysis_cuts(tmp_config):
     assert c23.ecal_max_gev == 60.0 and c23.vhcal is True and c23.beam_energy_gev == 100.0
 
 
-def test_overrides_parse_yaml_values():
+def test_overrides_parse_yaml_values_but_keep_the_unblind_text_as_typed():
     assert parse_overrides(["unblind=true", "stats.n_toys=500", "tag=x"]) == {
-        "unblind": True, "stats.n_toys": 500, "tag": "x"}
+        "unblind": "true", "stats.n_toys": 500, "tag": "x"}
+    assert parse_overrides(["unblind=yes"]) == {"unblind": "yes"}     # not the YAML 1.1 boolean
     with pytest.raises(NA64Error):
         parse_overrides(["novalue"])
 

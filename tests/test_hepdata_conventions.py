@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from publish_fixtures import CUTFLOW_HEADER, make_config, populate, write_csv
+from publish_fixtures import CUTFLOW_HEADER, LIMIT_HEADER, make_config, populate, write_csv
 
 from na64flow import NA64Error, publish
 
@@ -30,6 +30,10 @@ def _tree(tmp_path, observed=False):
             ["mc_upstream_interaction", "srd_tag", 14000, 6000, 0.7, 0.7, 150000.5, 2000.1, 0.99, 0.99],
             ["mc_upstream_interaction", "box", 184, 13816, 0.01, 0.009, 1.186, 0.19, 8e-6, 8e-6]]
     write_csv(res / "cutflows" / "na64e" / "2023.csv", CUTFLOW_HEADER, rows)
+    # Poisson discreteness: -1 sigma = median (n_obs = 0), and a point where every quantile is n_obs = 0
+    write_csv(res / "limits" / "na64e_plus" / "dark_photon.csv", LIMIT_HEADER,
+              [[0.01, 2e-5, 2e-5, 2e-5, 3e-5, 4e-5, 2e-5 if observed else ""],
+               [0.1, 5e-5, 5e-5, 5e-5, 5e-5, 5e-5, 5e-5 if observed else ""]])
     bkg_path = res / "background" / "na64e" / "2023.json"
     bkg = json.loads(bkg_path.read_text())
     bkg["sources"].append({"name": "hadron_electroproduction", "estimate": 0.0, "stat": 0.32, "syst": 0.0,
@@ -91,8 +95,12 @@ def test_no_zero_errors_and_no_total_error_on_the_sources(blinded):
                             assert e["label"] != "total", f"{name}: 'total' error on source {row}"
 
 
-def test_band_errors_are_signed_asymmetric_errors(blinded):
+def test_band_errors_are_signed_asymmetric_errors_and_zero_width_bands_have_none(blinded):
     _, out = blinded
+    disc = _tables(out)["Limits na64e_plus dark_photon"]["data"]["dependent_variables"][0]["values"]
+    assert [e["label"] for e in disc[0]["errors"]] == ["1 sigma", "2 sigma"]
+    assert disc[0]["errors"][0]["asymerror"] == {"minus": 0.0, "plus": 1e-5}
+    assert "errors" not in disc[1]
     for name, t in _tables(out).items():
         if not name.startswith("Limits"):
             continue
@@ -133,22 +141,39 @@ def test_blinded_submission_has_no_observed_limits_even_if_they_exist(blinded):
     assert data["values"][-1]["value"] == "blinded"
 
 
+def _observed_view(cfg, res):
+    """What `na64flow unblind` leaves under results/<tag>/unblinded/: limits with obs, observed cut flows."""
+    import shutil
+
+    from na64flow import paths
+    u = res / "unblinded"
+    for sub in ("limits", "background"):
+        shutil.copytree(res / sub, u / sub, dirs_exist_ok=True)
+    for f in (res / "cutflows").rglob("*.csv"):
+        target = u / "cutflows" / f.relative_to(res / "cutflows")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lines = ["data,box,3,,,,3,1.7,," if line.startswith("data,box,") else line
+                 for line in f.read_text().splitlines()]
+        target.write_text("\n".join(lines) + "\n")
+    return paths.observed_view(cfg)
+
+
 def test_unblinded_submission_shows_observed_box_count_and_limits(tmp_path):
     cfg, res = _tree(tmp_path, observed=True)
-    cfg["unblind"] = True
+    n = publish.write_hepdata(_observed_view(cfg, res), observed=True)
     out = res / "unblinded" / "hepdata"
-    publish.write_hepdata(cfg, out, observed=True)
-    assert publish.validate_hepdata(out) == []
+    assert n["cutflows"] == 6 and publish.validate_hepdata(out) == []
     tables = _tables(out)
     data = next(v for v in tables["Cut flow na64e 2023"]["data"]["dependent_variables"]
                 if v["header"]["name"] == "Events (data)")
-    assert data["values"][-1]["value"] == 0                     # the unblinded count of the fixture
+    assert data["values"][-1]["value"] == 3                     # the observed box count of the unblinded table
     lim = tables["Limits na64e dark_photon"]["data"]["dependent_variables"]
     assert [d["header"]["name"].split()[0] for d in lim] == ["Expected", "Observed"]
     assert (res / "unblinded" / "hepdata.tar.gz").stat().st_size > 0
+    assert not (res / "hepdata").exists()                        # the blinded products are not touched
 
 
-def test_observed_submission_without_observed_counts_is_refused(tmp_path):
-    cfg, _ = _tree(tmp_path, observed=False)
-    with pytest.raises(NA64Error, match="observed"):
+def test_observed_submission_from_blinded_cut_flows_is_refused(tmp_path):
+    cfg, _ = _tree(tmp_path, observed=True)
+    with pytest.raises(NA64Error, match="blinded"):
         publish.write_hepdata(cfg, tmp_path / "out", observed=True)

@@ -166,3 +166,16 @@ def test_closure_plot_draws_every_row_toys_and_failures_without_negative_bars(tm
     assert any(t.get_text() == "fails" for t in ax.texts)
     assert (tmp_path / "closure_na64e.png").stat().st_size > 1000
     orig(fig)
+
+
+def test_readme_links_an_existing_example_of_every_plot_kind(repo_root):
+    import re
+    text = (repo_root / "README.md").read_text()
+    section = text.split("## Example outputs", 1)[1].split("\n## ", 1)[0]
+    links = re.findall(r"\]\((docs/img/[^)]+\.png)\)", section)
+    for link in links:
+        assert (repo_root / link).is_file(), link
+    kinds = ("dark_photon_limits", "dark_photon_beams", "lmu_ltau_limits", "_y_alphaD_", "meson_br_limits",
+             "ecal_hcal", "cutflow", "background", "closure")
+    for kind in kinds:
+        assert any(kind in link for link in links), f"README: no example of the '{kind}' plot"

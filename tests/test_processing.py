@@ -25,38 +25,50 @@ RUNS = [("na64e", "2016-2022"), ("na64e", "2023"), ("na64e_plus", "2023"), ("na6
 @pytest.fixture(scope="module")
 def processed(tmp_path_factory, repo_root):
     tmp = tmp_path_factory.mktemp("proc")
-    _, cfg = toy.make_config(tmp, repo_root, {"unblind": True})
+    _, cfg = toy.make_config(tmp, repo_root)
     out = {}
     for a, r in RUNS:
         toy.write_run(cfg, a, r, 3000, seed=11)
-        out[(a, r)] = run_processing(cfg, a, r, executor="iterative", status=False)
+        # blind=False: what `unblind` sees (processing.unblinded_data); `process` always blinds
+        out[(a, r)] = run_processing(cfg, a, r, executor="iterative", status=False, blind=False)
     return cfg, out
 
 
 @pytest.mark.parametrize("analysis,run", RUNS)
 def test_cutflow_conserves_events_read_invalid_failing_passing(processed, analysis, run):
-    """read = withheld + invalid + sum(failing each cut) + passing all cuts; the box is a subset of passing.
-
-    Only blinded data withhold events (those inside the box region of the box observables)."""
+    """read = invalid + sum(failing each cut) + passing all cuts; the box is a subset of passing."""
     _, out = processed
     content = out[(analysis, run)]
+    assert content["blinded"] is False
     for name, s in content["samples"].items():
         raw = s["cutflow"]["raw"]
         names = s["cutflow"]["names"]
-        assert names[:3] == ["read", "blinded region withheld", "invalid values"] and names[-1] == "box"
-        withheld = raw[0] - raw[1]
-        invalid = raw[1] - raw[2]
-        failing = [raw[i - 1] - raw[i] for i in range(3, len(raw) - 1)]
+        assert names[:2] == ["read", "invalid values"] and names[-1] == "box"
+        invalid = raw[0] - raw[1]
+        failing = [raw[i - 1] - raw[i] for i in range(2, len(raw) - 1)]
         assert invalid > 0, "the toy sample plants invalid values; they must be counted"
         assert all(f >= 0 for f in failing)
-        assert raw[0] == withheld + invalid + sum(failing) + raw[-2]
-        if name == "data" and content["blinded"]:
-            assert raw[-1] is None
-        else:
-            assert withheld == 0 and 0 <= raw[-1] <= raw[-2]
+        assert raw[0] == invalid + sum(failing) + raw[-2]
+        assert 0 <= raw[-1] <= raw[-2]
 
 
-def test_data_read_row_equals_events_in_files(processed):
+@pytest.mark.parametrize("analysis,run", RUNS)
+def test_blinded_data_cutflow_is_the_cutflow_outside_the_blinded_region(processed, analysis, run):
+    """`process` (blind=True): data row 0 = events read minus those of the blinded region, same conservation;
+    the simulated samples are identical to the unblinded processing."""
+    cfg, out = processed
+    blinded = run_processing(cfg, analysis, run, executor="iterative", status=False)
+    assert blinded["blinded"] is True
+    data, full = blinded["samples"]["data"]["cutflow"]["raw"], out[(analysis, run)]["samples"]["data"]
+    assert data[-1] is None and "box" not in blinded["samples"]["data"]["regions"]
+    assert data[0] < full["cutflow"]["raw"][0]          # the toy plants box-region events in every setup
+    assert data[0] == (data[0] - data[1]) + sum(data[i - 1] - data[i] for i in range(2, len(data) - 1)) + data[-2]
+    for s in blinded["samples"]:
+        if s != "data":
+            assert blinded["samples"][s]["cutflow"] == out[(analysis, run)]["samples"][s]["cutflow"]
+
+
+def test_unblinded_data_read_row_equals_events_in_files(processed):
     cfg, out = processed
     import json
 

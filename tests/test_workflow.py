@@ -46,17 +46,12 @@ def test_cluster_profiles_dry_run(repo_root, tmp_path, profile):
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_unblinding_target_only_when_asked(repo_root, tmp_path):
+def test_unblinding_rules_are_not_in_the_blinded_dag(repo_root, tmp_path):
+    """Unblinding itself: tests/test_workflow_blinding.py (refused without a freeze, own rules only)."""
     blinded = _snakemake(repo_root, "-n", "--quiet", "rules", tmp_path=tmp_path)
-    asked = _snakemake(repo_root, "-n", "--quiet", "rules", "--config", "unblind=true",
-                       f"results_root={tmp_path}/results", tmp_path=tmp_path)
-    assert blinded.returncode == 0 and asked.returncode == 0, blinded.stderr + asked.stderr
-
-    def jobs(out):
-        return {line.split()[0] for line in (out.stdout + out.stderr).splitlines() if line.strip()}
-
-    assert "unblind" not in jobs(blinded) and "freeze" not in jobs(blinded)
-    assert {"unblind", "freeze"} <= jobs(asked)
+    assert blinded.returncode == 0, blinded.stderr
+    jobs = {line.split()[0] for line in (blinded.stdout + blinded.stderr).splitlines() if line.strip()}
+    assert not jobs & {"unblind", "freeze", "publish_observed", "plot_observed"}
 
 
 @pytest.mark.parametrize("step", list(STEPS))

@@ -466,7 +466,7 @@ def published_background(cfg: dict, analysis: str, run: str) -> dict:
     # the published total (not a re-sum: the papers combine correlated sources their own way)
     total = {"estimate": float(pub["background"]), "stat": 0.0, "syst": float(pub["background_unc"]),
              "uncertainty": float(pub["background_unc"])}
-    return {"analysis": analysis, "run": str(run), "n_ot": float(rcfg["n_ot"]), "blinded": not cfg.get("unblind", False),
+    return {"analysis": analysis, "run": str(run), "n_ot": float(rcfg["n_ot"]), "blinded": True,
             "sources": sources, "total": total}
 
 

@@ -1,11 +1,21 @@
-"""Freeze the blinded analysis: record its hash and the expected limits in results/<tag>/freeze.json.
+"""Freeze the blinded analysis: record everything the observed result depends on in results/<tag>/freeze.json.
 
-`na64flow freeze -c C` hashes everything that defines the analysis (design.md "Blinding protocol"):
-the configuration's analyses (cuts, boxes, runs, exposures), input, background, normalisation and
-stats settings and seed; the background and normalisation files of every run; the sources of
-analyses/ and of the selection, background, normalisation and statistics modules; the package
-version; and the expected limits (every results/<tag>/limits/*/*.csv without its `obs` column).
-`na64flow unblind` recomputes the same hash and refuses to run if anything differs.
+`na64flow freeze -c C` pins, as content hashes (design.md "Blinding protocol", docs/statistics.md):
+
+* every configuration section (cuts, boxes, runs, exposures, input, simulation with ``inject``, signal,
+  background, normalisation, stats, publish, seed, ...) except NOT_PINNED_CONFIG (where results go,
+  how the steps run, the unblinding request itself);
+* every input ntuple, data and simulation (sha256 of the file bytes; the simulation manifest too), from
+  the same file list `process` reads (``processing.fileset_of``);
+* the signal tables (results/<tag>/signal/*/*.csv), background and normalisation files of every run;
+* every Python source of the package and of analyses/ (derived from the folders, so a new module is
+  pinned automatically) except NOT_PINNED_SOURCES (output-only modules, each with its reason), and the
+  packaged configuration schema (it fills defaults);
+* the versions of na64flow and of the libraries that compute the selection and the limits;
+* the expected limits (every results/<tag>/limits/*/*.csv without its `obs` column).
+
+`na64flow unblind` recomputes the same state and refuses, naming every item that differs, e.g.
+``input ntuple na64h/2022 data/chunk_0000.root: changed since the freeze``.
 
 Freezing after unblinding is refused unless nothing changed (then the freeze is kept as it is).
 """
@@ -17,6 +27,7 @@ import csv
 import datetime as dt
 import getpass
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -28,13 +39,46 @@ from .stats import settings
 
 log = logging.getLogger(__name__)
 
-FREEZE_SCHEMA_VERSION = 1
-# package modules whose source defines the analysis (selection, background, statistics)
-FROZEN_MODULES = ("selection.py", "background.py", "normalisation.py", "stats.py", "stats_cli.py")
+FREEZE_SCHEMA_VERSION = 2
+# configuration keys that decide where results go or how steps run, not what they compute
+NOT_PINNED_CONFIG = {
+    "_path": "the file name of the configuration, not its content",
+    "_results_dir": "internal (observed view of the results folder)",
+    "results_root": "where the results are written",
+    "unblind": "the unblinding request itself",
+    "execution": "executor, workers, chunk size, Dask scheduler: how `process` runs, not what it counts",
+}
+# package modules (relative to src/na64flow) whose code reaches no limit and no observed count
+NOT_PINNED_SOURCES = {
+    "plotting.py": "draws figures from tables already written; computes nothing that reaches a limit",
+    "publish.py": "writes the pyhf/HEPData files from tables already written; reaches no limit",
+    "closure.py": "the background closure study (a validation output); background.py does not use it",
+}
+# third-party libraries whose version can change a selection, a count or a limit
+PINNED_LIBRARIES = ("numpy", "scipy", "numba", "pyhf", "awkward", "uproot", "coffea", "hist", "iminuit")
+COMPONENT_LABELS = {
+    "config": "configuration section",
+    "ntuples": "input ntuple",
+    "signal_tables": "signal table",
+    "background_tables": "background table",
+    "normalisation_tables": "normalisation table",
+    "sources": "source",
+    "package_version": "package version",
+    "libraries": "library",
+    "expected_limits": "expected limits",
+}
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _file_hash(path: Path) -> str:
+    return _sha256(path) if Path(path).is_file() else "missing"
 
 
 def analyses_dir() -> Path:
@@ -45,22 +89,70 @@ def analyses_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "analyses"
 
 
-def source_files() -> dict[str, Path]:
-    """{label: path} of the frozen sources: analyses/**/*.py and the FROZEN_MODULES of the package."""
+def package_dir() -> Path:
+    return Path(__file__).resolve().parent
+
+
+def _python_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def source_files(pkg: Path | None = None, analyses: Path | None = None) -> dict[str, Path]:
+    """{label: path} of the pinned sources: every .py of the package and of analyses/ except
+    NOT_PINNED_SOURCES, plus the packaged configuration schema. Derived from the folders."""
+    pkg = package_dir() if pkg is None else Path(pkg)
+    adir = analyses_dir() if analyses is None else Path(analyses)
     out = {}
-    adir = analyses_dir()
-    for p in sorted(adir.rglob("*.py")):
-        if "__pycache__" not in p.parts:
-            out[f"analyses/{p.relative_to(adir).as_posix()}"] = p
-    pkg = Path(__file__).resolve().parent
-    for name in FROZEN_MODULES:
-        p = pkg / name
-        if p.exists():
-            out[f"src/na64flow/{name}"] = p
-    pkg_sel = pkg / "selection"
-    if pkg_sel.is_dir():
-        for p in sorted(pkg_sel.rglob("*.py")):
-            out[f"src/na64flow/selection/{p.relative_to(pkg_sel).as_posix()}"] = p
+    for p in _python_files(adir):
+        out[f"analyses/{p.relative_to(adir).as_posix()}"] = p
+    for p in _python_files(pkg):
+        rel = p.relative_to(pkg).as_posix()
+        if rel not in NOT_PINNED_SOURCES:
+            out[f"src/na64flow/{rel}"] = p
+    for p in sorted((pkg / "data").glob("*.yaml")):
+        out[f"src/na64flow/data/{p.name}"] = p
+    return out
+
+
+def ntuple_files(cfg: dict) -> dict[str, Path]:
+    """{"<analysis>/<run> <sample-relative path>": path} of every input ntuple (data and simulation) and
+    of each simulation manifest: the file list `process` reads."""
+    if cfg["input"]["source"] == "published":
+        return {}
+    from .processing import fileset_of
+
+    out: dict[str, Path] = {}
+    for a in cfg["analyses"]:
+        for r in runs_of(cfg, a):
+            base = paths.ntuple_dir(cfg, a, r)
+            if cfg["input"]["source"] == "simulation":
+                out[f"{a}/{r} manifest.json"] = paths.manifest_path(cfg, a, r)
+                if not paths.manifest_path(cfg, a, r).exists():
+                    continue
+            fileset, _ = fileset_of(cfg, a, r)
+            for sample, files in fileset.items():
+                for f in files:
+                    f = Path(f)
+                    try:
+                        rel = f.resolve().relative_to(base.resolve()).as_posix()
+                    except ValueError:
+                        rel = f"{sample}:{f}"
+                    out[f"{a}/{r} {rel}"] = f
+    return out
+
+
+def signal_files(cfg: dict) -> dict[str, Path]:
+    root = paths.results_dir(cfg) / "signal"
+    return {p.relative_to(root).as_posix(): p for p in sorted(root.glob("*/*.csv"))} if root.is_dir() else {}
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for name in PINNED_LIBRARIES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
     return out
 
 
@@ -93,22 +185,19 @@ def _json_file_hash(path: Path) -> str:
 
 
 def analysis_state(cfg: dict) -> dict:
-    """Everything that defines the analysis, as {component: {item: hash}} (see the module docstring)."""
-    config_part = {
-        "analyses": cfg["analyses"],
-        "input": cfg.get("input", {}),
-        "background": cfg.get("background", {}),
-        "normalisation": cfg.get("normalisation", {}),
-        "stats": settings(cfg),
-        "seed": cfg.get("seed"),
-    }
+    """Everything the observed result depends on, as {component: {item: hash}} (module docstring)."""
+    config_part = {k: v for k, v in cfg.items() if k not in NOT_PINNED_CONFIG}
+    config_part["stats"] = settings(cfg)     # with the defaults the limits use
     pairs = [(a, r) for a in cfg["analyses"] for r in runs_of(cfg, a)]
     return {
-        "config": {k: stable_hash(v) for k, v in config_part.items()},
-        "background_files": {f"{a}/{r}": _json_file_hash(paths.background_path(cfg, a, r)) for a, r in pairs},
-        "normalisation_files": {f"{a}/{r}": _json_file_hash(paths.normalisation_path(cfg, a, r)) for a, r in pairs},
+        "config": {k: stable_hash(v) for k, v in sorted(config_part.items())},
+        "ntuples": {k: _file_hash(p) for k, p in ntuple_files(cfg).items()},
+        "signal_tables": {k: _sha256(p) for k, p in signal_files(cfg).items()},
+        "background_tables": {f"{a}/{r}": _json_file_hash(paths.background_path(cfg, a, r)) for a, r in pairs},
+        "normalisation_tables": {f"{a}/{r}": _json_file_hash(paths.normalisation_path(cfg, a, r)) for a, r in pairs},
         "sources": {label: _sha256(p) for label, p in source_files().items()},
         "package_version": {"na64flow": __version__},
+        "libraries": library_versions(),
         "expected_limits": {name: stable_hash(expected_rows(p)) for name, p in limit_files(cfg).items()},
     }
 
@@ -118,17 +207,19 @@ def state_hash(state: dict) -> str:
 
 
 def differences(frozen: dict, current: dict) -> list[str]:
-    """Human-readable list of what differs between two analysis states ('component item: changed')."""
+    """Human-readable list of what differs between two analysis states, one line per item, e.g.
+    'input ntuple na64h/2022 data/chunk_0000.root: changed since the freeze'."""
     out = []
     for comp in sorted(set(frozen) | set(current)):
         a, b = frozen.get(comp, {}), current.get(comp, {})
+        label = COMPONENT_LABELS.get(comp, comp)
         for item in sorted(set(a) | set(b)):
             if item not in b:
-                out.append(f"{comp} {item}: removed since the freeze")
+                out.append(f"{label} {item}: removed since the freeze")
             elif item not in a:
-                out.append(f"{comp} {item}: added since the freeze")
+                out.append(f"{label} {item}: added since the freeze")
             elif a[item] != b[item]:
-                out.append(f"{comp} {item}: changed since the freeze")
+                out.append(f"{label} {item}: changed since the freeze")
     return out
 
 
@@ -143,7 +234,8 @@ def read_freeze(cfg: dict) -> dict:
                         "on the blinded analysis first")
     data = json.loads(path.read_text())
     if data.get("schema_version") != FREEZE_SCHEMA_VERSION or "state" not in data:
-        raise NA64Error(f"{path}: not a freeze record of schema version {FREEZE_SCHEMA_VERSION}")
+        raise NA64Error(f"{path}: not a freeze record of schema version {FREEZE_SCHEMA_VERSION} (an older freeze "
+                        "pinned less than the observed result depends on); run `na64flow freeze` again")
     return data
 
 
@@ -156,7 +248,7 @@ def freeze(cfg: dict) -> tuple[Path, dict, bool]:
     state = analysis_state(cfg)
     digest = state_hash(state)
     path = paths.freeze_path(cfg)
-    if any(unblinded_dir(cfg).glob("*/*.json")):
+    if (unblinded_dir(cfg) / "audit.json").exists():
         if path.exists() and read_freeze(cfg)["hash"] == digest:
             return path, read_freeze(cfg), False
         raise NA64Error(f"{unblinded_dir(cfg)}: the analysis is already unblinded and differs from its freeze; "
@@ -170,6 +262,7 @@ def freeze(cfg: dict) -> tuple[Path, dict, bool]:
         "package_version": __version__,
         "hash": digest,
         "state": state,
+        "not_pinned": {"config": NOT_PINNED_CONFIG, "sources": NOT_PINNED_SOURCES},
         "expected_limits": {name: expected_rows(p) for name, p in files.items()},
     }
     with paths.atomic_output(path) as fh:
@@ -186,6 +279,8 @@ def run(args: argparse.Namespace) -> int:
     path, record, written = freeze(cfg)
     n = len(record["expected_limits"])
     what = "written" if written else "unchanged (already unblinded with this hash)"
+    st = record["state"]
     print(f"{path}: {what}; analysis hash {record['hash'][:16]}..., {n} limit table(s), "
-          f"{len(record['state']['sources'])} source file(s)")
+          f"{len(st['ntuples'])} input file(s), {len(st['signal_tables'])} signal table(s), "
+          f"{len(st['sources'])} source file(s)")
     return 0

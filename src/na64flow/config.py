@@ -118,27 +118,55 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> di
         cfg = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise NA64Error(f"{path}: not valid YAML: {exc}") from exc
+    raw_unblind = _raw_unblind(path, cfg)
     for key, value in (overrides or {}).items():
         _set_dotted(cfg, key, value)
+        if key == "unblind":
+            raw_unblind = value
+    cfg.pop("unblind", None)
     cfg = validate(cfg, str(path))
-    cfg["unblind"] = as_bool(cfg.get("unblind", False))
+    cfg["unblind"] = unblind_request(raw_unblind, str(path))
     cfg["_path"] = str(path)
     return cfg
 
 
-def as_bool(value: Any) -> bool:
-    """``true``/``"true"``/``"True"`` -> True (Snakemake's --config passes strings)."""
-    return value is True or str(value).lower() == "true"
+def _raw_unblind(path: Path, cfg: dict):
+    """The file's ``unblind`` value as written (YAML BaseLoader: ``yes`` stays the text "yes")."""
+    if "unblind" not in cfg:
+        return None
+    raw = yaml.load(path.read_text(), Loader=yaml.BaseLoader) or {}
+    return raw.get("unblind") if isinstance(raw, dict) else None
+
+
+def unblind_request(value: Any, where: str = "config") -> bool:
+    """Is unblinding requested? Only the literal ``true`` is a request (only `na64flow unblind` looks).
+
+    True for the boolean True or the text "true"; False for absent, False or "false". Anything else
+    (``yes``, ``on``, ``1``, ``True`` as text, ...) is refused with an NA64Error: a typo or a YAML 1.1
+    boolean must not unblind. No other step reads this value: `process` and everything after it
+    always blind the data.
+    """
+    if value is None or value is False or value == "false":
+        return False
+    if value is True or value == "true":
+        return True
+    raise NA64Error(f"{where}: unblind={value!r} refused: only the literal `true` requests unblinding "
+                    "(--set unblind=true; Snakemake: --config unblind=true); yes/on/1/True are not accepted")
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
-    """``["stats.n_toys=500", "unblind=true"]`` -> {"stats.n_toys": 500, "unblind": True} (YAML values)."""
+    """``["stats.n_toys=500", "tag=x"]`` -> {"stats.n_toys": 500, "tag": "x"} (YAML values).
+
+    ``unblind`` keeps its text as typed (``unblind=yes`` stays "yes" and is refused by
+    :func:`unblind_request`, not read as the YAML 1.1 boolean).
+    """
     out = {}
     for item in items or []:
         if "=" not in item:
             raise NA64Error(f"override '{item}' must look like key.path=value")
         k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
+        k = k.strip()
+        out[k] = v.strip() if k == "unblind" else yaml.safe_load(v)
     return out
 
 

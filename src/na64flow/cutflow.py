@@ -20,7 +20,9 @@ Markdown/LaTeX, one document per run, in the order a referee reads it:
    *conditional on acceptance*; the acceptance is in the yields of ``signal/<a>/<model>_<run>.csv``.
 
 Rows are rendered generically from the step names of the histogram file; a step whose data value is
-None (blinded) reads "blinded" (na64flow.histograms says what blinding withholds).
+None (blinded) reads "blinded". Blinded data (every `process` output): the table is the cut-flow of the
+data events outside the blinded region, its first row included (na64flow.histograms). The `unblind`
+step writes the observed tables with the same code under results/<tag>/unblinded/cutflows/.
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ from .paths import atomic_output, cutflow_path, histograms_path, require_file
 
 COLUMNS = ("sample", "step", "raw", "removed", "rel_eff", "cum_eff", "weighted", "weighted_err",
            "rel_eff_weighted", "cum_eff_weighted")
-SUMMARY_COLUMNS = ("run", "sample", "weighting", "read", "after_cuts", "box", "eff_cuts", "eff_box",
+SUMMARY_COLUMNS = ("run", "sample", "weighting", "read", "invalid", "after_cuts", "box", "eff_cuts", "eff_box",
                    "box_weighted", "box_weighted_err")
-SUMMARY_NOTE = ("`read` = events read; `after_cuts` = after every cut before the box; `box` = signal-box "
+SUMMARY_NOTE = ("`read` = events read; `invalid` = removed as invalid values; `after_cuts` = after every cut before the box; `box` = signal-box "
                 "candidates (raw MC events for simulation); `eff_cuts` = after_cuts/read and `eff_box` = box/read, "
                 "both from the weighted events (the raw fraction of an importance-sampled sample means nothing); "
                 "signal efficiencies are conditional on the signal acceptance (samples generated inside it); "
@@ -265,7 +267,9 @@ def tables_for_run(content: dict) -> dict[str, str]:
     all_rows = [r for rows in per_sample.values() for r in rows]
     exposure = f"{content['n_ot']:.3g} particles on target" if content.get("n_ot") else "exposure not recorded"
     md = [f"# Cut flow: {analysis}, run {run} ({exposure})", "",
-          ("Data are blinded." if content.get("blinded") else "Unblinded.")
+          ("Data are blinded: the data rows count the events outside the blinded region (box observables inside "
+           "the box, before any cut), the data box row is not computed." if content.get("blinded")
+           else "Unblinded (observed).")
           + " Rows: events remaining after each step, in the order the steps are applied. The full numbers of "
           f"every sample (raw, weighted, removed, efficiencies) are in `{run}.csv`.", ""]
     tex = [f"% Cut flow: {analysis}, run {run} ({exposure})"]
@@ -288,8 +292,10 @@ def summary_rows(contents: list[dict]) -> list[dict]:
             names, raw, w, w2 = cf["names"], cf["raw"], cf["weighted"], cf["sumw2"]
             i_box = names.index(H.CUTFLOW_BOX) if H.CUTFLOW_BOX in names else len(names) - 1
             blinded = raw[i_box] is None
+            i_inv = names.index(H.CUTFLOW_INVALID) if H.CUTFLOW_INVALID in names else None
+            invalid = None if not i_inv or raw[i_inv] is None else raw[i_inv - 1] - raw[i_inv]
             out.append({"run": c["run"], "sample": s, "weighting": weighting_of(s, cf), "read": raw[0],
-                        "after_cuts": raw[i_box - 1], "box": raw[i_box],
+                        "invalid": invalid, "after_cuts": raw[i_box - 1], "box": raw[i_box],
                         "eff_cuts": _ratio(w[i_box - 1], w[0]), "eff_box": _ratio(w[i_box], w[0]),
                         "box_weighted": w[i_box], "box_weighted_err": None if blinded else math.sqrt(w2[i_box]),
                         "_blinded_cols": blinded})

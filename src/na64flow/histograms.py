@@ -10,16 +10,19 @@ Format (docs/contracts.md "Histogram file"), a pickled dict::
          "hists": {name: hist.Hist (Weight storage)}}}}
 
 Cut-flow rows hold the number of events *remaining* after each step: row 0 ``read`` = events read,
-row 1 ``blinded region withheld`` = events left after withholding, for data while blinded, every event
-whose box observables (E_ECAL and E_HCAL; p_out for muons; ...) lie inside the box *before any cut*
-(their number is row 0 - row 1; zero for simulation and unblinded data), row 2 ``invalid values`` =
-events left after removing those with invalid values (NaN/inf, energies below minus the noise
-tolerance; their number is row 1 - row 2), one row per cut, and the last row ``box`` = signal
-candidates. For blinded data the box row's values are None ("blinded"), the ``box`` region is absent,
-and withheld events fill no row, histogram bin or region. Withholding the whole box region of the
-observables before the selection (not only the final candidates) is what keeps the box count
-underivable: with the candidates alone removed, (events after the last cut) - (integral of
-``ecal_hcal``) would equal it. The withheld number is dominated by events that fail other cuts.
+row 1 ``invalid values`` = events left after removing those with invalid values (NaN/inf, energies
+below minus the noise tolerance; their number is row 0 - row 1), one row per cut, and the last row
+``box`` = signal candidates. Data are always blinded by `process`: every data event of the *blinded
+region* (valid values and box observables inside the box: E_ECAL and E_HCAL; p_out for muons; ...,
+before any cut) is dropped before row 0, so the data cut-flow is the cut-flow of the events outside
+the blinded region, its first row included; the box row's values are None ("blinded"), the ``box``
+region is absent, and no histogram bin or region holds a blinded-region event. Nothing in the file
+depends on the events of the blinded region (the tests plant some and compare). Dropping the whole
+region of the observables (not only the final candidates) is what keeps the box count underivable:
+with the candidates alone removed, (events after the last cut) - (integral of ``ecal_hcal``) or
+(events in the files) - (row 0) would equal it. The one number that remains derivable, from the
+input files rather than from this file, is (entries of the data ntuples) - (row 0) = events of the
+blinded region before any cut (README "Blinding protocol").
 
 ``python -m na64flow.histograms FILE.pkl [--dump-json OUT.json] [--full]`` prints/writes the JSON dump
 (cut-flows, regions and per-histogram sums and a digest of the bin contents; ``--full`` adds all bins).
@@ -43,7 +46,6 @@ from .selection import Axis
 
 SCHEMA_VERSION = 1
 CUTFLOW_READ = "read"
-CUTFLOW_WITHHELD = "blinded region withheld"
 CUTFLOW_INVALID = "invalid values"
 CUTFLOW_BOX = "box"
 BLINDED = "blinded"

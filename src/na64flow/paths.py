@@ -15,8 +15,18 @@ from . import NA64Error
 
 def results_dir(cfg: dict) -> Path:
     """Absolute ``<results_root>/<tag>``: a relative ``results_root`` is resolved once, against the working
-    directory of the step's start, so no later directory change (e.g. hepdata_lib's) can move it."""
+    directory of the step's start, so no later directory change (e.g. hepdata_lib's) can move it.
+    In an :func:`observed_view` it is ``<results_root>/<tag>/unblinded``."""
+    if "_results_dir" in cfg:
+        return Path(cfg["_results_dir"])
     return Path(cfg.get("results_root", "results")).absolute() / cfg["tag"]
+
+
+def observed_view(cfg: dict) -> dict:
+    """``cfg`` whose results folder is results/<tag>/unblinded: the observed products of `unblind`
+    (limits/, cutflows/, background/, histograms/) are found, and hepdata/ and plots/ are written, there
+    (``na64flow publish --observed``, ``na64flow plot --observed``); the blinded products are not touched."""
+    return {**cfg, "_results_dir": str(results_dir(cfg) / "unblinded")}
 
 
 def ntuple_dir(cfg: dict, analysis: str, run: str) -> Path:

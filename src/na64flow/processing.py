@@ -8,8 +8,10 @@ and writes the histogram file atomically (format: ``na64flow.histograms``).
 
 Executors: futures (``--workers`` processes, default), iterative, or Dask when
 ``execution.dask_scheduler`` is set ("local" starts a dask.distributed LocalCluster; an address
-connects a Client). Blinding: while ``unblind`` is false, data events passing every cut inside the box
-fill no histogram bin and no region, and the cut-flow box row of data is None ("blinded").
+connects a Client). Blinding: always, whatever the configuration says. Data events in the blinded
+region (box observables inside the box, before any cut) are dropped before the first cut-flow row, so
+they fill no row, histogram bin or region; the data box row is None ("blinded"). Only the `unblind`
+step reads the box, through :func:`box_events` and :func:`unblinded_data` (after its freeze check).
 """
 
 from __future__ import annotations
@@ -63,9 +65,10 @@ class NA64Processor(processor.ProcessorABC):
 
     Subclasses (``analyses/<name>/processor.py``) only set ``analysis``. Output per dataset (sample):
     cut-flow arrays (remaining raw / weighted / sum of squared weights after each step), region
-    counts [raw, weighted, sumw2] and weighted histograms. For ``data`` with ``blind=True`` the box
-    candidates (valid, every cut passed, inside the box) fill no region and no histogram bin, and the
-    cut-flow box row is not computed; the rows before it count every event read.
+    counts [raw, weighted, sumw2] and weighted histograms. For ``data`` with ``blind=True`` every event
+    of the blinded region (valid values and box observables inside the box, before any cut) is dropped
+    first: the cut-flow is that of the events outside the blinded region, *including its first row*,
+    and those events fill no region and no histogram bin; the box row is not computed.
     """
 
     analysis: Analysis
@@ -78,7 +81,7 @@ class NA64Processor(processor.ProcessorABC):
 
     # ---------------------------------------------------------------- layout
     def step_names(self) -> list[str]:
-        return ([H.CUTFLOW_READ, H.CUTFLOW_WITHHELD, H.CUTFLOW_INVALID] + self.analysis.selection.names(self.cuts)
+        return ([H.CUTFLOW_READ, H.CUTFLOW_INVALID] + self.analysis.selection.names(self.cuts)
                 + [H.CUTFLOW_BOX])
 
     def hist_specs(self) -> dict[str, tuple]:
@@ -125,8 +128,8 @@ class NA64Processor(processor.ProcessorABC):
         out = self.empty()
         n = len(steps.valid)
         blinded = self.blind and is_data(sample)
-        # blinding: data events whose box observables lie in the box are withheld before any cut, so no
-        # row, bin or region holds them and the box count cannot be derived from the others
+        # blinding: data events of the blinded region (box observables inside the box) are dropped before
+        # the first row, so no row, bin or region holds them and no difference of outputs gives their number
         keep = ~(steps.valid & steps.box) if blinded else np.ones(n, dtype=bool)
         w2 = None if weight is None else weight * weight
 
@@ -136,9 +139,10 @@ class NA64Processor(processor.ProcessorABC):
                 return k, float(k), float(k)
             return k, np.sum(weight, where=m), np.sum(w2, where=m)
 
-        # rows: read, after withholding, valid, each cut, box (never computed for blinded data: None in the file)
+        # rows: read (blinded data: outside the blinded region), valid, each cut, box (never computed for
+        # blinded data: None in the file)
         box_row = np.zeros(n, dtype=bool) if blinded else steps.in_box()
-        masks = ([np.ones(n, dtype=bool), keep, steps.valid & keep] + [m & keep for _, m in steps.cumulative()]
+        masks = ([keep, steps.valid & keep] + [m & keep for _, m in steps.cumulative()]
                  + [box_row])
         cf = out["cutflow"]
         for i, m in enumerate(masks):
@@ -320,8 +324,13 @@ def make_executor(name: str, workers: int, scheduler: str | None, local_processe
 
 
 def run_processing(cfg: dict, analysis: str, run: str, workers: int = 1, executor: str | None = None,
-                   status: bool = True) -> dict:
-    """Process every sample of one analysis run; returns the histogram-file content (not yet saved)."""
+                   status: bool = True, blind: bool = True, samples: tuple[str, ...] | None = None) -> dict:
+    """Process every sample of one analysis run; returns the histogram-file content (not yet saved).
+
+    Always blinded for the `process` step (no configuration key changes that). ``blind=False`` is for
+    :func:`unblinded_data` (the `unblind` step, after its freeze check) and for tests; ``samples``
+    restricts the fileset (e.g. ``("data",)``).
+    """
     acfg = analysis_config(cfg, analysis)
     cuts = cuts_for(cfg, analysis, run)
     inp = section(cfg, "input")
@@ -329,10 +338,15 @@ def run_processing(cfg: dict, analysis: str, run: str, workers: int = 1, executo
     tree_name = inp.get("tree", "events")
     branch_map = inp.get("branches", {}) or {}
     fileset, n_ot = fileset_of(cfg, analysis, run)
+    if samples is not None:
+        missing = [s for s in samples if s not in fileset]
+        if missing:
+            raise NA64Error(f"{analysis} run {run}: no sample {', '.join(missing)} in the inputs")
+        fileset = {s: fileset[s] for s in samples}
     check_inputs(fileset, acfg["setup"], tree_name, branch_map,
                  allow_empty_data=bool(run_config(cfg, analysis, run).get("allow_empty_data", False)))
 
-    blind = not bool(cfg.get("unblind", False))
+    blind = bool(blind)
     proc_cls = analysis_module(analysis).Processor
     proc = proc_cls(cuts, blind=blind, branch_map=branch_map)
     scheduler = exe.get("dask_scheduler")
@@ -390,6 +404,17 @@ def _finalise(proc: NA64Processor, sample: str, acc: dict, blind: bool) -> dict:
             "regions": regions, "hists": acc["hists"]}
 
 
+def unblinded_data(cfg: dict, analysis: str, run: str, workers: int = 1, executor: str | None = "iterative") -> dict:
+    """The *unblinded* data sample of one run (same processor, ``blind=False``), as in a histogram file.
+
+    For the ``unblind`` step only, after its freeze check: the observed cut-flow, regions (with the box)
+    and histograms (with the box bins filled).
+    """
+    content = run_processing(cfg, analysis, run, workers=workers, executor=executor, status=False,
+                             blind=False, samples=("data",))
+    return content["samples"]["data"]
+
+
 def box_events(cfg: dict, analysis: str, run: str) -> dict[str, np.ndarray]:
     """Observables of the *data* events in the signal box (every cut passed, inside the box).
 
@@ -431,7 +456,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
-    content = run_processing(cfg, args.analysis, args.run, workers=args.workers, executor=args.executor)
+    content = run_processing(cfg, args.analysis, args.run, workers=args.workers, executor=args.executor)   # blinded
     H.save(args.out, content)
     # log only quantities that are not box counts (blinding: no data box information in logs)
     n_read = {s: v["cutflow"]["raw"][0] for s, v in content["samples"].items()}

@@ -459,28 +459,16 @@ def normalisation_of(cfg: dict, analysis: str, run: str) -> tuple[float, float]:
         raise NA64Error(f"{path}: key 'k' missing or not a number (contract: normalisation file)") from exc
 
 
-def unblinded_path(cfg: dict, analysis: str, run: str) -> Path:
-    """Observed box counts written by `na64flow unblind`: results/<tag>/unblinded/<a>/<r>.json."""
-    return paths.results_dir(cfg) / "unblinded" / analysis / f"{run}.json"
-
-
 def observed_of(cfg: dict, analysis: str, run: str) -> int | None:
-    """Observed box count if it may be used: published counts, or counts written by `unblind`.
+    """Observed box count if it is public: the published count (input.source: published), else None.
 
-    Blinded (no unblinded file, or cfg unblind false): None. Box counts are never read here otherwise.
+    Blinded products never hold a data box count: the `limits` step (and publish/plot) always get None
+    here for data; only `na64flow unblind` passes observed counts, explicitly (``build_problem(observed=...)``).
     """
     if cfg["input"]["source"] == "published":
         pub = _published(cfg, analysis, run) or {}
         return None if pub.get("observed") is None else int(pub["observed"])
-    if not cfg.get("unblind", False):
-        return None
-    path = unblinded_path(cfg, analysis, run)
-    if not path.exists():
-        return None
-    data = json.loads(path.read_text())
-    if "observed" not in data:
-        raise NA64Error(f"{path}: no 'observed' count")
-    return int(data["observed"])
+    return None
 
 
 # ------------------------------------------------------------------------------------------------

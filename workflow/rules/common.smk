@@ -1,12 +1,12 @@
-# Helpers shared by the rules: config validation, the effective configuration file handed to every
-# `na64flow` call, and the lists of analyses, runs and models that make up the DAG. No physics here.
+# Helpers shared by the rules: config validation, the unblinding request, the effective configuration
+# file handed to every `na64flow` call, and the lists of analyses, runs and models that make up the DAG.
+# No physics here.
 
+import copy
 import hashlib
 import json
 import re
 from pathlib import Path
-
-import copy
 
 import yaml
 from snakemake.exceptions import WorkflowError
@@ -15,13 +15,27 @@ from snakemake.utils import validate
 from na64flow import NA64Error
 from na64flow.config import validate as na64_validate
 
+
+def _unblind_requested(value):
+    """`--config unblind=true` (the text "true") requests unblinding; absent/false do not; anything else
+    (yes, 1, True, an `unblind` key in a configuration file) is refused before any rule is scheduled."""
+    if value is None or value is False or value == "false":
+        return False
+    if value == "true":
+        return True
+    raise WorkflowError(f"unblind={value!r} refused: unblinding is requested only on the command line with "
+                        "the literal `--config unblind=true` (not yes/1/True, not in a configuration file)")
+
+
+# the request is taken out of the configuration: no rule (and not the effective config.yaml) sees it
+UNBLIND = _unblind_requested(config.pop("unblind", None))
+
 # the package's validator first: one message per mistake, naming the key and the allowed keys/values
 try:
     na64_validate(copy.deepcopy(config), "configuration (--configfile/--config)")
 except NA64Error as _exc:
     raise WorkflowError(str(_exc)) from None
 validate(config, schema="../schemas/config.schema.yaml")
-config["unblind"] = str(config.get("unblind", False)).lower() == "true"  # --config passes a string
 
 TAG = config["tag"]
 RESULTS = f"{config.get('results_root', 'results')}/{TAG}"
@@ -29,7 +43,6 @@ SOURCE = config["input"]["source"]
 ANALYSES = list(config["analyses"])
 RUNS = {a: [str(r) for r in config["analyses"][a]["runs"]] for a in ANALYSES}
 PAIRS = [(a, r) for a in ANALYSES for r in RUNS[a]]
-UNBLIND = config["unblind"]
 ENV = "../../environment.yml"
 
 # signal models per analysis (docs/contracts.md); limits are set on the subset in LIMIT_MODELS
@@ -54,17 +67,35 @@ LIKELIHOOD_TARGETS = ANALYSES + (["combined"] if len(ANALYSES) > 1 else [])
 LIMIT_TARGETS = [(a, m) for a in ANALYSES for m in LIMIT_MODELS[a]] + [("combined", m) for m in COMBINED_MODELS]
 
 
-def _effective_config_path():
-    """Write the validated configuration (with --config overrides) once, only when it changed."""
-    path = Path(RESULTS) / "config.yaml"
+# The validated configuration (with --config overrides, without `unblind`) that every `na64flow` call
+# reads. Written by the onstart handler, i.e. only when jobs are about to run: a dry run (-n), --report,
+# or a refused unblinding write nothing under results/.
+CONFIG = str(Path(RESULTS) / "config.yaml")
+
+
+def write_effective_config():
     text = yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=True)
+    path = Path(CONFIG)
     if not path.exists() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    return str(path)
 
 
-CONFIG = _effective_config_path()
+onstart:
+    write_effective_config()
+
+
+if UNBLIND:
+    # the guard runs before the DAG exists: without a matching freeze nothing is scheduled or written
+    import na64flow.config as _na64config
+    from na64flow import NA64Error
+    from na64flow.unblind import check_allowed
+
+    try:
+        _cfg = _na64config.validate(json.loads(json.dumps(config)), CONFIG)
+        check_allowed({**_cfg, "unblind": True, "_path": CONFIG})
+    except NA64Error as exc:
+        raise WorkflowError(f"unblinding refused, nothing scheduled or written: {exc}") from None
 
 
 def section_hash(*keys):
@@ -131,16 +162,30 @@ def limit_files():
     return [f"{RESULTS}/limits/{a}/{m}.csv" for a, m in LIMIT_TARGETS]
 
 
+def unblinded_outputs():
+    """The declared outputs of `unblind` (results/<tag>/unblinded/, docs/contracts.md)."""
+    u = f"{RESULTS}/unblinded"
+    out = [f"{u}/counts/{a}/{r}.json" for a, r in PAIRS]
+    out += [f"{u}/limits/{a}/{m}.csv" for a, m in LIMIT_TARGETS]
+    out += [f"{u}/background/{a}/{r}.{ext}" for a, r in PAIRS for ext in ("json", "md", "tex")]
+    if SOURCE != "published":
+        out += [f"{u}/histograms/{a}/{r}.pkl" for a, r in PAIRS]
+        out += [f"{u}/cutflows/{a}/{r}.{ext}" for a in ANALYSES for r in RUNS[a] + ["summary"]
+                for ext in ("csv", "md", "tex")]
+    return out
+
+
 def all_targets():
+    if UNBLIND:
+        # unblinding builds only its own products: never freeze or any rule of the blinded chain
+        u = f"{RESULTS}/unblinded"
+        return [f"{u}/audit.json", f"{u}/hepdata/submission.yaml", f"{u}/plots/figures"]
     targets = limit_files() + [f"{RESULTS}/likelihoods/{a}/patchset.json" for a in ANALYSES]
     targets += [f"{RESULTS}/hepdata/submission.yaml", f"{RESULTS}/plots/figures"]
     if SOURCE != "published":
         targets += [f"{RESULTS}/cutflows/{a}/summary.md" for a in ANALYSES]
         targets += [f"{RESULTS}/closure/{a}.md" for a in ANALYSES]
-    if UNBLIND:
-        targets.append(f"{RESULTS}/unblinded/audit.json")
     return targets
-
 
 
 def publish_inputs(wildcards=None):
@@ -148,8 +193,6 @@ def publish_inputs(wildcards=None):
     if SOURCE != "published":
         out += [f"{RESULTS}/cutflows/{a}/summary.md" for a in ANALYSES]
     out += [f"{RESULTS}/background/{a}/{r}.json" for a, r in PAIRS]
-    if UNBLIND:
-        out.append(f"{RESULTS}/unblinded/audit.json")
     return out
 
 wildcard_constraints:

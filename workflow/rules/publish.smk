@@ -47,3 +47,34 @@ rule plot:
         ENV
     shell:
         "na64flow plot --config {params.config:q} --out-dir {output.plots:q} > {log:q} 2>&1"
+
+
+# Observed HEPData and plots, from the products of `unblind` only (results/<tag>/unblinded/).
+rule publish_observed:
+    input:
+        f"{RESULTS}/unblinded/audit.json",
+    output:
+        hepdata=f"{RESULTS}/unblinded/hepdata/submission.yaml",
+    params:
+        config=CONFIG,
+    log:
+        f"{RESULTS}/unblinded/logs/publish.log",
+    conda:
+        ENV
+    shell:
+        "na64flow publish --config {params.config:q} --observed > {log:q} 2>&1"
+
+
+rule plot_observed:
+    input:
+        f"{RESULTS}/unblinded/audit.json",
+    output:
+        plots=directory(f"{RESULTS}/unblinded/plots/figures"),
+    params:
+        config=CONFIG,
+    log:
+        f"{RESULTS}/unblinded/logs/plot.log",
+    conda:
+        ENV
+    shell:
+        "na64flow plot --config {params.config:q} --observed --out-dir {output.plots:q} > {log:q} 2>&1"

@@ -24,10 +24,9 @@ rule limits:
         "--model {wildcards.model:q} > {log:q} 2>&1"
 
 
-# unblind fills the `obs` column of the limit files: ancient() keeps that from re-triggering freeze
 rule freeze:
     input:
-        ancient(limit_files()),
+        limit_files(),
     output:
         f"{RESULTS}/freeze.json",
     params:
@@ -40,17 +39,19 @@ rule freeze:
         "na64flow freeze --config {params.config:q} > {log:q} 2>&1"
 
 
+# Unblinding (`--config unblind=true`, checked against the freeze when the workflow is parsed, see
+# common.smk). No file inputs: nothing upstream (freeze, limits, process, ...) can be scheduled by it; it
+# reads exactly the frozen files, which `na64flow unblind` hashes again before reading the box. Its
+# outputs are its own (results/<tag>/unblinded/): no blinded product is rewritten.
 rule unblind:
-    input:
-        freeze=f"{RESULTS}/freeze.json",
-        limits=ancient(limit_files()),
     output:
-        f"{RESULTS}/unblinded/audit.json",
+        audit=f"{RESULTS}/unblinded/audit.json",
+        products=unblinded_outputs(),
     params:
         config=CONFIG,
     log:
-        f"{RESULTS}/logs/unblind.log",
+        f"{RESULTS}/unblinded/logs/unblind.log",
     conda:
         ENV
     shell:
-        "na64flow unblind --config {params.config:q} > {log:q} 2>&1"
+        "na64flow unblind --config {params.config:q} --set unblind=true > {log:q} 2>&1"

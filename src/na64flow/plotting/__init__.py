@@ -1,6 +1,6 @@
 """The `plot` step: every plot the available results allow (limits, (E_ECAL, E_HCAL), cut flows, backgrounds).
 
-`na64flow plot -c C [--out-dir DIR] [--observed/--no-observed]` writes PDF and PNG files
+`na64flow plot -c C [--out-dir DIR] [--observed]` writes PDF and PNG files
 (publish.formats) named ``<category>-<plot>.<ext>`` (no "-" inside <plot>; run 2016-2022 appears as
 2016_2022) into results/<tag>/plots/ (or DIR), where <category> is an analysis (na64e, na64e_plus,
 na64mu, na64h) or ``combined``, so the Snakemake report can sort them with the pattern
@@ -48,7 +48,7 @@ def make_all(cfg: dict, out_dir: Path | None = None, *, observed: bool | None = 
              limits_dir: Path | None = None) -> Plotter:
     """Make every plot the existing inputs allow; return the Plotter (made, missing).
 
-    ``observed``: draw observed limits (default: published configurations and ``unblind: true``);
+    ``observed``: draw observed limits (default: only for published configurations, whose counts are public);
     ``limits_dir``: where the limit CSVs are (default results/<tag>/limits).
     """
     observed = default_observed(cfg) if observed is None else observed
@@ -81,13 +81,16 @@ def make_all(cfg: dict, out_dir: Path | None = None, *, observed: bool | None = 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--out-dir", default=None, help="output folder (default results/<tag>/plots)")
-    parser.add_argument("--observed", action=argparse.BooleanOptionalAction, default=None,
-                        help="draw observed limits (default: published config or unblind: true)")
+    parser.add_argument("--observed", action="store_true",
+                        help="plot the products of `na64flow unblind` (results/<tag>/unblinded/), observed limits drawn")
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
-    p = make_all(cfg, args.out_dir, observed=getattr(args, "observed", None))
+    observed = bool(getattr(args, "observed", False))
+    if observed:   # read and write under results/<tag>/unblinded/ (paths.observed_view)
+        cfg = paths.observed_view(cfg)
+    p = make_all(cfg, args.out_dir, observed=True if observed else None)
     print(f"plots: {len(p.made)} written to {p.out_dir}")
     for m in p.missing:
         print(f"  not plotted, input missing: {m}")

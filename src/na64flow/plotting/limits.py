@@ -29,6 +29,7 @@ from .style import (
 
 M_MU_GEV = 0.10566  # [lit] physics.md header
 MESON_LABEL = {"eta": r"$\eta$", "etaprime": r"$\eta'$", "eta_prime": r"$\eta'$"}
+REFERENCE_COLOR = "#d01c8b"   # published limits (magenta: apart from the observed dark red)
 QUANTILE_P = {"-2 sigma": 0.0228, "-1 sigma": 0.1587, "median": 0.5}
 
 
@@ -128,7 +129,7 @@ def _draw_reference_segments(ax, refs: list[dict]) -> None:
     for i, r in enumerate(refs):
         if "mass_range_gev" in r:
             lo, hi = r["mass_range_gev"]
-            ax.hlines(r["value"], lo, hi, colors="red", lw=3, label="published" if i == 0 else None)
+            ax.hlines(r["value"], lo, hi, colors=REFERENCE_COLOR, lw=3, label="published" if i == 0 else None)
 
 
 def limit_rows(path) -> list[dict]:
@@ -182,7 +183,7 @@ def plot_coupling_limits(p, analysis: str, model: str) -> None:
                "expected median (dashed) with 68% and 95% bands." + _observed_note(p)
                + discreteness_note(p.cfg, analysis, rows))
     if refs:
-        caption += " Red: published limits (" + "; ".join(r["reference"] for r in refs) + ")."
+        caption += " Magenta: published limits (" + "; ".join(r["reference"] for r in refs) + ")."
     p.save(fig, ax, analysis, f"{model}_limits", caption + gm2_caption, rlabel=exposure_text(p.cfg, analysis))
 
 
@@ -269,9 +270,9 @@ def plot_meson_br(p) -> None:
             ax.plot([i], [r["obs"]], "o", color=OBSERVED_COLOR, ms=10, zorder=5, label="observed" if i == 0 else None)
         model = "etaprime_invisible" if "prime" in str(r.get("meson")) else "eta_invisible"
         for ref in references(p, "na64h", model):
-            ax.plot([i + 0.1], [ref["value"]], marker="*", ms=18, color="red", ls="none",
+            ax.plot([i + 0.1], [ref["value"]], marker="*", ms=18, color=REFERENCE_COLOR, ls="none",
                     label="published NA64 (90% CL)" if not refs_drawn else None)
-            ax.annotate(f"{ref['value']:.2g}", (i + 0.2, ref["value"]), va="center", fontsize=13, color="red")
+            ax.annotate(f"{ref['value']:.2g}", (i + 0.2, ref["value"]), va="center", fontsize=13, color=REFERENCE_COLOR)
             refs_drawn.append(ref["reference"])
     ax.set_xticks(np.arange(len(rows)), [MESON_LABEL.get(str(r.get("meson")), str(r.get("meson")))
                                          + r" $\to$ invisible" for r in rows])
@@ -285,5 +286,5 @@ def plot_meson_br(p) -> None:
                + _observed_note(p) + discreteness_note(p.cfg, "na64h", rows)
                + " Grey diamonds: the asymptotic (continuous) approximation, a cross-check not used for the limit.")
     if refs_drawn:
-        caption += " Red stars: published limits (" + "; ".join(sorted(set(refs_drawn))) + ")."
+        caption += " Magenta stars: published limits (" + "; ".join(sorted(set(refs_drawn))) + ")."
     p.save(fig, ax, "na64h", "meson_br_limits", caption, rlabel=exposure_text(p.cfg, "na64h"))

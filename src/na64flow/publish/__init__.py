@@ -6,9 +6,10 @@
 * ``hepdata/`` and ``hepdata.tar.gz``, validated (:mod:`.hepdata`, conventions in its docstring);
 * ``published_comparison.md`` when the configuration lists published limits (:mod:`.comparison`).
 
-Inputs are read by :mod:`.inputs` (one reader per file format). Observed limits and the observed box
-count are included for published configurations and once unblinded (``--observed/--no-observed``
-overrides); ``--hepdata-dir`` writes the submission elsewhere (e.g. results/<tag>/unblinded/hepdata).
+Inputs are read by :mod:`.inputs` (one reader per file format). ``--observed``: the observed HEPData
+from the products of `na64flow unblind`, read from and written to results/<tag>/unblinded/
+(``paths.observed_view``; no likelihoods); published configurations always show their public observed
+numbers. ``--hepdata-dir`` writes the submission elsewhere.
 """
 
 from __future__ import annotations
@@ -62,12 +63,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-likelihoods", action="store_true", help="only write the HEPData submission")
     parser.add_argument("--no-hepdata", action="store_true", help="only write the pyhf likelihoods")
     parser.add_argument("--hepdata-dir", default=None, help="HEPData output folder (default results/<tag>/hepdata)")
-    parser.add_argument("--observed", action=argparse.BooleanOptionalAction, default=None,
-                        help="include observed limits and box counts (default: published config or unblind: true)")
+    parser.add_argument("--observed", action="store_true",
+                        help="the observed HEPData from the products of `na64flow unblind` (results/<tag>/unblinded/; "
+                             "no likelihoods)")
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
+    observed = bool(getattr(args, "observed", False))
+    if observed:   # read and write under results/<tag>/unblinded/ (paths.observed_view)
+        cfg, args.no_likelihoods = paths.observed_view(cfg), True
     comparison = write_comparison(cfg)
     if comparison is not None:
         print(comparison.read_text())
@@ -76,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"likelihoods: {', '.join(written) or 'none (no signal tables)'}")
     if not args.no_hepdata:
         out = Path(args.hepdata_dir) if getattr(args, "hepdata_dir", None) else paths.hepdata_dir(cfg)
-        n = write_hepdata(cfg, out, observed=getattr(args, "observed", None))
+        n = write_hepdata(cfg, out, observed=True if observed else None)
         if out.exists():
             errors = validate_hepdata(out)
             if errors:

@@ -5,8 +5,8 @@ Conventions (checked by tests/test_hepdata_conventions.py on the written YAML):
 * counts are exact: integer data counts are written as integers (no relative rounding), weighted
   numbers with 6 significant digits;
 * limits: the expected median with asymmetric errors "1 sigma"/"2 sigma" (signed: minus < 0 < plus) for
-  the bands, qualifier ``CL: 90%``; a band of zero width (every quantile at n_obs = 0) has no error
-  entry (the description says so); the observed limit only when ``observed`` is asked for;
+  the bands, qualifier ``CL: 90%``; a band of zero width (its quantiles at the same n_obs) has no error
+  entry, never "symerror: 0" (the description says so); the observed limit only when ``observed`` is asked for;
 * upper values: a background source known only by an upper value has "-" in the estimate column and its
   bound in a separate column "Upper value on expected events" (qualifier ``Limit: upper value``); no
   value-0-with-error-equal-to-the-bound, no zero "total" errors on the sources;
@@ -15,7 +15,8 @@ Conventions (checked by tests/test_hepdata_conventions.py on the written YAML):
 * every table links the result file it was made from as an additional resource copied into the
   submission (unique names), so every resource path exists; ``location`` names that file (there is
   no paper figure to point to; hepdata_lib's placeholder "Example location" is never written);
-* after unblinding (``observed=True``) the data box row of the cut flow is the observed count.
+* after unblinding (``observed=True`` on ``paths.observed_view(cfg)``: the unblind step's cut flows) the
+  data box row of the cut flow is the observed count; a blinded cut flow is refused there.
 
 :func:`write_hepdata` takes the output folder and ``observed`` so that the blinded and the unblinded
 submissions are one call each (the unblind step writes results/<tag>/unblinded/hepdata/).
@@ -31,9 +32,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .. import NA64Error, paths, stats
+from .. import NA64Error, paths
 from ..config import analysis_config, runs_of, section
-from ..histograms import BLINDED, CUTFLOW_BOX
+from ..histograms import BLINDED
 from .inputs import analyses_of, background_of, read_cutflow, read_limits
 
 log = logging.getLogger(__name__)
@@ -118,9 +119,9 @@ def limit_table(path: Path, analysis: str, cfg: dict | None = None, *, observed:
                          + ("; observed limit" if has_obs else
                             "; no observed limit in the limits file" if observed else "; blinded, no observed limit")
                          + "."
-                         + (f" {len(zero_width)} points have a band of zero width (the background is so small that "
-                            "every quantile of the pseudo-experiments is n_obs = 0): no band error there."
-                            if zero_width else ""))
+                         + (f" {len(zero_width)} points have bands of zero width (the background is so small that "
+                            "every quantile of the pseudo-experiments is n_obs = 0)." if zero_width else "")
+                         + " A band of zero width (its quantiles all at the same n_obs) has no error entry.")
     table.keywords["observables"] = ["UL"]
     x = Variable(xname, is_independent=True, is_binned=False, units=xunits)
     x.values = [r[first] for r in rows]
@@ -132,7 +133,10 @@ def limit_table(path: Path, analysis: str, cfg: dict | None = None, *, observed:
     exp.add_qualifier("CL", "90%")
     for label, lo, hi in (("1 sigma", "exp_m1", "exp_p1"), ("2 sigma", "exp_m2", "exp_p2")):
         unc = Uncertainty(label, is_symmetric=False)
-        unc.values = [(0.0, 0.0) if i in zero_width else (r[lo] - r["exp"], r[hi] - r["exp"]) for i, r in enumerate(rows)]
+        unc.values = [(r[lo] - r["exp"], r[hi] - r["exp"]) for r in rows]
+        # a band of zero width has no error entry (hepdata_lib would write "symerror: 0"); its setter takes no
+        # None, its writer skips None entries
+        unc._values = [None if r[lo] == r["exp"] == r[hi] else v for r, v in zip(rows, unc.values, strict=True)]
         exp.add_uncertainty(unc)
     exp.zero_uncertainties_warning = False
     dependent = [exp]
@@ -161,24 +165,18 @@ def cutflow_table(path: Path, analysis: str, cfg: dict | None = None, *, observe
                   stage: Path | None = None, run: str | None = None):
     """hepdata_lib Table of one cut-flow CSV (:func:`read_cutflow`): cuts vs events per sample.
 
-    With ``observed`` the data box cell (text "blinded") becomes the observed count of the run
-    (``stats.observed_of``); asking for it while the count is not available is an error.
+    With ``observed`` the table must be an observed (unblinded) cut flow, whose data box row is the
+    observed count; a blinded one is an error, so an "observed" submission never shows "blinded".
     """
     from hepdata_lib import Table, Uncertainty, Variable
 
     run = run or path.stem
     steps, values, errors = read_cutflow(path)
-    if observed and "data" in values:
-        vals = values["data"]
-        for i, (step, v) in enumerate(zip(steps, vals, strict=True)):
-            if v == BLINDED:
-                if step != CUTFLOW_BOX:
-                    raise NA64Error(f"{path}: data row '{step}' is blinded; only the box row can be filled by unblinding")
-                n = stats.observed_of(cfg, analysis, run) if cfg is not None else None
-                if n is None:
-                    raise NA64Error(f"{path}: observed cut flow asked for but no observed box count for "
-                                    f"{analysis} run {run} (made by `na64flow unblind`)")
-                vals[i] = float(n)
+    blinded_rows = [st for st, v in zip(steps, values.get("data", []), strict=False) if v == BLINDED]
+    if observed and blinded_rows:
+        raise NA64Error(f"{path}: observed cut flow asked for but the data rows {blinded_rows} are blinded; the "
+                        "observed cut flows are written by `na64flow unblind` under results/<tag>/unblinded/cutflows "
+                        "(read them with paths.observed_view, i.e. `na64flow publish --observed`)")
     table = Table(f"Cut flow {analysis} {run}")
     table.location = f"results/<tag>/cutflows/{analysis}/{run}.csv of the na64flow workflow"
     table.description = (f"Cut flow of {analysis}, run {run}: events after each cut for data (exact counts) and every "
@@ -294,8 +292,10 @@ def likelihood_archive(cfg: dict) -> Path | None:
 
 
 def default_observed(cfg: dict) -> bool:
-    """Observed results are shown for published configurations (public counts) and once unblinded."""
-    return cfg["input"]["source"] == "published" or bool(cfg.get("unblind", False))
+    """Observed results are shown by default only for published configurations (public counts); the
+    blinded products never show them, even with ``unblind: true`` (the unblinded set is its own call:
+    ``observed=True`` on ``paths.observed_view(cfg)``, i.e. ``--observed``)."""
+    return cfg["input"]["source"] == "published"
 
 
 def hepdata_submission(cfg: dict, *, observed: bool | None = None, limits_dir: Path | None = None,
@@ -342,7 +342,7 @@ def write_hepdata(cfg: dict, out_dir: Path | None = None, *, observed: bool | No
                   limits_dir: Path | None = None) -> dict:
     """Write ``out_dir`` (default results/<tag>/hepdata/: YAML tables + submission.yaml + linked files)
     and ``<out_dir>.tar.gz`` next to it. ``observed``: include observed limits and the observed box
-    count (default: published configurations and ``unblind: true``); ``limits_dir``: where the limit
+    count (default: published configurations only); ``limits_dir``: where the limit
     CSVs are (default results/<tag>/limits)."""
     out = Path(out_dir) if out_dir else paths.hepdata_dir(cfg)
     paths.ensure_writable(out.parent)
