@@ -79,7 +79,9 @@ def plot_closure(rows: list[dict], out_base, analysis: str, pull_pass: float = 2
     axp.set_ylabel("pull (with syst)\ntoys: mean ± width", fontsize=14)
     ax.set_ylabel("events in the box")
     ax.set_xlim(-0.6, max(n, 1) - 0.4)
-    mplhep.label.exp_label(exp="NA64", llabel=label_text, rlabel=f"{analysis}: closure", ax=ax, loc=0, fontsize=16)
+    runs = list(dict.fromkeys(str(r["run"]) for r in rows))
+    mplhep.label.exp_label(exp="NA64", llabel=label_text, ax=ax, loc=0, fontsize=16,
+                           rlabel=f"{analysis} closure, run{'s' if len(runs) > 1 else ''} {', '.join(runs)}")
     for ext in formats:
         with paths.atomic_output(f"{out_base}.{ext}", mode=None) as tmp:
             fig.savefig(tmp, format=ext, bbox_inches="tight")
