@@ -10,13 +10,7 @@ import pytest
 from test_stats_inputs import make_config, write_inputs
 
 from na64flow import cli, paths
-from na64flow.stats import (
-    LOOP_MIXING_PER_G,
-    build_problem,
-    compute_limits,
-    scan_limits,
-    zprime_invisible_br,
-)
+from na64flow.stats import build_problem, compute_limits, scan_limits
 
 FAST = {"stats.n_toys": 4000, "stats.asymptotic": False}
 
@@ -97,17 +91,14 @@ def test_lmu_ltau_tables_are_used_as_written_by_the_signal_step(tmp_path):
         build_problem(cfg, "na64e", "dark_photon").signal_events, rel=1e-9)
 
 
-def test_lmu_ltau_without_electron_table_derived_with_loop_mixing_and_invisible_br(tmp_path):
+def test_missing_lmu_ltau_table_of_an_electron_run_names_the_file_and_step(tmp_path):
+    # the signal step writes every model of the beam (registry); a missing table is an error, not a
+    # silent re-derivation from another model's table
     cfg = make_config(tmp_path, **FAST)
     write_inputs(cfg, n_masses=6)
-    for r in cfg["analyses"]["na64e"]["runs"]:
-        paths.signal_path(cfg, "na64e", "lmu_ltau", r).unlink()
-    dp = build_problem(cfg, "na64e", "dark_photon")
-    zp = build_problem(cfg, "na64e", "lmu_ltau")
-    expected = dp.signal_events * LOOP_MIXING_PER_G ** 2 * zprime_invisible_br(dp.mass_gev)[:, None]
-    assert zp.signal_events == pytest.approx(expected, rel=1e-9)
-    assert 1 / LOOP_MIXING_PER_G == pytest.approx(69, rel=0.03)    # eps ~ g/69 [physics.md]
-    assert zprime_invisible_br(np.array([0.1, 1.0])) == pytest.approx([1.0, 0.5], abs=0.02)
+    paths.signal_path(cfg, "na64e", "lmu_ltau", "2023").unlink()
+    with pytest.raises(Exception, match=r"signal/na64e/lmu_ltau_2023.csv.*na64flow signal"):
+        build_problem(cfg, "na64e", "lmu_ltau")
 
 
 def test_ldm_y_limit_is_eps_squared_times_alpha_d_over_81(tmp_path):

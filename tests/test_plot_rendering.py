@@ -118,7 +118,7 @@ def test_limit_plots_have_bands_expected_and_observed_visible(tmp_path):
     populate(cfg, observed=True)
     p = plotting.Plotter(cfg, tmp_path / "out", observed=True)
     plotting.plot_coupling_limits(p, "na64e", "dark_photon")
-    plotting.plot_meson_br(p)
+    plotting.plot_meson_br(p, "na64h")
     lim = _made(p, "na64e-dark_photon_limits")
     assert {"expected $\\pm 1\\sigma$", "expected $\\pm 2\\sigma$"} <= set(lim["legend_colors"])
     expected = next(c for k, c in lim["legend_colors"].items() if k.endswith("expected"))

@@ -101,7 +101,7 @@ def test_published_reference_limits_drawn_on_meson_plot(cfg_png):
     cfg_png["publish"]["reference_limits"] = [
         {"analysis": "na64h", "model": "eta_invisible", "meson": "eta", "value": 1.1e-4, "reference": "PRL 133 (2024) 121803"}]
     p = plotting.Plotter(cfg_png, plotting.paths.plots_dir(cfg_png))
-    plotting.plot_meson_br(p)
+    plotting.plot_meson_br(p, "na64h")
     assert "PRL 133 (2024) 121803" in p.made[0]["caption"]
 
 

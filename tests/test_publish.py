@@ -11,7 +11,7 @@ import pytest
 import yaml
 from publish_fixtures import K_NORM, make_config, populate
 
-from na64flow import NA64Error, publish, stats
+from na64flow import NA64Error, paths, publish, stats
 from na64flow.cli import main
 
 
@@ -60,11 +60,12 @@ def test_patched_workspace_expects_ref_signal_at_mu_1_and_runs_are_channels(tree
     pars[model.config.poi_index] = 0.0
     b = sum(model.expected_actualdata(pars))
     assert math.isclose(b, 2 * 0.46, rel_tol=1e-6)   # fixture background per run
-    assert math.isclose(s_plus_b - b, publish.REF_SIGNAL_EVENTS, rel_tol=1e-3)
+    assert math.isclose(s_plus_b - b, stats.REF_SIGNAL_EVENTS, rel_tol=1e-3)
 
 
 def _signal_at_unit_coupling(cfg, analysis, model, mass_gev, channel):
-    ws, _ = publish.workspace_for(cfg, analysis, model, mass_gev)
+    problem = stats.build_problem(cfg, analysis, model)
+    ws = stats.build_workspace(problem, stats.mass_index(problem, mass_gev))
     s = [smp["data"][0] for c in ws["channels"] if c["name"] == channel for smp in c["samples"]
          if smp["name"] == "signal"]
     return s[0] / ws["_coupling_ref"] ** 2
@@ -109,7 +110,8 @@ def test_patches_reproduce_the_stats_workspace_for_its_channels(tree):
     cfg, res = tree
     publish.write_likelihoods(cfg)
     ws, ps = _load(res, "combined")
-    full, _ = publish.workspace_for(cfg, "combined", "lmu_ltau", 0.1)
+    problem = stats.build_problem(cfg, "combined", "lmu_ltau")
+    full = stats.build_workspace(problem, stats.mass_index(problem, 0.1))
     patched = ps.apply(ws, ("lmu_ltau", 0.1))
     for ch in full["channels"]:
         assert patched.channel_nbins[ch["name"]] == 1
@@ -119,7 +121,8 @@ def test_patches_reproduce_the_stats_workspace_for_its_channels(tree):
 
 def test_split_workspace_roundtrip_reproduces_full_workspace(tree):
     cfg, _ = tree
-    full, _ = publish.workspace_for(cfg, "na64mu", "lmu_ltau", 0.1)
+    problem = stats.build_problem(cfg, "na64mu", "lmu_ltau")
+    full = stats.build_workspace(problem, stats.mass_index(problem, 0.1))
     full.pop("_coupling_ref")
     bkg, ops = publish.split_workspace(full)
     assert all(s["name"] == "background" for c in bkg["channels"] for s in c["samples"])
@@ -231,10 +234,9 @@ def test_comparison_with_published_takes_strongest_limit_in_mass_range(tree):
     assert "| na64h | eta_invisible | eta |" in out.read_text()
 
 
-def test_read_cutflow_accepts_wide_format(tmp_path):
-    from publish_fixtures import write_csv
-    path = write_csv(tmp_path / "r.csv", ["cut", "data", "mc_dimuon"], [["read", 10, 5.5], ["box", "blinded", 0.1]])
-    steps, values, errors = publish.read_cutflow(path)
-    assert steps == ["read", "box"]
-    assert values == {"data": [10.0, "blinded"], "mc_dimuon": [5.5, 0.1]}
-    assert errors["data"] == [None, None]
+def test_read_cutflow_takes_weighted_events_and_keeps_blinded_text(tree):
+    cfg, _ = tree
+    steps, values, errors = publish.read_cutflow(next((paths.results_dir(cfg) / "cutflows" / "na64e").glob("*.csv")))
+    assert steps == ["read", "srd_tag", "box"]
+    assert values["data"] == [100000.0, 90000.0, "blinded"] and values["mc_dimuon"][1] == 4000.25
+    assert errors["mc_dimuon"][:2] == [111.8, 100.0]

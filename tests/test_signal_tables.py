@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from na64flow import NA64Error, config, histograms, paths
+from na64flow import NA64Error, config, contracts, histograms, paths
 from na64flow import signal as sig
 from na64flow.cli import main
 
@@ -47,7 +47,8 @@ def test_signal_step_writes_every_contract_model_for_na64e(fast_cfg):
     for model in ("dark_photon", "dark_photon_brem", "dark_photon_annihilation", "lmu_ltau"):
         out = paths.signal_path(cfg, "na64e", model, "2016-2022")
         assert out.read_text().splitlines()[0] == "mass_gev,yield_per_ot,efficiency"
-        tables[model] = sig.read_yields(out)
+        t = contracts.read_signal(out)
+        tables[model] = (t.mass_gev, t.yield_per_ot, t.efficiency)
     m, y_brem, e_brem = tables["dark_photon_brem"]
     assert len(m) >= 60 and np.all(np.diff(m) > 0) and m[0] == pytest.approx(0.001) and m[-1] == pytest.approx(1.0)
     # denser across the resonance window sqrt(2 m_e E_thr)..sqrt(2 m_e E0) = 0.226..0.320 GeV
@@ -95,7 +96,7 @@ def test_missing_signal_samples_name_the_histogram_file(fast_cfg):
     _, cfg = fast_cfg
     p = paths.histograms_path(cfg, "na64mu", "2022")
     histograms.save(p, _hist_dict("na64mu", "2022", {}))
-    with pytest.raises(NA64Error, match=r"2022\.pkl.*signal_zprime"):
+    with pytest.raises(NA64Error, match=r"2022\.pkl.*signal_(zprime|brem)"):
         sig.compute(cfg, "na64mu", "2022")
 
 
@@ -110,13 +111,13 @@ def test_published_mode_takes_the_run_efficiency_or_names_the_missing_key(tmp_co
         sig.compute(cfg, "na64h", "2022")
 
 
-def test_read_yields_rejects_a_table_without_the_contract_columns(tmp_path):
+def test_signal_reader_rejects_a_table_without_the_contract_columns(tmp_path):
     p = tmp_path / "bad.csv"
     p.write_text("mass_gev,yield\n0.1,1e-5\n")
     with pytest.raises(NA64Error, match="bad.csv.*efficiency"):
-        sig.read_yields(p)
+        contracts.read_signal(p)
     with pytest.raises(NA64Error, match="made by `na64flow signal`"):
-        sig.read_yields(tmp_path / "absent.csv")
+        contracts.read_signal(tmp_path / "absent.csv")
 
 
 def test_tracklengths_step_writes_a_table_the_signal_step_reuses(fast_cfg, capsys):

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from na64flow import paths
+from na64flow import contracts, paths
 from na64flow.config import load_config
-from na64flow.stats import background_of, normalisation_of, read_signal_table
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "configs" / "default.yaml"
@@ -78,7 +77,9 @@ def write_inputs(cfg: dict, n_masses: int = 12, background: float = 0.5, backgro
 def test_hand_made_inputs_follow_the_contract(tmp_path):
     cfg = make_config(tmp_path)
     write_inputs(cfg, n_masses=5)
-    table = read_signal_table(cfg, "na64e", "dark_photon", "2023")
-    assert list(table) == ["mass_gev", "yield_per_ot", "efficiency"] and len(table["mass_gev"]) == 5
-    assert background_of(cfg, "na64mu", "2022") == (0.5, 0.13)
-    assert normalisation_of(cfg, "na64h", "2022") == (0.95, 0.05)
+    table = contracts.read_signal(paths.signal_path(cfg, "na64e", "dark_photon", "2023"))
+    assert len(table.mass_gev) == 5 and np.all(np.diff(table.mass_gev) > 0)
+    bkg = contracts.read_background(paths.background_path(cfg, "na64mu", "2022"))
+    assert (bkg.estimate, bkg.uncertainty) == (0.5, 0.13)
+    k = contracts.read_normalisation(paths.normalisation_path(cfg, "na64h", "2022"))
+    assert (k.k, k.k_unc) == (0.95, 0.05)

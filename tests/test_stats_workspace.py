@@ -9,7 +9,13 @@ import pytest
 from test_stats_inputs import make_config, write_inputs
 
 from na64flow import NA64Error
-from na64flow.stats import REF_SIGNAL_EVENTS, asymptotic_limit_events, build_problem, build_workspace
+from na64flow.stats import (
+    REF_SIGNAL_EVENTS,
+    asymptotic_limit_events,
+    build_problem,
+    build_workspace,
+    mass_index,
+)
 
 
 def test_build_workspace_is_valid_pyhf_with_ref_signal_and_asimov_data(tmp_path):
@@ -17,7 +23,7 @@ def test_build_workspace_is_valid_pyhf_with_ref_signal_and_asimov_data(tmp_path)
     write_inputs(cfg, n_masses=4)
     problem = build_problem(cfg, "combined", "dark_photon")
     m = float(problem.mass_gev[1])
-    spec = build_workspace(cfg, "combined", "dark_photon", m)
+    spec = build_workspace(problem, mass_index(problem, m))
     ref = spec.pop("_coupling_ref")
     ws = pyhf.Workspace(spec)
     model = ws.model()
@@ -40,5 +46,6 @@ def test_build_workspace_unknown_mass_names_the_range(tmp_path):
     cfg = make_config(tmp_path)
     write_inputs(cfg, n_masses=4)
     with pytest.raises(NA64Error, match="no signal at m = 7"):
-        build_workspace(cfg, "na64mu", "lmu_ltau", 7.0)
-    assert math.isfinite(build_workspace(cfg, "na64h", "eta_invisible", 0.547862)["_coupling_ref"])
+        mass_index(build_problem(cfg, "na64mu", "lmu_ltau"), 7.0)
+    eta = build_problem(cfg, "na64h", "eta_invisible")
+    assert math.isfinite(build_workspace(eta, mass_index(eta, 0.547862))["_coupling_ref"])

@@ -33,13 +33,12 @@ published``): the sources and total of ``runs.<run>.published``, method "publish
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
-from . import NA64Error, config, fits, normalisation, paths, samples
+from . import NA64Error, config, contracts, fits, normalisation, paths, samples
 
 log = logging.getLogger(__name__)
 
@@ -475,7 +474,7 @@ def compute(cfg: dict, analysis: str, run: str, hfile: dict | None = None) -> di
     if cfg.get("input", {}).get("source") == "published":
         return published_background(cfg, analysis, run)
     if hfile is None:
-        hfile = normalisation.load_histograms(paths.histograms_path(cfg, analysis, run))
+        hfile = contracts.read_histograms(paths.histograms_path(cfg, analysis, run))
     return estimate_from_histograms(cfg, analysis, run, hfile)
 
 
@@ -530,8 +529,7 @@ def latex_table(rec: dict) -> str:
 
 def write_outputs(rec: dict, json_path: Path) -> None:
     json_path = Path(json_path)
-    with paths.atomic_output(json_path) as fh:
-        json.dump(rec, fh, indent=2)
+    contracts.write_background(json_path, rec)
     with paths.atomic_output(json_path.with_suffix(".md")) as fh:
         fh.write(markdown_table(rec))
     with paths.atomic_output(json_path.with_suffix(".tex")) as fh:

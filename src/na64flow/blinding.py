@@ -23,7 +23,6 @@ Freezing after unblinding is refused unless nothing changed (then the freeze is 
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import getpass
 import hashlib
@@ -33,7 +32,7 @@ import json
 import logging
 from pathlib import Path
 
-from . import NA64Error, __version__, paths
+from . import NA64Error, __version__, contracts, paths, registry
 from .config import add_config_arguments, config_from_args, runs_of, stable_hash
 from .stats import settings
 
@@ -159,21 +158,16 @@ def library_versions() -> dict[str, str]:
 
 
 def limit_files(cfg: dict) -> dict[str, Path]:
-    """{"<analysis>/<model>.csv": path} of the limit tables (not the asymptotic cross-checks)."""
-    root = paths.results_dir(cfg) / "limits"
-    if not root.is_dir():
-        return {}
-    return {p.relative_to(root).as_posix(): p for p in sorted(root.glob("*/*.csv"))
-            if not p.stem.endswith("_asymptotic")}
+    """{"<analysis>/<model>.csv": path} of the existing limit tables of na64flow.registry.limit_targets
+    (not the asymptotic cross-checks, not the per-run tables)."""
+    files = {f"{a}/{m}.csv": paths.limits_path(cfg, a, m) for a, m in registry.limit_targets(cfg)}
+    return {name: p for name, p in sorted(files.items()) if p.exists()}
 
 
 def expected_rows(path: Path) -> list[dict]:
-    """Rows of a limit table without the `obs` column (the part fixed at freeze time)."""
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if rows and "exp" not in rows[0]:
-        raise NA64Error(f"{path}: no 'exp' column (contract: mass_gev,exp,exp_m2,exp_m1,exp_p1,exp_p2,obs)")
-    return [{k: v for k, v in r.items() if k != "obs"} for r in rows]
+    """Rows of a limit table without the `obs` column (the part fixed at freeze time), cells as written."""
+    table = contracts.read_limits(path)
+    return [{k: contracts.format_cell(v) for k, v in r.items()} for r in table.records(drop=("obs",))]
 
 
 def _json_file_hash(path: Path) -> str:

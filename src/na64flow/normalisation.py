@@ -30,12 +30,11 @@ Blinding: only the control region counts are read, never the signal box.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 
 import numpy as np
 
-from . import NA64Error, config, paths, samples
+from . import NA64Error, config, contracts, paths, samples
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +54,8 @@ def settings(cfg: dict) -> dict:
 
 
 def load_histograms(path) -> dict:
-    """The histogram file of docs/contracts.md, via ``na64flow.histograms.load``."""
-    path = paths.require_file(path, "histogram file", "process")
-    try:
-        from . import histograms
-    except ImportError as exc:  # pragma: no cover - the processing module is another step's
-        raise NA64Error(f"{path}: cannot load histograms, na64flow.histograms unavailable ({exc})") from exc
-    return histograms.load(path)
+    """The histogram file of docs/contracts.md (``contracts.read_histograms``)."""
+    return contracts.read_histograms(path)
 
 
 def _region(hfile: dict, sample: str, region: str) -> dict:
@@ -147,8 +141,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config.config_from_args(args)
     rec = compute(cfg, args.analysis, args.run)
     out = paths.normalisation_path(cfg, args.analysis, args.run)
-    with paths.atomic_output(out) as fh:
-        json.dump(rec, fh, indent=2)
+    contracts.write_normalisation(out, rec)
     log.info("k = %.3f +- %.3f (n_data %s, n_expected %s) -> %s", rec["k"], rec["k_unc"],
              rec["n_data"], rec["n_expected"], out)
     return 0

@@ -54,36 +54,123 @@ def background_path(cfg: dict, analysis: str, run: str) -> Path:
     return results_dir(cfg) / "background" / analysis / f"{run}.json"
 
 
+def background_table_path(cfg: dict, analysis: str, run: str, ext: str) -> Path:
+    """The Markdown/LaTeX renderings next to the background file (ext md or tex)."""
+    return background_path(cfg, analysis, run).with_suffix(f".{ext}")
+
+
 def normalisation_path(cfg: dict, analysis: str, run: str) -> Path:
     return results_dir(cfg) / "normalisation" / analysis / f"{run}.json"
+
+
+def closure_path(cfg: dict, analysis: str, ext: str) -> Path:
+    return results_dir(cfg) / "closure" / f"{analysis}.{ext}"
+
+
+def closure_plot_path(cfg: dict, analysis: str, ext: str) -> Path:
+    return plots_dir(cfg) / f"closure_{analysis}.{ext}"
 
 
 def limits_path(cfg: dict, analysis: str, model: str) -> Path:
     return results_dir(cfg) / "limits" / analysis / f"{model}.csv"
 
 
+def asymptotic_limits_path(cfg: dict, analysis: str, model: str) -> Path:
+    """The asymptotic (pyhf) cross-check of a toy-based limit table, at a subset of its masses."""
+    return results_dir(cfg) / "limits" / analysis / f"{model}_asymptotic.csv"
+
+
+def limits_comparison_path(cfg: dict, analysis: str, model: str) -> Path:
+    """Markdown comparison of the toy and asymptotic limits of a model."""
+    return results_dir(cfg) / "limits" / analysis / f"{model}_comparison.md"
+
+
+def run_limits_path(cfg: dict, analysis: str, model: str, run: str) -> Path:
+    """The limit table of one run of an analysis alone (same columns as :func:`limits_path`)."""
+    return results_dir(cfg) / "limits" / analysis / f"{model}_{run}.csv"
+
+
 def likelihood_dir(cfg: dict, analysis: str) -> Path:
     return results_dir(cfg) / "likelihoods" / analysis
+
+
+def likelihood_path(cfg: dict, analysis: str, name: str) -> Path:
+    """likelihoods/<analysis>/<name> (BkgOnly.json, patchset.json)."""
+    return likelihood_dir(cfg, analysis) / name
 
 
 def hepdata_dir(cfg: dict) -> Path:
     return results_dir(cfg) / "hepdata"
 
 
+def hepdata_submission_path(cfg: dict) -> Path:
+    return hepdata_dir(cfg) / "submission.yaml"
+
+
+def hepdata_archive_path(cfg: dict) -> Path:
+    """The HEPData archive to upload (hepdata_lib's submission.tar.gz)."""
+    return results_dir(cfg) / "hepdata.tar.gz"
+
+
+def likelihood_archive_path(cfg: dict) -> Path:
+    return results_dir(cfg) / "likelihoods.tar.gz"
+
+
+def published_comparison_path(cfg: dict) -> Path:
+    return results_dir(cfg) / "published_comparison.md"
+
+
 def plots_dir(cfg: dict) -> Path:
     return results_dir(cfg) / "plots"
+
+
+def figures_dir(cfg: dict) -> Path:
+    """The plots of the `plot` step (the Snakemake report's folder)."""
+    return plots_dir(cfg) / "figures"
 
 
 def cache_dir(cfg: dict) -> Path:
     return results_dir(cfg) / "cache"
 
 
+def tracklength_path(cfg: dict, beam: str, energy_gev: float | str) -> Path:
+    """Cached cascade track-length table of one beam and energy (a str is taken as written)."""
+    energy = energy_gev if isinstance(energy_gev, str) else f"{energy_gev:g}"
+    return cache_dir(cfg) / f"tracklength_{beam}_{energy}.npz"
+
+
 def freeze_path(cfg: dict) -> Path:
     return results_dir(cfg) / "freeze.json"
 
 
+def unblinded_dir(cfg: dict) -> Path:
+    return results_dir(cfg) / "unblinded"
+
+
+def unblinded_path(cfg: dict, analysis: str, run: str) -> Path:
+    """Observed box count of one run, written by `na64flow unblind` after the freeze check."""
+    return unblinded_dir(cfg) / "counts" / analysis / f"{run}.json"
+
+
+def unblind_audit_path(cfg: dict) -> Path:
+    return unblinded_dir(cfg) / "audit.json"
+
+
+def effective_config_path(cfg: dict) -> Path:
+    """The validated configuration handed to every step by the Snakemake rules."""
+    return results_dir(cfg) / "config.yaml"
+
+
 def logs_dir(cfg: dict) -> Path:
     return results_dir(cfg) / "logs"
+
+
+def log_path(cfg: dict, step: str, *names: str) -> Path:
+    """logs/<step>/<name>/.../<last>.log of one job (logs/<step>.log without names)."""
+    if not names:
+        return logs_dir(cfg) / f"{step}.log"
+    *folders, last = names
+    return logs_dir(cfg).joinpath(step, *folders, f"{last}.log")
 
 
 def ensure_writable(directory: Path) -> Path:

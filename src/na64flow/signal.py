@@ -22,13 +22,12 @@ and written there if missing or made with other cascade settings.
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 from pathlib import Path
 
 import numpy as np
 
-from . import NA64Error, config, paths, samples
+from . import NA64Error, config, contracts, paths, registry, samples
 from .physics import constants as const
 from .physics import mesons, yields, zprime
 from .physics.tracklength import TrackLengthTable
@@ -36,16 +35,8 @@ from .physics.tracklength import load as load_table
 
 log = logging.getLogger(__name__)
 
-# models per (setup, beam) [docs/contracts.md]; each model: list of (production mode, yield function key)
-MODELS = {
-    ("electron", "e-"): ("dark_photon", "dark_photon_brem", "dark_photon_annihilation", "lmu_ltau"),
-    ("electron", "e+"): ("dark_photon", "dark_photon_annihilation", "dark_photon_brem"),
-    ("muon", "mu-"): ("lmu_ltau", "dark_photon"),
-    ("muon", "mu+"): ("lmu_ltau", "dark_photon"),
-    ("hadron", "pi-"): ("eta_invisible", "etaprime_invisible"),
-}
-MESON_OF_MODEL = {"eta_invisible": "eta", "etaprime_invisible": "etaprime"}
-COLUMNS = ("mass_gev", "yield_per_ot", "efficiency")
+MESON_OF_MODEL = {name: m.meson for name, m in registry.MODELS.items() if m.meson}
+COLUMNS = contracts.SIGNAL_COLUMNS
 
 DEFAULTS = {
     "mass_grid": {"min_gev": 0.001, "max_gev": 1.0, "n_log": 60, "n_per_resonance_window": 20},
@@ -71,11 +62,8 @@ def settings(cfg: dict) -> dict:
 
 
 def models_for(cfg: dict, analysis: str) -> tuple[str, ...]:
-    acfg = config.analysis_config(cfg, analysis)
-    key = (acfg["setup"], acfg["beam"])
-    if key not in MODELS:
-        raise NA64Error(f"analyses.{analysis}: no signal models for setup '{key[0]}' with beam '{key[1]}'")
-    return MODELS[key]
+    """The models of the analysis's beam (na64flow.registry)."""
+    return tuple(registry.signal_models(cfg, analysis))
 
 
 def threshold_gev(cfg: dict, analysis: str, run: str) -> float:
@@ -127,7 +115,7 @@ def _table_source(s: dict) -> str:
 
 
 def tracklength_path(cfg: dict, beam: str, e0_gev: float) -> Path:
-    return paths.cache_dir(cfg) / f"tracklength_{beam}_{e0_gev:g}.npz"
+    return paths.tracklength_path(cfg, beam, float(e0_gev))
 
 
 def compute_table(cfg: dict, beam: str, e0_gev: float, progress: bool = True) -> TrackLengthTable:
@@ -283,27 +271,8 @@ def published_efficiency(cfg: dict, analysis: str, run: str) -> float:
 
 
 def write_yields(path: str | Path, masses_gev, yield_per_ot, efficiency) -> None:
-    with paths.atomic_output(path) as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(COLUMNS)
-        for m, y, e in zip(masses_gev, yield_per_ot, efficiency):
-            w.writerow([f"{m:.6g}", f"{y:.8g}", f"{e:.6g}"])
-
-
-def read_yields(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mass_gev, yield_per_ot, efficiency) arrays from a signal CSV; NA64Error naming the file."""
-    path = paths.require_file(path, "signal yield table", "signal")
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise NA64Error(f"{path}: missing column(s) {', '.join(missing)} (expected {','.join(COLUMNS)})")
-        rows = list(reader)
-    try:
-        cols = [np.array([float(r[c]) for r in rows]) for c in COLUMNS]
-    except ValueError as exc:
-        raise NA64Error(f"{path}: non-numeric value: {exc}") from exc
-    return cols[0], cols[1], cols[2]
+    contracts.write_signal(path, contracts.SignalTable(np.asarray(masses_gev), np.asarray(yield_per_ot),
+                                                       np.asarray(efficiency)))
 
 
 def compute(cfg: dict, analysis: str, run: str, histograms: dict | None = None) -> dict[str, tuple]:

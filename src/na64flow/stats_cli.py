@@ -1,15 +1,20 @@
-"""Set 90% CL CLs upper limits on a model's coupling (or Br) for every mass of one analysis.
+"""Set 90% CL CLs upper limits on a model's coupling (or Br) for every mass of one analysis, and per run.
 
-`na64flow limits -c C --analysis A --model M` reads signal/<a>/<model>_<run>.csv, background/<a>/<run>.json
-and normalisation/<a>/<run>.json of every run of A (of every beam for A = combined) and writes
-results/<tag>/limits/A/M.csv with columns mass_gev,exp,exp_m2,exp_m1,exp_p1,exp_p2,obs
-(docs/contracts.md). M is a signal model (dark_photon, lmu_ltau, eta_invisible, ...) or an LDM model
-<model>_y_<alphaD> (e.g. dark_photon_y_0.1: limits on y vs m_chi_gev at m_A' = 3 m_chi).
+`na64flow limits -c C --analysis A --model M` reads signal/<a>/<M>_<run>.csv, background/<a>/<run>.json
+and normalisation/<a>/<run>.json of every run of A (of every analysis with a signal table of M for
+A = combined; na64flow.registry) and writes, with columns mass_gev,exp,exp_m2,exp_m1,exp_p1,exp_p2,obs
+(docs/contracts.md):
 
-Expected limits use toy-based CLs (stats.calculator, stats.n_toys, seeded) on background-only
-hypotheses, never box counts; `obs` is empty while blinded. It is filled when the counts are public
-(input.source: published) or after `na64flow unblind`. With stats.asymptotic (default) the asymptotic
-pyhf limits are written to M_asymptotic.csv and compared in M_comparison.md.
+* results/<tag>/limits/A/M.csv, and the LDM tables M_y_<alphaD>.csv of A's beam (limits on y vs
+  m_chi_gev at m_A' = 3 m_chi: the same mu limits, same problem and seed, in other units);
+* for an analysis (not combined), the per-run tables limits/A/M_<run>.csv (and M_y_<alphaD>_<run>.csv)
+  from that run's channel alone (an analysis with one run: its table, without a second solve).
+
+M may also be one LDM table <model>_y_<alphaD> alone. Expected limits use toy-based CLs
+(stats.calculator, stats.n_toys, seeded) on background-only hypotheses, never box counts; `obs` is
+empty while blinded and filled when the counts are public (input.source: published) or after
+`na64flow unblind`. With stats.asymptotic (default) the asymptotic pyhf limits of M are written to
+M_asymptotic.csv and compared in M_comparison.md.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ import time
 
 import numpy as np
 
-from . import paths
+from . import paths, registry
 from .config import add_config_arguments, config_from_args
-from .stats import compute_limits, parse_model, settings, write_limit_csv
+from .contracts import LimitTable, write_limits
+from .stats import build_problem, settings, solve, subsample, to_coupling_limits
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +38,10 @@ ASYMPTOTIC_MAX_MASSES = 5    # masses of the asymptotic cross-check of multi-cha
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
-    parser.add_argument("--analysis", required=True,
-                        choices=["na64e", "na64e_plus", "na64mu", "na64h", "combined"])
+    parser.add_argument("--analysis", required=True, help="a configured analysis, or combined")
     parser.add_argument("--model", required=True,
-                        help="dark_photon, dark_photon_brem, dark_photon_annihilation, lmu_ltau, eta_invisible, "
-                             "etaprime_invisible, or an LDM model <model>_y_<alphaD> (e.g. dark_photon_y_0.1)")
+                        help=f"one of {', '.join(registry.all_models())} (na64flow.registry); a base model "
+                             "also writes its LDM tables <model>_y_<alphaD> and the per-run tables")
     parser.add_argument("--calculator", choices=["toys", "asymptotic"], default=None,
                         help="override stats.calculator for the main table")
 
@@ -70,25 +75,61 @@ def comparison_markdown(analysis: str, model: str, header: list[str], rows: list
     return "\n".join(lines) + "\n"
 
 
+def family(cfg: dict, analysis: str, model: str) -> list[str]:
+    """The tables one solve of ``model`` gives: itself and, for a base model, its LDM tables here."""
+    spec, alpha = registry.parse_model(model)
+    if alpha is not None:
+        return [model]
+    return [m for m in registry.limit_models(cfg, analysis) if registry.parse_model(m)[0] is spec] or [model]
+
+
+def write_tables(cfg: dict, analysis: str, models: list[str], calculator: str | None,
+                 run: str | None = None, problem=None, mu=None) -> tuple:
+    """Solve once (unless ``mu`` is given) and write the tables of ``models`` (per run if ``run``)."""
+    st = settings(cfg)
+    if problem is None:
+        problem = build_problem(cfg, analysis, models[0], runs=None if run is None else [run])
+        mu = solve(cfg, problem, calculator, show_progress=run is None)
+    for m in models:
+        header, rows = to_coupling_limits(problem, mu, m, st)
+        out = paths.limits_path(cfg, analysis, m) if run is None else paths.run_limits_path(cfg, analysis, m, run)
+        write_limits(out, LimitTable(header, rows))
+        if run is None:
+            status = "observed + expected" if problem.unblinded else "expected only (blinded)"
+            print(f"{out}: {len(rows)} masses, {len(problem.channels)} channel(s), {mu['n_solves']} limit solve(s), "
+                  f"{status}")
+    return problem, mu
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
+    analysis = registry.check_analysis(cfg, args.analysis)
+    registry.members(cfg, analysis, args.model)   # NA64Error naming the choices
     st = settings(cfg)
+    models = family(cfg, analysis, args.model)
     t0 = time.perf_counter()
-    problem, mu, header, rows = compute_limits(cfg, args.analysis, args.model, args.calculator, show_progress=True)
-    out = paths.limits_path(cfg, args.analysis, args.model)
-    write_limit_csv(out, header, rows)
-    status = "observed + expected" if problem.unblinded else "expected only (blinded)"
-    print(f"{out}: {len(rows)} masses, {len(problem.channels)} channel(s), {mu['n_solves']} limit solve(s), "
-          f"{status}, {time.perf_counter() - t0:.1f} s")
+    problem, mu = write_tables(cfg, analysis, models, args.calculator)
+    print(f"{analysis}/{args.model}: {time.perf_counter() - t0:.1f} s")
+    if analysis != registry.COMBINED:
+        runs = registry.runs(cfg, analysis)
+        for r in runs:
+            t1 = time.perf_counter()
+            # one run: the analysis's problem is the run's (same channels, same seed), reuse its solve
+            reuse = (problem, mu) if len(runs) == 1 else (None, None)
+            write_tables(cfg, analysis, models, args.calculator, run=r, problem=reuse[0], mu=reuse[1])
+            print(f"{paths.run_limits_path(cfg, analysis, args.model, r)}: per-run table(s), "
+                  f"{time.perf_counter() - t1:.1f} s")
     calc = args.calculator or st["calculator"]
-    if st["asymptotic"] and calc == "toys" and parse_model(args.model)[1] is None:
+    if st["asymptotic"] and calc == "toys" and registry.parse_model(args.model)[1] is None:
         t1 = time.perf_counter()
-        _, amu, aheader, arows = compute_limits(cfg, args.analysis, args.model, "asymptotic",
-                                                max_masses=ASYMPTOTIC_MAX_MASSES)
-        aout = out.with_name(f"{args.model}_asymptotic.csv")
-        write_limit_csv(aout, aheader, arows)
-        md = comparison_markdown(args.analysis, args.model, header, rows, aheader, arows, st["n_toys"])
-        with paths.atomic_output(out.with_name(f"{args.model}_comparison.md")) as fh:
+        header, rows = to_coupling_limits(problem, mu, args.model, st)
+        aproblem = subsample(problem, ASYMPTOTIC_MAX_MASSES)
+        aheader, arows = to_coupling_limits(aproblem, solve(cfg, aproblem, "asymptotic"), args.model, st)
+        aout = paths.asymptotic_limits_path(cfg, analysis, args.model)
+        write_limits(aout, LimitTable(aheader, arows))
+        md = comparison_markdown(analysis, args.model, header, rows, aheader, arows, st["n_toys"])
+        with paths.atomic_output(paths.limits_comparison_path(cfg, analysis, args.model)) as fh:
             fh.write(md)
         print(f"{aout}: asymptotic cross-check at {len(arows)} masses, {time.perf_counter() - t1:.1f} s")
     return 0
+

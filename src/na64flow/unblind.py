@@ -28,7 +28,6 @@ Observed HEPData and plots: `na64flow publish --observed` and `na64flow plot --o
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import getpass
 import json
@@ -38,7 +37,7 @@ import socket
 import sys
 from pathlib import Path
 
-from . import NA64Error, __version__, paths
+from . import NA64Error, __version__, contracts, paths
 from .blinding import analysis_state, differences, limit_files, read_freeze, state_hash, unblinded_dir
 from .config import add_config_arguments, config_from_args, runs_of
 from .stats import compute_limits
@@ -48,7 +47,7 @@ log = logging.getLogger(__name__)
 
 def counts_path(cfg: dict, analysis: str, run: str) -> Path:
     """Observed box count of one run: results/<tag>/unblinded/counts/<analysis>/<run>.json."""
-    return unblinded_dir(cfg) / "counts" / analysis / f"{run}.json"
+    return paths.unblinded_path(cfg, analysis, run)
 
 
 def observed_limits_path(cfg: dict, name: str) -> Path:
@@ -147,16 +146,13 @@ def _write_json(path: Path, obj: dict) -> None:
 
 
 def _write_limit_table(path: Path, header: list[str], rows: list[dict]) -> None:
-    with paths.atomic_output(path) as fh:
-        w = csv.DictWriter(fh, fieldnames=header, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
+    contracts.write_limits(path, contracts.LimitTable(header, [[r[h] for h in header] for r in rows]))
 
 
 def _write_background(cfg: dict, view: dict, analysis: str, run: str, n: int, stamp: dict) -> list[Path]:
     """Observed background files: the blinded record plus the observed count, as JSON, Markdown, LaTeX."""
-    src = paths.require_file(paths.background_path(cfg, analysis, run), "background estimate", "background")
-    rec = {**json.loads(src.read_text()), "blinded": False, "observed": n, **stamp}
+    blinded = contracts.read_background(paths.background_path(cfg, analysis, run))
+    rec = {**blinded.to_dict(), "blinded": False, "observed": n, **stamp}
     total = rec["total"]
     unc = total.get("uncertainty", math.hypot(total.get("stat", 0.0) or 0.0, total.get("syst", 0.0) or 0.0))
     rows = [(s.get("label", s.get("name", "?")), float(s.get("estimate", 0.0))) for s in rec.get("sources", [])]
@@ -191,8 +187,9 @@ def unblind(cfg: dict) -> dict:
     written: list[Path] = []
     for (a, r), n in counts.items():
         p = counts_path(cfg, a, r)
-        _write_json(p, {"analysis": a, "run": r, "observed": n, "n_ot": cfg["analyses"][a]["runs"][r]["n_ot"],
-                        "source": "published" if published else "processing.box_events", **stamp})
+        contracts.write_observed(p, contracts.ObservedCount(a, r, n, {
+            "n_ot": cfg["analyses"][a]["runs"][r]["n_ot"],
+            "source": "published" if published else "processing.box_events", **stamp}))
         written.append(p)
         written += _write_background(cfg, view, a, r, n, stamp)
     if hists:

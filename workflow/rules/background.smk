@@ -3,21 +3,21 @@
 
 rule background:
     input:
-        [] if SOURCE == "published" else f"{RESULTS}/histograms/{{analysis}}/{{run}}.pkl",
+        [] if SOURCE == "published" else P("histograms_path", "{analysis}", "{run}"),
     output:
-        json=f"{RESULTS}/background/{{analysis}}/{{run}}.json",
+        json=P("background_path", "{analysis}", "{run}"),
         table=report(
-            f"{RESULTS}/background/{{analysis}}/{{run}}.md",
+            P("background_table_path", "{analysis}", "{run}", "md"),
             caption="../report/background.rst",
             category="{analysis}",
             subcategory="background",
         ),
-        tex=f"{RESULTS}/background/{{analysis}}/{{run}}.tex",
+        tex=P("background_table_path", "{analysis}", "{run}", "tex"),
     params:
         config=CONFIG,
         settings=section_hash("background", "analyses"),
     log:
-        f"{RESULTS}/logs/background/{{analysis}}/{{run}}.log",
+        P("log_path", "background", "{analysis}", "{run}"),
     conda:
         ENV
     shell:
@@ -27,14 +27,14 @@ rule background:
 
 rule normalisation:
     input:
-        [] if SOURCE == "published" else f"{RESULTS}/histograms/{{analysis}}/{{run}}.pkl",
+        [] if SOURCE == "published" else P("histograms_path", "{analysis}", "{run}"),
     output:
-        f"{RESULTS}/normalisation/{{analysis}}/{{run}}.json",
+        P("normalisation_path", "{analysis}", "{run}"),
     params:
         config=CONFIG,
         settings=section_hash("normalisation", "analyses"),
     log:
-        f"{RESULTS}/logs/normalisation/{{analysis}}/{{run}}.log",
+        P("log_path", "normalisation", "{analysis}", "{run}"),
     conda:
         ENV
     shell:
@@ -47,24 +47,24 @@ rule closure:
         lambda w: histograms(w.analysis),
     output:
         table=report(
-            f"{RESULTS}/closure/{{analysis}}.md",
+            P("closure_path", "{analysis}", "md"),
             caption="../report/closure.rst",
             category="{analysis}",
             subcategory="background",
         ),
-        csv=f"{RESULTS}/closure/{{analysis}}.csv",
+        csv=P("closure_path", "{analysis}", "csv"),
         plot=report(
-            f"{RESULTS}/plots/closure_{{analysis}}.png",
+            P("closure_plot_path", "{analysis}", "png"),
             caption="../report/closure.rst",
             category="{analysis}",
             subcategory="background",
         ),
-        pdf=f"{RESULTS}/plots/closure_{{analysis}}.pdf",
+        pdf=P("closure_plot_path", "{analysis}", "pdf"),
     params:
         config=CONFIG,
         settings=section_hash("background", "analyses"),
     log:
-        f"{RESULTS}/logs/closure/{{analysis}}.log",
+        P("log_path", "closure", "{analysis}"),
     conda:
         ENV
     shell:

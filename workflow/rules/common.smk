@@ -1,10 +1,12 @@
 # Helpers shared by the rules: config validation, the unblinding request, the effective configuration
-# file handed to every `na64flow` call, and the lists of analyses, runs and models that make up the DAG.
+# file handed to every `na64flow` call, and the lists of analyses, runs and models that make up the DAG
+# -- all taken from na64flow.registry (analyses, runs, models) and na64flow.paths (the results layout).
 # No physics here.
 
 import copy
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from na64flow import NA64Error
+from na64flow import NA64Error, paths, registry
 from na64flow.config import validate as na64_validate
 
 
@@ -36,41 +38,41 @@ try:
 except NA64Error as _exc:
     raise WorkflowError(str(_exc)) from None
 validate(config, schema="../schemas/config.schema.yaml")
+config.pop("unblind", None)   # the schema's default false: not a key the rules' config.yaml carries
 
-TAG = config["tag"]
-RESULTS = f"{config.get('results_root', 'results')}/{TAG}"
 SOURCE = config["input"]["source"]
-ANALYSES = list(config["analyses"])
-RUNS = {a: [str(r) for r in config["analyses"][a]["runs"]] for a in ANALYSES}
-PAIRS = [(a, r) for a in ANALYSES for r in RUNS[a]]
+ANALYSES = registry.analyses(config)
+RUNS = {a: registry.runs(config, a) for a in ANALYSES}
+PAIRS = registry.pairs(config)
 ENV = "../../environment.yml"
-
-# signal models per analysis (docs/contracts.md); limits are set on the subset in LIMIT_MODELS
-SIGNAL_MODELS = {
-    "na64e": ["dark_photon", "dark_photon_brem", "dark_photon_annihilation", "lmu_ltau"],
-    "na64e_plus": ["dark_photon", "dark_photon_annihilation", "dark_photon_brem"],
-    "na64mu": ["lmu_ltau", "dark_photon"],
-    "na64h": ["eta_invisible", "etaprime_invisible"],
-}
-LIMIT_MODELS = {
-    "na64e": ["dark_photon", "lmu_ltau", "dark_photon_y_0.1", "dark_photon_y_0.5"],
-    "na64e_plus": ["dark_photon", "dark_photon_y_0.1", "dark_photon_y_0.5"],
-    "na64mu": ["lmu_ltau", "dark_photon"],
-    "na64h": ["eta_invisible", "etaprime_invisible"],
-}
 ELECTRON_LIKE = [a for a in ANALYSES if config["analyses"][a]["setup"] == "electron"]
-# the combination: all beams that have a model in common
-COMBINED_MODELS = [m for m in ("dark_photon", "lmu_ltau", "dark_photon_y_0.1", "dark_photon_y_0.5")
-                   if sum(m in LIMIT_MODELS[a] for a in ANALYSES) >= 2]
 # public likelihoods: one per analysis, and their combination when there are several (publish.py)
-LIKELIHOOD_TARGETS = ANALYSES + (["combined"] if len(ANALYSES) > 1 else [])
-LIMIT_TARGETS = [(a, m) for a in ANALYSES for m in LIMIT_MODELS[a]] + [("combined", m) for m in COMBINED_MODELS]
+LIKELIHOOD_TARGETS = registry.likelihood_analyses(config)
+_ROOT_IS_ABSOLUTE = Path(config.get("results_root", "results")).is_absolute()
 
+
+def R(path):
+    """A path of na64flow.paths as the rules name it: relative to the working directory (as the
+    configured results_root is) unless results_root is absolute."""
+    return str(path) if _ROOT_IS_ABSOLUTE else os.path.relpath(path)
+
+
+def P(name, *args):
+    """R(na64flow.paths.<name>(config, *args)); wildcards are passed as "{analysis}" etc."""
+    return R(getattr(paths, name)(config, *args))
+
+
+def PO(name, *args):
+    """P() in the observed view of the results (results/<tag>/unblinded/, written by `unblind`)."""
+    return R(getattr(paths, name)(paths.observed_view(dict(config)), *args))
+
+
+RESULTS = R(paths.results_dir(config))
 
 # The validated configuration (with --config overrides, without `unblind`) that every `na64flow` call
 # reads. Written by the onstart handler, i.e. only when jobs are about to run: a dry run (-n), --report,
 # or a refused unblinding write nothing under results/.
-CONFIG = str(Path(RESULTS) / "config.yaml")
+CONFIG = P("effective_config_path")
 
 
 def write_effective_config():
@@ -88,7 +90,6 @@ onstart:
 if UNBLIND:
     # the guard runs before the DAG exists: without a matching freeze nothing is scheduled or written
     import na64flow.config as _na64config
-    from na64flow import NA64Error
     from na64flow.unblind import check_allowed
 
     try:
@@ -112,7 +113,7 @@ def tracklength_table(analysis, run):
     """The cascade track-length table of one e-/e+ run (its simulated signal and its yields share it)."""
     beam = config["analyses"][analysis]["beam"]
     energy = config["analyses"][analysis]["runs"][run]["beam_energy_gev"]
-    return f"{RESULTS}/cache/tracklength_{beam}_{energy:g}.npz"
+    return P("tracklength_path", beam, float(energy))
 
 
 def simulation_inputs(wildcards):
@@ -128,13 +129,13 @@ def tracklength_tables():
 
 def histograms(analysis=None):
     pairs = PAIRS if analysis is None else [(analysis, r) for r in RUNS[analysis]]
-    return [f"{RESULTS}/histograms/{a}/{r}.pkl" for a, r in pairs]
+    return [P("histograms_path", a, r) for a, r in pairs]
 
 
 def event_inputs(wildcards):
     """Inputs of `process`: the simulation manifest, or the configured real ntuples."""
     if SOURCE == "simulation":
-        return [f"{RESULTS}/ntuples/{wildcards.analysis}/{wildcards.run}/manifest.json"]
+        return [P("manifest_path", wildcards.analysis, wildcards.run)]
     files = config["input"]["ntuples"].get(wildcards.analysis, {}).get(wildcards.run, {})
     listed = list(files.get("data", [])) + [f for fs in files.get("mc", {}).values() for f in fs]
     if not listed:
@@ -144,33 +145,58 @@ def event_inputs(wildcards):
 
 
 def signal_tables(analysis, run):
-    return [f"{RESULTS}/signal/{analysis}/{m}_{run}.csv" for m in SIGNAL_MODELS[analysis]]
+    return [P("signal_path", analysis, m, run) for m in registry.signal_models(config, analysis)]
 
 
-def limit_inputs(wildcards):
-    analyses = ANALYSES if wildcards.analysis == "combined" else [wildcards.analysis]
+def limit_inputs(analysis):
+    """Signal, background and normalisation files of every run of the analysis (all runs for combined)."""
     out = []
-    for a in analyses:
+    for a in ANALYSES if analysis == registry.COMBINED else [analysis]:
         for r in RUNS[a]:
             out += signal_tables(a, r)
-            out.append(f"{RESULTS}/background/{a}/{r}.json")
-            out.append(f"{RESULTS}/normalisation/{a}/{r}.json")
+            out.append(P("background_path", a, r))
+            out.append(P("normalisation_path", a, r))
     return out
 
 
+def limit_jobs():
+    """One `limits` job per (analysis, base model): it writes the model's table, its LDM tables and
+    (analyses only) the per-run tables: {(analysis, base): ([tables], [per-run tables])}."""
+    jobs = {}
+    for a, m in registry.limit_targets(config):
+        base = registry.parse_model(m)[0].name
+        tables, per_run = jobs.setdefault((a, base), ([], []))
+        tables.append(P("limits_path", a, m))
+        if a != registry.COMBINED:
+            per_run += [P("run_limits_path", a, m, r) for r in RUNS[a]]
+    return jobs
+
+
+def limit_cross_checks(analysis, base):
+    """The asymptotic cross-check table and its comparison, written by the same `limits` job (toys only)."""
+    st = config.get("stats", {})
+    if st.get("asymptotic", True) and st.get("calculator", "toys") == "toys":
+        return [P("asymptotic_limits_path", analysis, base), P("limits_comparison_path", analysis, base)]
+    return []
+
+
 def limit_files():
-    return [f"{RESULTS}/limits/{a}/{m}.csv" for a, m in LIMIT_TARGETS]
+    return [P("limits_path", a, m) for a, m in registry.limit_targets(config)]
+
+
+def run_limit_files():
+    return [P("run_limits_path", a, m, r) for a, m, r in registry.run_limit_targets(config)]
 
 
 def unblinded_outputs():
     """The declared outputs of `unblind` (results/<tag>/unblinded/, docs/contracts.md)."""
-    u = f"{RESULTS}/unblinded"
-    out = [f"{u}/counts/{a}/{r}.json" for a, r in PAIRS]
-    out += [f"{u}/limits/{a}/{m}.csv" for a, m in LIMIT_TARGETS]
-    out += [f"{u}/background/{a}/{r}.{ext}" for a, r in PAIRS for ext in ("json", "md", "tex")]
+    out = [P("unblinded_path", a, r) for a, r in PAIRS]
+    out += [PO("limits_path", a, m) for a, m in registry.limit_targets(config)]
+    out += [PO("background_path", a, r) for a, r in PAIRS]
+    out += [PO("background_table_path", a, r, ext) for a, r in PAIRS for ext in ("md", "tex")]
     if SOURCE != "published":
-        out += [f"{u}/histograms/{a}/{r}.pkl" for a, r in PAIRS]
-        out += [f"{u}/cutflows/{a}/{r}.{ext}" for a in ANALYSES for r in RUNS[a] + ["summary"]
+        out += [PO("histograms_path", a, r) for a, r in PAIRS]
+        out += [PO("cutflow_path", a, r, ext) for a in ANALYSES for r in RUNS[a] + ["summary"]
                 for ext in ("csv", "md", "tex")]
     return out
 
@@ -178,21 +204,20 @@ def unblinded_outputs():
 def all_targets():
     if UNBLIND:
         # unblinding builds only its own products: never freeze or any rule of the blinded chain
-        u = f"{RESULTS}/unblinded"
-        return [f"{u}/audit.json", f"{u}/hepdata/submission.yaml", f"{u}/plots/figures"]
-    targets = limit_files() + [f"{RESULTS}/likelihoods/{a}/patchset.json" for a in ANALYSES]
-    targets += [f"{RESULTS}/hepdata/submission.yaml", f"{RESULTS}/plots/figures"]
+        return [P("unblind_audit_path"), PO("hepdata_submission_path"), PO("figures_dir")]
+    targets = limit_files() + run_limit_files() + [P("likelihood_path", a, "patchset.json") for a in ANALYSES]
+    targets += [P("hepdata_submission_path"), P("figures_dir")]
     if SOURCE != "published":
-        targets += [f"{RESULTS}/cutflows/{a}/summary.md" for a in ANALYSES]
-        targets += [f"{RESULTS}/closure/{a}.md" for a in ANALYSES]
+        targets += [P("cutflow_path", a, "summary", "md") for a in ANALYSES]
+        targets += [P("closure_path", a, "md") for a in ANALYSES]
     return targets
 
 
 def publish_inputs(wildcards=None):
     out = limit_files()
     if SOURCE != "published":
-        out += [f"{RESULTS}/cutflows/{a}/summary.md" for a in ANALYSES]
-    out += [f"{RESULTS}/background/{a}/{r}.json" for a, r in PAIRS]
+        out += [P("cutflow_path", a, "summary", "md") for a in ANALYSES]
+    out += [P("background_path", a, r) for a, r in PAIRS]
     return out
 
 wildcard_constraints:

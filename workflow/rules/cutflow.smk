@@ -9,19 +9,19 @@ for _a in ANALYSES:
         input:
             histograms(_a),
         output:
-            runs=expand(f"{RESULTS}/cutflows/{_a}/{{run}}.{{ext}}", run=RUNS[_a], ext=["csv", "md", "tex"]),
+            runs=[P("cutflow_path", _a, r, ext) for r in RUNS[_a] for ext in ("csv", "md", "tex")],
             summary=report(
-                f"{RESULTS}/cutflows/{_a}/summary.md",
+                P("cutflow_path", _a, "summary", "md"),
                 caption="../report/cutflow.rst",
                 category=_a,
                 subcategory="cut-flow",
             ),
-            summary_other=expand(f"{RESULTS}/cutflows/{_a}/summary.{{ext}}", ext=["csv", "tex"]),
+            summary_other=[P("cutflow_path", _a, "summary", ext) for ext in ("csv", "tex")],
         params:
             config=CONFIG,
             analysis=_a,
         log:
-            f"{RESULTS}/logs/cutflow/{_a}.log",
+            P("log_path", "cutflow", _a),
         conda:
             ENV
         shell:

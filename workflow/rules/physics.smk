@@ -3,12 +3,12 @@
 
 rule tracklengths:
     output:
-        f"{RESULTS}/cache/tracklength_{{beam}}_{{energy}}.npz",
+        P("tracklength_path", "{beam}", "{energy}"),
     params:
         config=CONFIG,
         settings=section_hash("signal"),
     log:
-        f"{RESULTS}/logs/tracklengths/{{beam}}_{{energy}}.log",
+        P("log_path", "tracklengths", "{beam}_{energy}"),
     conda:
         ENV
     shell:
@@ -23,7 +23,7 @@ for _a in ANALYSES:
             name:
                 f"signal_{_a}_{_r}".replace("-", "_")
             input:
-                hists=[] if SOURCE == "published" else f"{RESULTS}/histograms/{_a}/{_r}.pkl",
+                hists=[] if SOURCE == "published" else P("histograms_path", _a, _r),
                 tables=tracklength_tables(),
             output:
                 signal_tables(_a, _r),
@@ -33,7 +33,7 @@ for _a in ANALYSES:
                 run=_r,
                 settings=section_hash("signal", "analyses"),
             log:
-                f"{RESULTS}/logs/signal/{_a}/{_r}.log",
+                P("log_path", "signal", _a, _r),
             conda:
                 ENV
             shell:

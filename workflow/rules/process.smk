@@ -5,12 +5,12 @@ rule process:
     input:
         event_inputs,
     output:
-        hists=f"{RESULTS}/histograms/{{analysis}}/{{run}}.pkl",
+        hists=P("histograms_path", "{analysis}", "{run}"),
     params:
         config=CONFIG,
         settings=analysis_hash,
     log:
-        f"{RESULTS}/logs/process/{{analysis}}/{{run}}.log",
+        P("log_path", "process", "{analysis}", "{run}"),
     threads: 2
     resources:
         mem_mb=4000,

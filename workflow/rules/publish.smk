@@ -6,21 +6,19 @@ rule publish:
         publish_inputs,
     # every file publish writes is declared, so a failed publish leaves nothing that looks complete
     output:
-        likelihoods=[f"{RESULTS}/likelihoods/{a}/{f}" for a in LIKELIHOOD_TARGETS for f in ("BkgOnly.json", "patchset.json")],
+        likelihoods=[P("likelihood_path", a, f) for a in LIKELIHOOD_TARGETS for f in ("BkgOnly.json", "patchset.json")],
         likelihood_archive=report(
-            f"{RESULTS}/likelihoods.tar.gz", caption="../report/likelihoods.rst", category="public files"
+            P("likelihood_archive_path"), caption="../report/likelihoods.rst", category="public files"
         ),
         # the folder is written whole into place (publish.write_hepdata renames it from a temporary one);
         # not a directory() output, whose timestamp file would break hepdata-validator on the folder
-        hepdata=f"{RESULTS}/hepdata/submission.yaml",
-        hepdata_archive=report(
-            f"{RESULTS}/hepdata.tar.gz", caption="../report/hepdata.rst", category="public files"
-        ),
-        comparison=[f"{RESULTS}/published_comparison.md"] if config.get("publish", {}).get("reference_limits") else [],
+        hepdata=P("hepdata_submission_path"),
+        hepdata_archive=report(P("hepdata_archive_path"), caption="../report/hepdata.rst", category="public files"),
+        comparison=[P("published_comparison_path")] if config.get("publish", {}).get("reference_limits") else [],
     params:
         config=CONFIG,
     log:
-        f"{RESULTS}/logs/publish.log",
+        P("log_path", "publish"),
     conda:
         ENV
     shell:
@@ -33,7 +31,7 @@ rule plot:
         [] if SOURCE == "published" else histograms(),
     output:
         plots=report(
-            directory(f"{RESULTS}/plots/figures"),
+            directory(P("figures_dir")),
             patterns=["{category}-{name}.png"],
             caption="../report/plots.rst",
             category="{category}",
@@ -42,7 +40,7 @@ rule plot:
     params:
         config=CONFIG,
     log:
-        f"{RESULTS}/logs/plot.log",
+        P("log_path", "plot"),
     conda:
         ENV
     shell:
@@ -52,13 +50,15 @@ rule plot:
 # Observed HEPData and plots, from the products of `unblind` only (results/<tag>/unblinded/).
 rule publish_observed:
     input:
-        f"{RESULTS}/unblinded/audit.json",
+        P("unblind_audit_path"),
     output:
-        hepdata=f"{RESULTS}/unblinded/hepdata/submission.yaml",
+        hepdata=PO("hepdata_submission_path"),
+        hepdata_archive=PO("hepdata_archive_path"),
+        comparison=[PO("published_comparison_path")] if config.get("publish", {}).get("reference_limits") else [],
     params:
         config=CONFIG,
     log:
-        f"{RESULTS}/unblinded/logs/publish.log",
+        PO("log_path", "publish"),
     conda:
         ENV
     shell:
@@ -67,13 +67,13 @@ rule publish_observed:
 
 rule plot_observed:
     input:
-        f"{RESULTS}/unblinded/audit.json",
+        P("unblind_audit_path"),
     output:
-        plots=directory(f"{RESULTS}/unblinded/plots/figures"),
+        plots=directory(PO("figures_dir")),
     params:
         config=CONFIG,
     log:
-        f"{RESULTS}/unblinded/logs/plot.log",
+        PO("log_path", "plot"),
     conda:
         ENV
     shell:

@@ -5,12 +5,12 @@ rule simulate:
     input:
         simulation_inputs,
     output:
-        manifest=f"{RESULTS}/ntuples/{{analysis}}/{{run}}/manifest.json",
+        manifest=P("manifest_path", "{analysis}", "{run}"),
     params:
         config=CONFIG,
         settings=analysis_hash,
     log:
-        f"{RESULTS}/logs/simulate/{{analysis}}/{{run}}.log",
+        P("log_path", "simulate", "{analysis}", "{run}"),
     threads: 2
     resources:
         mem_mb=2500,

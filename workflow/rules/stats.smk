@@ -1,38 +1,42 @@
 # Statistics: blinded expected limits, freeze, explicit unblinding.
+# One `limits` job per (analysis, base model) of na64flow.registry: the model's table, its LDM y tables
+# (the same solve in other units) and, for an analysis, one table per run.
 
+for (_a, _base), (_tables, _per_run) in limit_jobs().items():
 
-rule limits:
-    input:
-        limit_inputs,
-    output:
-        limits=report(
-            f"{RESULTS}/limits/{{analysis}}/{{model}}.csv",
-            caption="../report/limits.rst",
-            category="{analysis}",
-            subcategory="limits",
-        ),
-    params:
-        config=CONFIG,
-        settings=section_hash("stats", "analyses"),
-    log:
-        f"{RESULTS}/logs/limits/{{analysis}}/{{model}}.log",
-    threads: 1
-    conda:
-        ENV
-    shell:
-        "na64flow limits --config {params.config:q} --analysis {wildcards.analysis:q} "
-        "--model {wildcards.model:q} > {log:q} 2>&1"
+    rule:
+        name:
+            f"limits_{_a}_{_base}"
+        input:
+            limit_inputs(_a),
+        output:
+            tables=[report(t, caption="../report/limits.rst", category=_a, subcategory="limits") for t in _tables],
+            per_run=_per_run,
+            cross_check=limit_cross_checks(_a, _base),
+        params:
+            config=CONFIG,
+            analysis=_a,
+            model=_base,
+            settings=section_hash("stats", "analyses"),
+        log:
+            P("log_path", "limits", _a, _base),
+        threads: 1
+        conda:
+            ENV
+        shell:
+            "na64flow limits --config {params.config:q} --analysis {params.analysis:q} "
+            "--model {params.model:q} > {log:q} 2>&1"
 
 
 rule freeze:
     input:
         limit_files(),
     output:
-        f"{RESULTS}/freeze.json",
+        P("freeze_path"),
     params:
         config=CONFIG,
     log:
-        f"{RESULTS}/logs/freeze.log",
+        P("log_path", "freeze"),
     conda:
         ENV
     shell:
@@ -45,12 +49,12 @@ rule freeze:
 # outputs are its own (results/<tag>/unblinded/): no blinded product is rewritten.
 rule unblind:
     output:
-        audit=f"{RESULTS}/unblinded/audit.json",
+        audit=P("unblind_audit_path"),
         products=unblinded_outputs(),
     params:
         config=CONFIG,
     log:
-        f"{RESULTS}/unblinded/logs/unblind.log",
+        PO("log_path", "unblind"),
     conda:
         ENV
     shell:

@@ -22,13 +22,12 @@ import argparse
 import json
 from pathlib import Path
 
-from .. import NA64Error, paths
+from .. import NA64Error, paths, registry
 from ..config import add_config_arguments, config_from_args, runs_of
 from ..publish.hepdata import default_observed
 from ..publish.inputs import analyses_of
 from .limits import (
     M_MU_GEV,
-    MESON_LABEL,
     delta_a_mu_zprime,
     g_minus_2_band,
     plot_beam_overlay,
@@ -37,11 +36,11 @@ from .limits import (
     plot_meson_br,
 )
 from .selection import events_inside_box, plot_background, plot_cutflow, plot_ecal_hcal
-from .style import BEAM_COLOR, BEAM_LABEL, PROCESS_COLOR, Plotter, process_colors
+from .style import PROCESS_COLOR, Plotter, process_colors
 
-__all__ = ["BEAM_COLOR", "BEAM_LABEL", "M_MU_GEV", "MESON_LABEL", "PROCESS_COLOR", "Plotter", "delta_a_mu_zprime",
-           "events_inside_box", "g_minus_2_band", "make_all", "paths", "plot_background", "plot_beam_overlay",
-           "plot_coupling_limits", "plot_cutflow", "plot_ecal_hcal", "plot_ldm_y", "plot_meson_br", "process_colors"]
+__all__ = ["M_MU_GEV", "PROCESS_COLOR", "Plotter", "delta_a_mu_zprime", "events_inside_box", "g_minus_2_band",
+           "make_all", "paths", "plot_background", "plot_beam_overlay", "plot_coupling_limits", "plot_cutflow",
+           "plot_ecal_hcal", "plot_ldm_y", "plot_meson_br", "process_colors"]
 
 
 def make_all(cfg: dict, out_dir: Path | None = None, *, observed: bool | None = None,
@@ -55,13 +54,17 @@ def make_all(cfg: dict, out_dir: Path | None = None, *, observed: bool | None = 
     p = Plotter(cfg, Path(out_dir) if out_dir else paths.plots_dir(cfg), observed=observed, limits_dir=limits_dir)
     analyses = analyses_of(cfg)
     jobs = []
-    for a in [a for a in analyses if a != "na64h"] + ["combined"]:
-        models = ("dark_photon", "lmu_ltau") if a in ("na64e", "na64mu", "combined") else ("dark_photon",)
-        jobs += [(plot_coupling_limits, (p, a, m)) for m in models]
-    jobs += [(plot_beam_overlay, (p, "dark_photon")), (plot_beam_overlay, (p, "lmu_ltau"))]
+    def coupling_models(a):
+        return [m for m in registry.public_models(cfg, a) if registry.MODELS[m].poi == "coupling"]
+
+    for a in analyses + [registry.COMBINED]:
+        jobs += [(plot_coupling_limits, (p, a, m)) for m in coupling_models(a)]
+    overlay = dict.fromkeys(m for a in analyses + [registry.COMBINED] for m in coupling_models(a))
+    jobs += [(plot_beam_overlay, (p, m)) for m in overlay]
     jobs.append((plot_ldm_y, (p,)))
-    if "na64h" in analyses:
-        jobs.append((plot_meson_br, (p,)))
+    for a in analyses:
+        if any(registry.MODELS[m].poi == "br" for m in registry.public_models(cfg, a)):
+            jobs.append((plot_meson_br, (p, a)))
     for a in analyses:
         for r in runs_of(cfg, a):
             if cfg["analyses"][a]["setup"] in ("electron", "hadron"):

@@ -14,21 +14,12 @@ import math
 
 import numpy as np
 
-from .. import NA64Error
+from .. import NA64Error, registry
 from ..config import runs_of, section
+from ..physics.constants import M_MU_GEV
 from ..publish.inputs import analyses_of, background_of, read_limits
-from .style import (
-    BAND_1SIGMA,
-    BAND_2SIGMA,
-    BEAM_COLOR,
-    BEAM_LABEL,
-    EXPECTED_COLOR,
-    OBSERVED_COLOR,
-    exposure_text,
-)
+from .style import BAND_1SIGMA, BAND_2SIGMA, EXPECTED_COLOR, OBSERVED_COLOR, exposure_text
 
-M_MU_GEV = 0.10566  # [lit] physics.md header
-MESON_LABEL = {"eta": r"$\eta$", "etaprime": r"$\eta'$", "eta_prime": r"$\eta'$"}
 REFERENCE_COLOR = "#d01c8b"   # published limits (magenta: apart from the observed dark red)
 QUANTILE_P = {"-2 sigma": 0.0228, "-1 sigma": 0.1587, "median": 0.5}
 
@@ -167,19 +158,18 @@ def plot_coupling_limits(p, analysis: str, model: str) -> None:
     x = np.array([r["mass_gev"] for r in rows], dtype=float)
     fig, ax = p.figure()
     gm2_caption = ""
-    if model == "lmu_ltau":
+    spec = registry.parse_model(model)[0]
+    if spec.g_minus_2:
         gm2_caption = " " + _draw_g_minus_2_band(p, ax, x)
-        xlabel, ylabel = r"$m_{Z'}$ [GeV]", r"$g_{Z'}$ (90% CL upper limit)"
-        what = "g of the L_mu-L_tau Z' vs m_Z'"
-    else:
-        xlabel, ylabel = r"$m_{A'}$ [GeV]", r"$\epsilon$ (90% CL upper limit)"
-        what = "the kinetic mixing eps vs m_A' (A' -> invisible)"
-    band_plot(ax, x, rows, label=BEAM_LABEL.get(analysis, analysis), observed=p.observed)
+    xlabel, ylabel = f"{spec.mass_label} [GeV]", f"{spec.coupling_label} (90% CL upper limit)"
+    what = spec.description
+    label = registry.label(p.cfg, analysis)
+    band_plot(ax, x, rows, label=label, observed=p.observed)
     refs = references(p, analysis, model)
     _draw_reference_segments(ax, refs)
     ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel)
     ax.legend(loc="upper left", fontsize=12, bbox_to_anchor=(0.0, 0.93))
-    caption = (f"90% CL upper limits on {what}, {BEAM_LABEL.get(analysis, analysis)}, {exposure_text(p.cfg, analysis)}: "
+    caption = (f"90% CL upper limits on {what}, {label}, {exposure_text(p.cfg, analysis)}: "
                "expected median (dashed) with 68% and 95% bands." + _observed_note(p)
                + discreteness_note(p.cfg, analysis, rows))
     if refs:
@@ -190,26 +180,27 @@ def plot_coupling_limits(p, analysis: str, model: str) -> None:
 def plot_beam_overlay(p, model: str = "dark_photon") -> None:
     """Expected (and observed) limits of every beam and the combination on one plot."""
     curves = []
-    for analysis in analyses_of(p.cfg) + ["combined"]:
+    for analysis in analyses_of(p.cfg) + [registry.COMBINED]:
         path = p.limits_path(analysis, model)
-        if path.exists():
+        if model in registry.limit_models(p.cfg, analysis) and path.exists():
             curves.append((analysis, limit_rows(path)))
     if len(curves) < 2:
         return
     fig, ax = p.figure()
     caption_extra = ""
-    if model == "lmu_ltau":
+    spec = registry.parse_model(model)[0]
+    if spec.g_minus_2:
         masses = np.array([r["mass_gev"] for _, rows in curves for r in rows], dtype=float)
         caption_extra = " " + _draw_g_minus_2_band(p, ax, masses)
     for analysis, rows in curves:
         x = np.array([r["mass_gev"] for r in rows], dtype=float)
-        if analysis == "combined":
-            band_plot(ax, x, rows, label="combined", observed=p.observed)
+        if analysis == registry.COMBINED:
+            band_plot(ax, x, rows, label=registry.label(p.cfg, analysis), observed=p.observed)
         else:
-            band_plot(ax, x, rows, color=BEAM_COLOR.get(analysis, "grey"), label=BEAM_LABEL[analysis], bands=False,
-                      observed=p.observed)
-    ax.set(xscale="log", yscale="log", xlabel=r"$m_{A'}$ [GeV]" if model == "dark_photon" else r"$m_{Z'}$ [GeV]",
-           ylabel=r"$\epsilon$ (90% CL upper limit)" if model == "dark_photon" else r"$g_{Z'}$ (90% CL upper limit)")
+            band_plot(ax, x, rows, color=registry.colour(p.cfg, analysis), label=registry.label(p.cfg, analysis),
+                      bands=False, observed=p.observed)
+    ax.set(xscale="log", yscale="log", xlabel=f"{spec.mass_label} [GeV]",
+           ylabel=f"{spec.coupling_label} (90% CL upper limit)")
     ax.legend(fontsize=11, loc="upper left", bbox_to_anchor=(0.0, 0.93))
     p.save(fig, ax, "combined", f"{model}_beams",
            f"90% CL limits for '{model}' of each beam (dashed expected" + (", solid observed" if p.observed else "")
@@ -219,36 +210,36 @@ def plot_beam_overlay(p, model: str = "dark_photon") -> None:
 
 def plot_ldm_y(p) -> None:
     """y = eps^2 alpha_D (m_chi/m_A')^4 vs m_chi (m_A' = 3 m_chi) for each alpha_D file found."""
-    files = sorted(f for f in p.limits_dir.glob("*/*_y_*.csv") if not f.stem.endswith("_asymptotic"))
-    if not files:
-        p.missing.append(f"{p.limits_dir}/<analysis>/dark_photon_y_<alphaD>.csv (made by `na64flow limits`)")
-        return
-    for path in files:
-        analysis, (model, alpha) = path.parent.name, path.stem.split("_y_")
+    wanted = sorted((a, m) for a, m in registry.limit_targets(p.cfg) if registry.parse_model(m)[1] is not None)
+    files = [(a, m, p.limits_path(a, m)) for a, m in wanted]
+    files = [(a, m, f) for a, m, f in files if p.need(f, f"limits --analysis {a} --model {m}")]
+    for analysis, name, path in files:
+        model, alpha = name.split("_y_")
         rows = limit_rows(path)
         x = np.array([r["m_chi_gev"] for r in rows], dtype=float)
         fig, ax = p.figure()
-        band_plot(ax, x, rows, label=BEAM_LABEL.get(analysis, analysis), observed=p.observed)
+        band_plot(ax, x, rows, label=registry.label(p.cfg, analysis), observed=p.observed)
         ax.set(xscale="log", yscale="log", xlabel=r"$m_\chi$ [GeV]",
                ylabel=r"$y = \epsilon^2 \alpha_D (m_\chi/m_{A'})^4$ (90% CL)")
         ax.text(0.97, 0.05, rf"$\alpha_D = {alpha}$, $m_{{A'}} = 3 m_\chi$", transform=ax.transAxes, ha="right")
         ax.legend(fontsize=12, loc="upper left", bbox_to_anchor=(0.0, 0.93))
         p.save(fig, ax, analysis, f"{model}_y_alphaD_{alpha.replace('.', 'p')}",
                f"90% CL upper limits on the LDM parameter y vs m_chi for alpha_D = {alpha} and m_A' = 3 m_chi "
-               f"({BEAM_LABEL.get(analysis, analysis)}, {exposure_text(p.cfg, analysis)})." + _observed_note(p)
+               f"({registry.label(p.cfg, analysis)}, {exposure_text(p.cfg, analysis)})." + _observed_note(p)
                + discreteness_note(p.cfg, analysis, rows), rlabel=exposure_text(p.cfg, analysis))
 
 
-def plot_meson_br(p) -> None:
-    """Br(eta -> invisible), Br(eta' -> invisible) per meson: expected with its band, observed, published."""
-    present = [q for q in (p.limits_path("na64h", m) for m in ("eta_invisible", "etaprime_invisible"))
-               if p.need(q, "limits --analysis na64h")]
+def plot_meson_br(p, analysis: str) -> None:
+    """Br(meson -> invisible) of every Br model of the analysis (e.g. eta, eta'): expected with its band,
+    observed, the asymptotic cross-check and the published values."""
+    models = [m for m in registry.public_models(p.cfg, analysis) if registry.MODELS[m].poi == "br"]
+    present = [(m, q) for m in models if p.need(q := p.limits_path(analysis, m), f"limits --analysis {analysis}")]
     if not present:
         return
-    rows = [r for q in present for r in limit_rows(q)]
+    rows = [(m, r) for m, q in present for r in limit_rows(q)]
     fig, ax = p.figure()
     refs_drawn: list[str] = []
-    for i, r in enumerate(rows):
+    for i, (model, r) in enumerate(rows):
         ax.bar(i, r["exp_p2"] - r["exp_m2"], bottom=r["exp_m2"], width=0.5, color=BAND_2SIGMA,
                label=r"expected $\pm 2\sigma$" if i == 0 else None)
         ax.bar(i, r["exp_p1"] - r["exp_m1"], bottom=r["exp_m1"], width=0.5, color=BAND_1SIGMA,
@@ -259,32 +250,31 @@ def plot_meson_br(p) -> None:
         if r["exp_m2"] == r["exp_p2"]:
             ax.annotate("bands of zero width:\nevery quantile is $n_{obs} = 0$", (i + 0.28, r["exp"]), xytext=(0, -14),
                         textcoords="offset points", ha="left", va="top", fontsize=10)
-        asym = p.limits_path("na64h", f"{'etaprime' if 'prime' in str(r.get('meson')) else 'eta'}_invisible_asymptotic")
+        asym = p.limits_path(analysis, f"{model}_asymptotic")
         if asym.exists():
-            a = next((x for x in read_limits(asym) if x.get("meson") == r.get("meson")), None)
+            a = next(iter(read_limits(asym)), None)
             if a is not None:
                 ax.errorbar([i - 0.15], [a["exp"]], yerr=[[a["exp"] - a["exp_m1"]], [a["exp_p1"] - a["exp"]]], fmt="D",
                             mfc="none", color="0.35", ms=8, capsize=3,
                             label=r"asymptotic cross-check ($\pm 1\sigma$)" if i == 0 else None)
         if p.observed and r.get("obs") is not None:
             ax.plot([i], [r["obs"]], "o", color=OBSERVED_COLOR, ms=10, zorder=5, label="observed" if i == 0 else None)
-        model = "etaprime_invisible" if "prime" in str(r.get("meson")) else "eta_invisible"
-        for ref in references(p, "na64h", model):
+        for ref in references(p, analysis, model):
             ax.plot([i + 0.1], [ref["value"]], marker="*", ms=18, color=REFERENCE_COLOR, ls="none",
                     label="published NA64 (90% CL)" if not refs_drawn else None)
             ax.annotate(f"{ref['value']:.2g}", (i + 0.2, ref["value"]), va="center", fontsize=13, color=REFERENCE_COLOR)
             refs_drawn.append(ref["reference"])
-    ax.set_xticks(np.arange(len(rows)), [MESON_LABEL.get(str(r.get("meson")), str(r.get("meson")))
-                                         + r" $\to$ invisible" for r in rows])
-    values = [v for r in rows for v in (r["exp_m2"], r["exp_p2"])] + [
-        ref["value"] for m in ("eta_invisible", "etaprime_invisible") for ref in references(p, "na64h", m)]
+    ax.set_xticks(np.arange(len(rows)), [registry.MODELS[m].meson_label + r" $\to$ invisible" for m, _ in rows])
+    values = [v for _, r in rows for v in (r["exp_m2"], r["exp_p2"])] + [
+        ref["value"] for m, _ in present for ref in references(p, analysis, m)]
     ax.set(yscale="log", ylabel="Br (90% CL upper limit)", xlim=(-0.6, len(rows) - 0.1),
            ylim=(min(values) / 4, max(values) * 8))
     ax.legend(fontsize=12, loc="upper left")
-    caption = (f"90% CL upper limits on Br(eta -> invisible) and Br(eta' -> invisible), NA64h, "
-               f"{exposure_text(p.cfg, 'na64h')}: expected median (dashed) with 68%/95% bands (boxes)."
-               + _observed_note(p) + discreteness_note(p.cfg, "na64h", rows)
+    label = registry.label(p.cfg, analysis)
+    caption = (f"90% CL upper limits on {' and '.join(registry.MODELS[m].description for m, _ in present)}, {label}, "
+               f"{exposure_text(p.cfg, analysis)}: expected median (dashed) with 68%/95% bands (boxes)."
+               + _observed_note(p) + discreteness_note(p.cfg, analysis, [r for _, r in rows])
                + " Grey diamonds: the asymptotic (continuous) approximation, a cross-check not used for the limit.")
     if refs_drawn:
         caption += " Magenta stars: published limits (" + "; ".join(sorted(set(refs_drawn))) + ")."
-    p.save(fig, ax, "na64h", "meson_br_limits", caption, rlabel=exposure_text(p.cfg, "na64h"))
+    p.save(fig, ax, analysis, "meson_br_limits", caption, rlabel=exposure_text(p.cfg, analysis))

@@ -28,11 +28,13 @@ def matplotlib_cmap(name: str):
 
 
 def events_inside_box(h, ecal_max_gev: float, hcal_max_gev: float) -> float:
-    """Sum of the (E_ECAL, E_HCAL) histogram over the bins lying entirely inside the signal box."""
-    ex, hx = h.axes[0].edges, h.axes[1].edges
-    in_e = ex[1:] <= ecal_max_gev + 1e-9
-    in_h = hx[1:] <= hcal_max_gev + 1e-9
-    return float(h.values()[np.ix_(in_e, in_h)].sum())
+    """Sum of the (E_ECAL, E_HCAL) histogram over the bins lying entirely inside the signal box
+    (from the first bin up to the box edges; the box thresholds are bin edges of the plane)."""
+    import hist
+
+    ecal, hcal = h.axes[0].name, h.axes[1].name
+    inside = h[{ecal: slice(0, hist.loc(ecal_max_gev), sum), hcal: slice(0, hist.loc(hcal_max_gev), sum)}]
+    return float(inside.value)
 
 
 def _load_histograms(path):
@@ -79,8 +81,10 @@ def plot_ecal_hcal(p, analysis: str, run: str) -> None:
     from matplotlib.patches import Rectangle
 
     cuts = cuts_for(p.cfg, analysis, run)
-    ecal_max = float(getattr(cuts, "ecal_max_gev", 50.0))
-    hcal_max = float(getattr(cuts, "hcal_zero_gev", 1.0))
+    missing = [k for k in ("ecal_max_gev", "hcal_zero_gev") if not hasattr(cuts, k)]
+    if missing:
+        raise NA64Error(f"analyses.{analysis}.cuts: {', '.join(missing)} needed to draw the signal box of run {run}")
+    ecal_max, hcal_max = float(cuts.ecal_max_gev), float(cuts.hcal_zero_gev)
     blinded = content.get("blinded", True)
     if blinded and (n_in_box := events_inside_box(h, ecal_max, hcal_max)) > 0:
         raise NA64Error(f"{path}: blinded histogram 'ecal_hcal' of data has {n_in_box:g} entries inside the signal "

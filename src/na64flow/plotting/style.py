@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .. import paths
+from .. import paths, registry
 from ..config import runs_of, section
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,6 @@ DATA_COLOR = "black"
 SIGNAL_COLORS = ("#d62728", "#1f3a93", "#2ca02c")   # dashed signal lines (not used for processes)
 EXPECTED_COLOR, OBSERVED_COLOR = "black", "#bd1f01"
 BAND_1SIGMA, BAND_2SIGMA = "#4daf4a", "#ffdf7f"      # the usual green/yellow Brazil bands
-BEAM_LABEL = {"na64e": r"NA64e ($e^-$)", "na64e_plus": r"NA64e ($e^+$)", "na64mu": r"NA64$\mu$",
-              "na64h": "NA64h", "combined": "combined"}
-BEAM_COLOR = {"na64e": PETROFF10[0], "na64e_plus": PETROFF10[2], "na64mu": PETROFF10[4], "combined": "black"}
 OT_UNIT = {"e-": "EOT", "e+": r"$e^+$OT", "mu-": "MOT", "mu+": "MOT", "pi-": r"$\pi$OT"}
 
 
@@ -63,9 +60,8 @@ def process_label(sample: str) -> str:
 
 def exposure_text(cfg: dict, analysis: str, run: str | None = None) -> str:
     """E.g. "2.0e+09 EOT, run 2016-2022" or "3.1e+09 EOT (2016-2022, 2023)"; combined: each beam's sum."""
-    if analysis == "combined":
-        parts = [exposure_text(cfg, a) for a in cfg["analyses"] if a != "na64h"]
-        return "; ".join(parts)
+    if analysis == registry.COMBINED:
+        return "; ".join(exposure_text(cfg, a) for a in registry.analyses(cfg))
     acfg = cfg["analyses"][analysis]
     unit = OT_UNIT.get(acfg.get("beam", ""), "OT")
     runs = [run] if run else runs_of(cfg, analysis)

@@ -29,33 +29,13 @@ from .hepdata import (
     validate_hepdata,
     write_hepdata,
 )
-from .inputs import (
-    ANALYSES,
-    analyses_of,
-    background_of,
-    channel_name,
-    channels_of,
-    masses_of,
-    read_cutflow,
-    read_limits,
-)
-from .likelihoods import (
-    BACKGROUND_FLOOR,
-    COUPLING,
-    POI,
-    PUBLIC_MODELS,
-    REF_SIGNAL_EVENTS,
-    likelihoods,
-    split_workspace,
-    workspace_for,
-    write_likelihoods,
-)
+from .inputs import analyses_of, background_of, channel_name, channels_of, read_cutflow, read_limits
+from .likelihoods import likelihoods, split_workspace, workspaces, write_likelihoods
 
-__all__ = ["ANALYSES", "BACKGROUND_FLOOR", "COUPLING", "POI", "PUBLIC_MODELS", "REF_SIGNAL_EVENTS", "analyses_of",
-           "background_of", "background_table", "channel_name", "channels_of", "comparison_with_published",
-           "cutflow_table", "hepdata_submission", "likelihood_archive", "likelihoods", "limit_table", "masses_of",
-           "read_cutflow", "read_limits", "split_workspace", "validate_hepdata", "workspace_for", "write_comparison",
-           "write_hepdata", "write_likelihoods"]
+__all__ = ["analyses_of", "background_of", "background_table", "channel_name", "channels_of",
+           "comparison_with_published", "cutflow_table", "hepdata_submission", "likelihood_archive", "likelihoods",
+           "limit_table", "read_cutflow", "read_limits", "split_workspace", "validate_hepdata", "workspaces",
+           "write_comparison", "write_hepdata", "write_likelihoods"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -54,7 +54,7 @@ def write_comparison(cfg: dict) -> Path | None:
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
         lines.append(f"| {r['analysis']} | {r['model']} | {where} | {r['value']:.3g} | {ours} | {ratio} | "
                      f"{r['reference']} |")
-    out = paths.results_dir(cfg) / "published_comparison.md"
+    out = paths.published_comparison_path(cfg)
     with paths.atomic_output(out) as fh:
         fh.write("\n".join(lines) + "\n")
     return out

@@ -32,7 +32,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .. import NA64Error, paths
+from .. import NA64Error, paths, registry
 from ..config import analysis_config, runs_of, section
 from ..histograms import BLINDED
 from .inputs import analyses_of, background_of, read_cutflow, read_limits
@@ -41,9 +41,6 @@ log = logging.getLogger(__name__)
 
 M_NUCLEON_GEV = 0.93827   # proton mass [lit PDG]; sqrt(s) of a fixed-target beam on a nucleon at rest
 BEAM_MASS_GEV = {"e-": 0.000511, "e+": 0.000511, "mu-": 0.10566, "mu+": 0.10566, "pi-": 0.13957}  # [lit PDG]
-MASS_LABEL = {"dark_photon": "$m_{A'}$", "lmu_ltau": "$m_{Z'}$"}
-COUPLING_LABEL = {"dark_photon": "$\\epsilon$", "lmu_ltau": "$g_{Z'}$", "eta_invisible": "Br",
-                  "etaprime_invisible": "Br"}
 COUNT_DIGITS = 17          # relative digits for exact integer counts (hepdata_lib rounds to 5 by default)
 FLOAT_DIGITS = 6
 
@@ -89,25 +86,25 @@ def _attach(table, stage: Path | None, source: Path, name: str, description: str
 # tables
 
 
-def limit_table(path: Path, analysis: str, cfg: dict | None = None, *, observed: bool = False,
-                stage: Path | None = None):
+def limit_table(path: Path, analysis: str, model: str | None = None, cfg: dict | None = None, *,
+                observed: bool = False, stage: Path | None = None):
     """hepdata_lib Table of one limits CSV: expected median with +-1/+-2 sigma bands, observed if asked."""
     from hepdata_lib import Table, Uncertainty, Variable
 
     rows = read_limits(path)
     if not rows:
         return None
-    model = path.stem
+    model = model or path.stem
     first = next(iter(rows[0]))
-    base = model.split("_y_")[0]
+    spec, alpha_d = registry.parse_model(model)
     if first == "meson":
         xname, xunits = "Meson", ""
     elif first == "m_chi_gev":
         xname, xunits = "$m_{\\chi}$", "GeV"
     else:
-        xname, xunits = MASS_LABEL.get(base, "mass"), "GeV"
-    what = (f"y ($\\alpha_D$ = {model.split('_y_')[1]}, $m_{{A'}} = 3 m_\\chi$)" if "_y_" in model
-            else COUPLING_LABEL.get(base, "coupling"))
+        xname, xunits = spec.mass_label, "GeV"
+    what = (f"y ($\\alpha_D$ = {model.split('_y_')[1]}, $m_{{A'}} = 3 m_\\chi$)" if alpha_d is not None
+            else spec.coupling_label)
     has_obs = observed and any(r.get("obs") is not None for r in rows)
     if observed and not has_obs:
         log.warning("%s: observed limits asked for but the 'obs' column is empty: expected only", path)
@@ -283,7 +280,7 @@ def likelihood_archive(cfg: dict) -> Path | None:
     files = sorted(root.glob("*/*.json"))
     if not files:
         return None
-    out = paths.results_dir(cfg) / "likelihoods.tar.gz"
+    out = paths.likelihood_archive_path(cfg)
     with paths.atomic_output(out, mode=None) as tmp:
         with tarfile.open(tmp, "w:gz") as tar:
             for f in files:
@@ -314,11 +311,14 @@ def hepdata_submission(cfg: dict, *, observed: bool | None = None, limits_dir: P
         sub.add_additional_resource("Full pyhf likelihoods: per analysis BkgOnly.json + patchset.json (one patch "
                                     "per model and mass)", str(archive), copy_file=True, file_type="HistFactory")
     n = {"limits": 0, "cutflows": 0, "background": 0}
-    for analysis in analyses_of(cfg) + ["combined"]:
-        for path in sorted((limits_dir / analysis).glob("*.csv")):
-            if path.stem.endswith("_asymptotic"):
+    for analysis in analyses_of(cfg) + [registry.COMBINED]:
+        # file-name order (as the tables have always been listed)
+        for model in sorted(registry.limit_models(cfg, analysis), key=lambda m: f"{m}.csv"):
+            path = limits_dir / analysis / f"{model}.csv"
+            if not path.exists():
+                log.warning("%s: limit table missing (made by `na64flow limits`), not in the submission", path)
                 continue
-            table = limit_table(path, analysis, cfg, observed=observed, stage=stage)
+            table = limit_table(path, analysis, model, cfg, observed=observed, stage=stage)
             if table is not None:
                 sub.add_table(table)
                 n["limits"] += 1
@@ -362,7 +362,8 @@ def write_hepdata(cfg: dict, out_dir: Path | None = None, *, observed: bool | No
         if out.exists():
             shutil.rmtree(out)
         (tmp / "hepdata").replace(out)
-        (tmp / "submission.tar.gz").replace(out.parent / f"{out.name}.tar.gz")
+        archive = paths.hepdata_archive_path(cfg) if out_dir is None else out.parent / f"{out.name}.tar.gz"
+        (tmp / "submission.tar.gz").replace(archive)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("wrote %s: %s", out, ", ".join(f"{v} {k} tables" for k, v in n.items()))

@@ -9,25 +9,20 @@ an upper value (background step: ``inputs.upper_value_only``, bound = its stat; 
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 from pathlib import Path
 
-from .. import NA64Error, paths, stats
+from .. import NA64Error, contracts, paths, registry
 from ..config import runs_of
-
-ANALYSES = ("na64e", "na64e_plus", "na64mu", "na64h")
 
 
 def analyses_of(cfg: dict) -> list[str]:
-    return [a for a in ANALYSES if a in cfg["analyses"]]
+    return registry.analyses(cfg)
 
 
 def channels_of(cfg: dict, analysis: str) -> list[tuple[str, str]]:
     """(analysis, run) pairs of one analysis, or of all analyses for ``combined``."""
-    if analysis == "combined":
-        return [(a, r) for a in analyses_of(cfg) for r in runs_of(cfg, a)]
+    if analysis == registry.COMBINED:
+        return registry.pairs(cfg)
     return [(analysis, r) for r in runs_of(cfg, analysis)]
 
 
@@ -60,96 +55,20 @@ def background_of(cfg: dict, analysis: str, run: str) -> dict:
         return {"estimate": float(pub["background"]), "uncertainty": float(pub.get("background_unc", 0.0)),
                 "stat": None, "syst": None, "sources": sources, "blinded": "observed" not in pub,
                 "upper_values_in_total": None}
-    path = paths.require_file(paths.background_path(cfg, analysis, run), "background estimate", "background")
-    data = json.loads(path.read_text())
-    try:
-        total = data["total"]
-        unc = total.get("uncertainty")
-        if unc is None:
-            unc = math.hypot(total.get("stat", 0.0), total.get("syst", 0.0))
-        sources = []
-        for s in data.get("sources", []):
-            upper = bool((s.get("inputs") or {}).get("upper_value_only"))
-            sources.append({**s, "upper_value": float(s["stat"]) if upper else None})
-        return {"estimate": float(total["estimate"]), "uncertainty": float(unc), "stat": total.get("stat"),
-                "syst": total.get("syst"), "sources": sources, "blinded": bool(data.get("blinded", True)),
-                "upper_values_in_total": False}
-    except (KeyError, TypeError) as exc:
-        raise NA64Error(f"{path}: key {exc} missing (contract: total.estimate, total.uncertainty)") from exc
-
-
-def masses_of(cfg: dict, analysis: str, model: str) -> list[float]:
-    """Union of the signal-table masses of all channels of ``analysis`` for ``model``."""
-    masses: set[float] = set()
-    for a, r in channels_of(cfg, analysis):
-        table = stats.read_signal_table(cfg, a, model, r)
-        if table is not None:
-            masses.update(float(f"{m:.6g}") for m in table["mass_gev"])
-    return sorted(masses)
+    bkg = contracts.read_background(paths.background_path(cfg, analysis, run))
+    sources = [{**src, "upper_value": float(src["stat"]) if (src.get("inputs") or {}).get("upper_value_only") else None}
+               for src in bkg.sources]
+    return {"estimate": bkg.estimate, "uncertainty": bkg.uncertainty, "stat": bkg.total.get("stat"),
+            "syst": bkg.total.get("syst"), "sources": sources, "blinded": bkg.blinded, "upper_values_in_total": False}
 
 
 def read_limits(path: Path) -> list[dict]:
-    """Rows of a limits CSV (contract columns); empty cells (blinded ``obs``) become None."""
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    out = []
-    for r in rows:
-        row = {}
-        for k, v in r.items():
-            if k is None:
-                continue
-            v = (v or "").strip()
-            try:
-                row[k] = float(v) if v != "" else None
-            except ValueError:
-                row[k] = v
-        out.append(row)
-    needed = {"exp", "exp_m2", "exp_m1", "exp_p1", "exp_p2"}
-    if rows and not needed <= set(rows[0]):
-        raise NA64Error(f"{path}: missing columns {sorted(needed - set(rows[0]))} "
-                        "(contract: mass_gev,exp,exp_m2,exp_m1,exp_p1,exp_p2,obs)")
-    return out
-
-
-def _number_or_text(v: str):
-    v = (v or "").strip()
-    try:
-        return float(v)
-    except ValueError:
-        return v if v else "-"
+    """Rows of a limits CSV as {column: value} (contracts.read_limits; blinded ``obs`` is None)."""
+    return contracts.read_limits(path).records()
 
 
 def read_cutflow(path: Path) -> tuple[list[str], dict[str, list], dict[str, list]]:
-    """A cut-flow CSV as (cut names, {sample: events after each cut}, {sample: their errors}).
-
-    Long format of the cutflow step (columns sample,step,raw,...,weighted,weighted_err,...): the
-    weighted events (raw if there is no weighted column) per sample; wide format (first column = cut,
-    one column per sample) as is. Text cells (e.g. "blinded") stay text; missing errors are None.
-    """
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows:
-        raise NA64Error(f"{path}: empty cut-flow table")
-    header = list(rows[0])
-    if "sample" in header and "step" in header:
-        value_col = "weighted" if "weighted" in header else "raw"
-        err_col = "weighted_err" if value_col == "weighted" and "weighted_err" in header else None
-        steps: list[str] = []
-        values: dict[str, list] = {}
-        errors: dict[str, list] = {}
-        for r in rows:
-            if r["step"] not in steps:
-                steps.append(r["step"])
-        index = {st: i for i, st in enumerate(steps)}
-        for r in rows:
-            sample = r["sample"]
-            values.setdefault(sample, ["-"] * len(steps))[index[r["step"]]] = _number_or_text(r[value_col])
-            errors.setdefault(sample, [None] * len(steps))[index[r["step"]]] = (
-                _number_or_text(r[err_col]) if err_col else None)
-        return steps, values, errors
-    first = header[0]
-    steps = [r[first] for r in rows]
-    values = {c: [_number_or_text(r[c]) for r in rows] for c in header[1:]}
-    return steps, values, {c: [None] * len(steps) for c in header[1:]}
-
-
+    """A cut-flow CSV as (cut names, {sample: events after each cut}, {sample: their errors})
+    (contracts.read_cutflow: weighted events; text cells such as "blinded" stay text)."""
+    table = contracts.read_cutflow(path)
+    return table.steps, table.values, table.errors

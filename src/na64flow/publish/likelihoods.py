@@ -4,8 +4,9 @@
 background-only pyhf workspace (one single-bin channel per run) and a pyhf PatchSet with one patch per
 (model, mass) that adds the signal samples (POI ``mu = (coupling/coupling_ref)^2``, ``coupling_ref``
 in each patch's metadata). The workspace per mass comes from
-``na64flow.stats.build_workspace(cfg, analysis, model, mass_gev)`` (the model the limits use) and is
-split into BkgOnly + patch by :func:`split_workspace`. Blinded analyses publish background-only
+``na64flow.stats.build_workspace(problem, i)`` of the problem the limits use (``stats.build_problem``,
+once per analysis and model of ``registry.public_models``) and is split into BkgOnly + patch by
+:func:`split_workspace`. Blinded analyses publish background-only
 Asimov observations (the background expectation) instead of box counts; the patchset says so.
 """
 
@@ -14,31 +15,18 @@ from __future__ import annotations
 import json
 import logging
 
-from .. import NA64Error, paths, stats
+from .. import NA64Error, paths, registry, stats
 from ..config import section
-from .inputs import analyses_of, channels_of, masses_of
+from ..stats import POI
+from .inputs import channels_of
 
 log = logging.getLogger(__name__)
 
-# models whose likelihoods are published (docs/contracts.md "signal"); the LDM y limits are a
-# reparametrisation of dark_photon and the brem/annihilation tables are its components
-PUBLIC_MODELS = {
-    "na64e": ("dark_photon", "lmu_ltau"),
-    "na64e_plus": ("dark_photon",),
-    "na64mu": ("dark_photon", "lmu_ltau"),
-    "na64h": ("eta_invisible", "etaprime_invisible"),
-    "combined": ("dark_photon", "lmu_ltau"),
-}
-COUPLING = {"dark_photon": "eps", "lmu_ltau": "g", "eta_invisible": "Br", "etaprime_invisible": "Br"}
-# signal events at coupling_ref in each patch (choice of POI normalisation only; no physics) [est]
-REF_SIGNAL_EVENTS = 10.0
-BACKGROUND_FLOOR = 1e-6     # events; keeps the Poisson mean positive for background-free runs
-POI = "mu"
-
-
-def workspace_for(cfg: dict, analysis: str, model: str, mass_gev: float) -> tuple[dict, str]:
-    """The full workspace at one mass (the model the limits use) and who built it."""
-    return stats.build_workspace(cfg, analysis, model, mass_gev), "na64flow.stats.build_workspace"
+def workspaces(cfg: dict, analysis: str, model: str) -> list[tuple[float, dict]]:
+    """(mass_gev, full workspace) at every mass with signal, from one built problem (the limits' model)."""
+    problem = stats.build_problem(cfg, analysis, model)
+    floor = stats.settings(cfg)["background_floor"]
+    return [(float(f"{m:.6g}"), stats.build_workspace(problem, i, floor)) for i, m in enumerate(problem.mass_gev)]
 
 
 def split_workspace(ws: dict, poi: str = POI) -> tuple[dict, list[dict]]:
@@ -95,19 +83,10 @@ def likelihoods(cfg: dict, analysis: str) -> tuple[dict, dict] | None:
     """
     import pyhf
 
-    built, builder, errors = [], "", []
-    for model in PUBLIC_MODELS[analysis]:
-        for mass_gev in masses_of(cfg, analysis, model):
-            try:
-                ws, builder = workspace_for(cfg, analysis, model, mass_gev)
-            except NA64Error as exc:
-                log.warning("%s/%s m=%g: %s", analysis, model, mass_gev, exc)
-                errors.append(str(exc))
-                continue
-            built.append((model, mass_gev, ws))
+    built, builder = [], "na64flow.stats.build_workspace"
+    for model in registry.public_models(cfg, analysis):
+        built += [(model, mass_gev, ws) for mass_gev, ws in workspaces(cfg, analysis, model)]
     if not built:
-        if errors:
-            raise NA64Error(f"{analysis}: no workspace could be built; first error: {errors[0]}")
         return None
     bkgonly = _union_bkgonly([(m, x, split_workspace(dict(ws))[0]) for m, x, ws in built], analysis)
     index = {ch["name"]: i for i, ch in enumerate(bkgonly["channels"])}
@@ -121,7 +100,7 @@ def likelihoods(cfg: dict, analysis: str) -> tuple[dict, dict] | None:
         name = f"{model}_m{mass_gev:.6g}".replace(".", "p").replace("-", "m").replace("+", "")
         meta = {"name": name, "values": [model, mass_gev]}
         if coupling_ref is not None:
-            c = COUPLING.get(model, "coupling")
+            c = registry.parse_model(model)[0].symbol
             meta.update(coupling_ref=coupling_ref,
                         poi_definition=f"{POI} = Br/coupling_ref" if c == "Br" else f"{POI} = ({c}/coupling_ref)^2")
         patches.append({"metadata": meta, "patch": ops})
@@ -149,8 +128,7 @@ def likelihoods(cfg: dict, analysis: str) -> tuple[dict, dict] | None:
 def write_likelihoods(cfg: dict) -> list[str]:
     """Write BkgOnly.json + patchset.json per analysis (and combined); return the analyses written."""
     written = []
-    targets = analyses_of(cfg) + (["combined"] if len(analyses_of(cfg)) > 1 else [])
-    for analysis in targets:
+    for analysis in registry.likelihood_analyses(cfg):
         result = likelihoods(cfg, analysis)
         if result is None:
             log.warning("%s: no signal tables found, no likelihood written", analysis)

@@ -1,0 +1,41 @@
+"""Settings of the `limits` step: the ``stats`` configuration section with its defaults.
+
+>>> st = settings({"seed": 7, "stats": {"n_toys": 2000}})
+>>> st["n_toys"], st["seed"], st["cl"]
+(2000, 7, 0.9)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import section
+from ..contracts import LIMIT_COLUMNS  # noqa: F401 - the limit table's columns, re-exported
+
+# pyhf ToyCalculator percentiles for -2, -1, 0, +1, +2 sigma [lit: pyhf 0.7.6 calculators.py]
+NORMAL_PERCENTILES = np.array([2.27501319, 15.86552539, 50.0, 84.13447461, 97.72498681])
+BAND_COLUMNS = ("exp_m2", "exp_m1", "exp", "exp_p1", "exp_p2")
+POI = "mu"
+
+# Defaults of the `stats` configuration section (also in the schema; every number sourced there).
+DEFAULTS = {
+    "cl": 0.9,                      # 90% CL [paper]
+    "calculator": "toys",           # toy CLs is the reference at these low counts [physics.md §4]
+    "n_toys": 10000,                # [est] CLs at 0.1 to ~3% (relative) per band
+    "seed": None,                   # None: the configuration's top-level seed
+    "signal_eff_syst_rel": 0.10,    # dominant signal-yield systematic ~10% [paper]
+    "exposure_syst_rel": 0.01,      # n_ot uncertainty; NA64mu (1.98 +- 0.02)e10 MOT [paper]
+    "background_floor": 1.0e-6,     # events; keeps Poisson means positive for background-free runs [est]
+    "shape_tolerance": 0.01,        # re-solve when a channel fraction moves by more than this [est]
+    "asymptotic": True,             # also write the asymptotic cross-check tables
+    "ldm_mass_ratio": 3.0,          # m_A' = 3 m_chi [paper]
+}
+
+
+def settings(cfg: dict) -> dict:
+    """The `stats` section with defaults filled in (seed falls back to the top-level seed)."""
+    out = dict(DEFAULTS)
+    out.update(section(cfg, "stats"))
+    if out["seed"] is None:
+        out["seed"] = int(cfg.get("seed", 0))
+    return out
