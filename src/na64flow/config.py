@@ -73,6 +73,17 @@ def _check_cuts(cfg: dict) -> list[str]:
     (a selection would otherwise stop halfway through processing). Published summaries need no cuts."""
     problems = []
     needs_cuts = (cfg.get("input") or {}).get("source", "simulation") != "published"
+    if needs_cuts:
+        import importlib.util
+        import pkgutil
+
+        import na64flow_analyses
+
+        folders = sorted(m.name for m in pkgutil.iter_modules(na64flow_analyses.__path__) if m.ispkg)
+        for a in cfg["analyses"]:
+            if importlib.util.find_spec(f"na64flow_analyses.{a}") is None:
+                problems.append(f"key 'analyses.{a}': no analysis folder analyses/{a}/ (selection.py, "
+                                f"processor.py) to process events with; analyses: {', '.join(folders)}")
     for a, acfg in cfg["analyses"].items():
         keys = cut_keys(acfg["setup"])
         for r, rcfg in acfg["runs"].items():
@@ -141,12 +152,12 @@ def _raw_unblind(path: Path, cfg: dict):
 def unblind_request(value: Any, where: str = "config") -> bool:
     """Is unblinding requested? Only the literal ``true`` is a request (only `na64flow unblind` looks).
 
-    True for the boolean True or the text "true"; False for absent, False or "false". Anything else
-    (``yes``, ``on``, ``1``, ``True`` as text, ...) is refused with an NA64Error: a typo or a YAML 1.1
-    boolean must not unblind. No other step reads this value: `process` and everything after it
+    True for the boolean True or the text "true"; False for absent, False, "false" or "False". Anything
+    else (``yes``, ``on``, ``1``, ``True`` as text, ...) is refused with an NA64Error: a typo or a YAML
+    1.1 boolean must not unblind. No other step reads this value: `process` and everything after it
     always blind the data.
     """
-    if value is None or value is False or value == "false":
+    if value is None or value is False or value in ("false", "False"):
         return False
     if value is True or value == "true":
         return True
