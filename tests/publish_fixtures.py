@@ -98,9 +98,9 @@ def populate(cfg: dict, observed: bool = False) -> Path:
         write_csv(res / "limits" / "combined" / f"dark_photon_y_{alpha}.csv",
                   ["m_chi_gev"] + LIMIT_HEADER[1:], rows)
     write_csv(res / "limits" / "na64h" / "eta_invisible.csv", ["meson"] + LIMIT_HEADER,
-              [["eta", 0.547862, 1.1e-4, 0.7e-4, 0.9e-4, 1.4e-4, 1.9e-4, ""]])
+              [["eta", 0.547862, 1.1e-4, 0.7e-4, 0.9e-4, 1.4e-4, 1.9e-4, 1.0e-4 if observed else ""]])
     write_csv(res / "limits" / "na64h" / "etaprime_invisible.csv", ["meson"] + LIMIT_HEADER,
-              [["etaprime", 0.95778, 2.1e-4, 1.4e-4, 1.7e-4, 2.8e-4, 3.6e-4, ""]])
+              [["etaprime", 0.95778, 2.1e-4, 1.4e-4, 1.7e-4, 2.8e-4, 3.6e-4, 2.0e-4 if observed else ""]])
     return res
 
 

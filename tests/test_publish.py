@@ -191,9 +191,10 @@ def test_hepdata_limit_table_has_expected_bands_and_no_observed_while_blinded(tr
 def test_published_config_background_table_comes_from_config(tmp_path):
     cfg = make_config(tmp_path, "published.yaml")
     table = publish.background_table(cfg, "na64e", "2016-2022")
-    y = table.variables[1]
+    y, upper = table.variables[1], table.variables[2]
     assert y.values[-1] == 0.51           # total [paper]
-    assert y.values[-2] == "< 0.01"       # punch-through upper bound [paper]
+    assert y.values[-2] == "-" and upper.values[-2] == 0.01   # punch-through: only an upper value [paper]
+    assert upper.name.startswith("Upper value")
     assert stats.observed_of(cfg, "na64mu", "2022") == 0
 
 

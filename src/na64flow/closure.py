@@ -230,49 +230,10 @@ def write_tables(rows: list[dict], csv_path, md_path, analysis: str) -> None:
 
 
 def plot(rows: list[dict], out_base, analysis: str) -> None:
-    import matplotlib
+    """Closure plot of every row, toys and failing rows included (drawn by na64flow.plotting.closure)."""
+    from .plotting.closure import plot_closure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import mplhep
-
-    plt.style.use(mplhep.style.ROOT)
-    fig, (ax, axp) = plt.subplots(2, 1, figsize=(10, 8), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
-    x = np.arange(len(rows))
-    is_toy = np.array([r["test"].startswith("toys") for r in rows], bool)
-    if rows:
-        main = [i for i in range(len(rows)) if not is_toy[i]]
-        if main:
-            est = np.array([rows[i]["estimate"] for i in main])
-            err = np.array([np.hypot(rows[i]["stat"], rows[i]["syst"]) for i in main])
-            tru = np.array([rows[i]["truth"] for i in main])
-            terr = np.array([rows[i]["truth_unc"] for i in main])
-            ax.errorbar(x[main] - 0.1, est, yerr=err, fmt="o", label="side-band estimate (stat + syst in quadrature)")
-            ax.errorbar(x[main] + 0.1, tru, yerr=terr, fmt="s", label="truth")
-            ax.set_yscale("log" if np.all(np.concatenate([est, tru]) > 0) else "linear")
-        for i, r in enumerate(rows):
-            colour = "k" if r["passed"] else "red"
-            if is_toy[i]:   # toy row: mean pull with the pull width as error bar (expect 0 +- 1)
-                axp.errorbar([i], [r["estimate"]], yerr=[r["pull_with_syst"]], fmt="D", color=colour, capsize=4)
-            else:
-                axp.errorbar([i], [r["pull_with_syst"]], fmt="o", color=colour)
-            if not r["passed"]:
-                axp.annotate("FAILED", (i, 0), xytext=(0, 8), textcoords="offset points", color="red",
-                             ha="center", fontsize=9)
-        axp.set_xticks(x, [f"{r['run']}\n{r['test'][:40]}" for r in rows], rotation=20, ha="right", fontsize=9)
-    else:
-        ax.text(0.5, 0.5, "no side-band method for this analysis", transform=ax.transAxes, ha="center")
-    axp.axhspan(-PULL_PASS, PULL_PASS, color="0.9")
-    axp.axhline(0, color="0.5")
-    axp.set_ylabel("pull (toys: mean ± width)")
-    ax.set_ylabel("events")
-    ax.legend(fontsize=12)
-    mplhep.label.exp_label(exp="NA64", llabel="Simulation", rlabel=analysis, ax=ax)
-    fig.tight_layout()
-    for ext in ("pdf", "png"):
-        with paths.atomic_output(f"{out_base}.{ext}", mode=None) as tmp:
-            fig.savefig(tmp, format=ext)
-    plt.close(fig)
+    plot_closure(rows, out_base, analysis, pull_pass=PULL_PASS)
 
 
 # ---------------------------------------------------------------------------------------------

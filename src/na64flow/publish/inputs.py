@@ -1,0 +1,74 @@
+"""Inputs of the publish and plot steps: analyses, channels, background tables, limit and cut-flow CSVs.
+
+One reader per file format (docs/contracts.md): :func:`read_limits` (limits CSV), :func:`read_cutflow`
+(cut-flow CSV, long or wide), :func:`background_of` (background JSON or the published block of the
+configuration). Background sources come back with ``upper_value``: the bound of a source that has only
+an upper value (background step: ``inputs.upper_value_only``, bound = its stat; published tables:
+``upper_limit: true``, bound = its estimate), else None.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import NA64Error, contracts, paths, registry
+from ..config import runs_of
+
+
+def analyses_of(cfg: dict) -> list[str]:
+    return registry.analyses(cfg)
+
+
+def channels_of(cfg: dict, analysis: str) -> list[tuple[str, str]]:
+    """(analysis, run) pairs of one analysis, or of all analyses for ``combined``."""
+    if analysis == registry.COMBINED:
+        return registry.pairs(cfg)
+    return [(analysis, r) for r in runs_of(cfg, analysis)]
+
+
+def channel_name(analysis: str, run: str) -> str:
+    return f"{analysis}_{run}".replace("-", "_").replace(".", "p")
+
+
+def _published_block(cfg: dict, analysis: str, run: str) -> dict:
+    block = cfg["analyses"][analysis]["runs"][run].get("published")
+    if block is None:
+        raise NA64Error(f"{cfg.get('_path', 'config')}: input.source is 'published' but "
+                        f"analyses.{analysis}.runs.{run}.published is missing")
+    return block
+
+
+def background_of(cfg: dict, analysis: str, run: str) -> dict:
+    """Expected background of one run: {"estimate", "uncertainty", "sources": [...], "blinded"}.
+
+    Published mode: ``analyses.<a>.runs.<r>.published`` of the config; otherwise the background
+    file results/<tag>/background/<a>/<r>.json (contract: "total" and "sources"). Every source has
+    ``upper_value`` (module doc); ``upper_values_in_total`` says whether such bounds are in the total
+    (False for the background step, which leaves them out; None: unknown, a published total).
+    """
+    if cfg["input"]["source"] == "published":
+        pub = _published_block(cfg, analysis, run)
+        sources = [{"name": s["name"], "estimate": s["estimate"], "stat": None,
+                    "syst": s.get("uncertainty"), "method": s.get("method", ""),
+                    "upper_value": float(s["estimate"]) if s.get("upper_limit", False) else None}
+                   for s in pub.get("background_sources", [])]
+        return {"estimate": float(pub["background"]), "uncertainty": float(pub.get("background_unc", 0.0)),
+                "stat": None, "syst": None, "sources": sources, "blinded": "observed" not in pub,
+                "upper_values_in_total": None}
+    bkg = contracts.read_background(paths.background_path(cfg, analysis, run))
+    sources = [{**src, "upper_value": float(src["stat"]) if (src.get("inputs") or {}).get("upper_value_only") else None}
+               for src in bkg.sources]
+    return {"estimate": bkg.estimate, "uncertainty": bkg.uncertainty, "stat": bkg.total.get("stat"),
+            "syst": bkg.total.get("syst"), "sources": sources, "blinded": bkg.blinded, "upper_values_in_total": False}
+
+
+def read_limits(path: Path) -> list[dict]:
+    """Rows of a limits CSV as {column: value} (contracts.read_limits; blinded ``obs`` is None)."""
+    return contracts.read_limits(path).records()
+
+
+def read_cutflow(path: Path) -> tuple[list[str], dict[str, list], dict[str, list]]:
+    """A cut-flow CSV as (cut names, {sample: events after each cut}, {sample: their errors})
+    (contracts.read_cutflow: weighted events; text cells such as "blinded" stay text)."""
+    table = contracts.read_cutflow(path)
+    return table.steps, table.values, table.errors
