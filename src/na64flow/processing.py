@@ -84,12 +84,15 @@ class NA64Processor(processor.ProcessorABC):
         return ([H.CUTFLOW_READ, H.CUTFLOW_INVALID] + self.analysis.selection.names(self.cuts)
                 + [H.CUTFLOW_BOX])
 
+    def n1_hists(self) -> dict[str, str]:
+        """{histogram name: cut name} of the N-1 histograms: one ``n1_<cut>`` per cut with an N-1 axis."""
+        return {f"n1_{c.name}": c.name for c in self.analysis.selection.for_run(self.cuts) if c.n1 is not None}
+
     def hist_specs(self) -> dict[str, tuple]:
-        """{histogram name: axes}: the analysis histograms and one ``n1_<cut>`` per cut with an N-1 axis."""
+        """{histogram name: axes}: the analysis histograms and the N-1 histograms (:meth:`n1_hists`)."""
         out = {h.name: h.axes for h in self.analysis.hists}
-        for c in self.analysis.selection.for_run(self.cuts):
-            if c.n1 is not None:
-                out[f"n1_{c.name}"] = (c.n1,)
+        n1_axis = {c.name: c.n1 for c in self.analysis.selection.for_run(self.cuts) if c.n1 is not None}
+        out.update({name: (n1_axis[cut],) for name, cut in self.n1_hists().items()})
         return out
 
     def empty(self) -> dict:
@@ -154,11 +157,12 @@ class NA64Processor(processor.ProcessorABC):
 
         specs = self.hist_specs()
         wheres = {h.name: h.where for h in self.analysis.hists}
+        n1 = self.n1_hists()
         for name, h in out["hists"].items():
             if name in wheres:
                 m = np.asarray(wheres[name](ev, self.cuts, steps), dtype=bool) & keep
-            else:   # n1_<cut>
-                m = steps.all_but(name[3:]) & keep
+            else:   # the N-1 histogram of one cut: every other cut applied
+                m = steps.all_but(n1[name]) & keep
             if not m.any():
                 continue
             # np.compress: same as x[m], several times faster for irregular boolean masks
