@@ -94,6 +94,16 @@ def test_blinded_run_writes_no_box_count(blinded_run):
             assert data[-1]["step"] == "box" and data[-1]["raw"] == "blinded"
     assert not (res / "unblinded").exists()
     assert not any("unblind" in p.name for p in (res / "logs").rglob("*"))
+    for a in ANALYSES:
+        summary = _rows(res / "cutflows" / a / "summary.csv")
+        assert "withheld" not in summary[0] and all(r["box"] == "blinded" for r in summary if r["sample"] == "data")
+
+
+def _tree(root: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_unblinding_refuses_after_a_cut_changed_then_runs_with_the_frozen_analysis(blinded_run, repo_root):
@@ -101,20 +111,42 @@ def test_unblinding_refuses_after_a_cut_changed_then_runs_with_the_frozen_analys
     out = snakemake(repo_root, configfile, "freeze")
     assert out.returncode == 0, out.stderr[-3000:]
     frozen = json.loads((res / "freeze.json").read_text())
+    assert "na64h/2022 data/chunk_0000.root" in " ".join(frozen["state"]["ntuples"])
 
     changed = copy.deepcopy(cfg)
     changed["analyses"]["na64e"]["cuts"]["veto_max_mip"] = 0.6
     changed_file = configfile.with_name("changed.yaml")
-    changed_file.write_text(yaml.safe_dump({**changed, "unblind": True}))
-    refused = subprocess.run([sys.executable, "-m", "na64flow", "unblind", "-c", str(changed_file)],
-                             capture_output=True, text=True, cwd=repo_root)
+    changed_file.write_text(yaml.safe_dump(changed))
+    before = _tree(res.parent)
+    refused = subprocess.run([sys.executable, "-m", "na64flow", "unblind", "-c", str(changed_file),
+                              "--set", "unblind=true"], capture_output=True, text=True, cwd=repo_root)
     assert refused.returncode != 0
-    assert "analyses" in refused.stderr and "freeze" in refused.stderr
+    assert "configuration section analyses: changed since the freeze" in refused.stderr
+    refused = snakemake(repo_root, changed_file, "--config", "unblind=true")
+    assert refused.returncode != 0 and "configuration section analyses: changed" in refused.stdout + refused.stderr
+    assert _tree(res.parent) == before                      # a refused unblinding changes nothing
     assert not (res / "unblinded").exists()
 
     out = snakemake(repo_root, configfile, "--config", "unblind=true")
     assert out.returncode == 0, out.stderr[-3000:]
-    audit = json.loads((res / "unblinded" / "audit.json").read_text())
+    after = _tree(res.parent)
+    rewritten = {k for k in before if after.get(k) != before[k]}
+    assert rewritten == set(), rewritten                    # no blinded product touched
+    u = res / "unblinded"
+    audit = json.loads((u / "audit.json").read_text())
     assert frozen["hash"] in json.dumps(audit)
-    rows = _rows(res / "limits" / "combined" / "dark_photon.csv")
+    rows = _rows(u / "limits" / "combined" / "dark_photon.csv")
     assert all(row["obs"] != "" and float(row["obs"]) > 0 for row in rows)
+    assert all(row["obs"] == "" for row in _rows(res / "limits" / "combined" / "dark_photon.csv"))
+    for a in ANALYSES:
+        for r in cfg["analyses"][a]["runs"]:
+            data = [row for row in _rows(u / "cutflows" / a / f"{r}.csv") if row["sample"] == "data"]
+            assert data[-1]["step"] == "box" and int(data[-1]["raw"]) == audit["counts"][a][r]
+    assert (u / "hepdata" / "submission.yaml").is_file() and any((u / "plots" / "figures").glob("*.png"))
+
+    # observed limits survive a rerun of `limits` (which stays blinded)
+    observed = _tree(u / "limits")
+    out = snakemake(repo_root, configfile, "--forcerun", "limits")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert _tree(u / "limits") == observed
+    assert all(row["obs"] == "" for row in _rows(res / "limits" / "combined" / "dark_photon.csv"))

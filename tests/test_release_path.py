@@ -149,7 +149,9 @@ def check_contract_outputs(res: Path, cfg: dict, with_events: bool) -> None:
                 rows = list(csv.DictReader(fh))
             assert rows and set(LIMIT_COLUMNS) <= set(rows[0]), f
             for row in rows:
-                assert float(row["exp"]) > 0 and row["obs"] == "", (f, row)   # blinded: no observed
+                assert float(row["exp"]) > 0, (f, row)
+                # events: blinded, no observed limit; published summaries: the public observed counts
+                assert (row["obs"] == "") == with_events, (f, row)
                 assert float(row["exp_m2"]) <= float(row["exp_m1"]) <= float(row["exp"]) \
                     <= float(row["exp_p1"]) <= float(row["exp_p2"]), (f, row)
         bkgonly = json.loads((res / "likelihoods" / a / "BkgOnly.json").read_text())

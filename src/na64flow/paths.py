@@ -75,6 +75,16 @@ def limits_path(cfg: dict, analysis: str, model: str) -> Path:
     return results_dir(cfg) / "limits" / analysis / f"{model}.csv"
 
 
+def asymptotic_limits_path(cfg: dict, analysis: str, model: str) -> Path:
+    """The asymptotic (pyhf) cross-check of a toy-based limit table, at a subset of its masses."""
+    return results_dir(cfg) / "limits" / analysis / f"{model}_asymptotic.csv"
+
+
+def limits_comparison_path(cfg: dict, analysis: str, model: str) -> Path:
+    """Markdown comparison of the toy and asymptotic limits of a model."""
+    return results_dir(cfg) / "limits" / analysis / f"{model}_comparison.md"
+
+
 def run_limits_path(cfg: dict, analysis: str, model: str, run: str) -> Path:
     """The limit table of one run of an analysis alone (same columns as :func:`limits_path`)."""
     return results_dir(cfg) / "limits" / analysis / f"{model}_{run}.csv"

@@ -122,14 +122,13 @@ def run(args: argparse.Namespace) -> int:
     calc = args.calculator or st["calculator"]
     if st["asymptotic"] and calc == "toys" and registry.parse_model(args.model)[1] is None:
         t1 = time.perf_counter()
-        out = paths.limits_path(cfg, analysis, args.model)
         header, rows = to_coupling_limits(problem, mu, args.model, st)
         aproblem = subsample(problem, ASYMPTOTIC_MAX_MASSES)
         aheader, arows = to_coupling_limits(aproblem, solve(cfg, aproblem, "asymptotic"), args.model, st)
-        aout = out.with_name(f"{args.model}_asymptotic.csv")
+        aout = paths.asymptotic_limits_path(cfg, analysis, args.model)
         write_limits(aout, LimitTable(aheader, arows))
         md = comparison_markdown(analysis, args.model, header, rows, aheader, arows, st["n_toys"])
-        with paths.atomic_output(out.with_name(f"{args.model}_comparison.md")) as fh:
+        with paths.atomic_output(paths.limits_comparison_path(cfg, analysis, args.model)) as fh:
             fh.write(md)
         print(f"{aout}: asymptotic cross-check at {len(arows)} masses, {time.perf_counter() - t1:.1f} s")
     return 0

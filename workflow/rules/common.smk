@@ -38,6 +38,7 @@ try:
 except NA64Error as _exc:
     raise WorkflowError(str(_exc)) from None
 validate(config, schema="../schemas/config.schema.yaml")
+config.pop("unblind", None)   # the schema's default false: not a key the rules' config.yaml carries
 
 SOURCE = config["input"]["source"]
 ANALYSES = registry.analyses(config)
@@ -169,6 +170,14 @@ def limit_jobs():
         if a != registry.COMBINED:
             per_run += [P("run_limits_path", a, m, r) for r in RUNS[a]]
     return jobs
+
+
+def limit_cross_checks(analysis, base):
+    """The asymptotic cross-check table and its comparison, written by the same `limits` job (toys only)."""
+    st = config.get("stats", {})
+    if st.get("asymptotic", True) and st.get("calculator", "toys") == "toys":
+        return [P("asymptotic_limits_path", analysis, base), P("limits_comparison_path", analysis, base)]
+    return []
 
 
 def limit_files():

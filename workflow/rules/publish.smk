@@ -53,6 +53,8 @@ rule publish_observed:
         P("unblind_audit_path"),
     output:
         hepdata=PO("hepdata_submission_path"),
+        hepdata_archive=PO("hepdata_archive_path"),
+        comparison=[PO("published_comparison_path")] if config.get("publish", {}).get("reference_limits") else [],
     params:
         config=CONFIG,
     log:

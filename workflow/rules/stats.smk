@@ -12,6 +12,7 @@ for (_a, _base), (_tables, _per_run) in limit_jobs().items():
         output:
             tables=[report(t, caption="../report/limits.rst", category=_a, subcategory="limits") for t in _tables],
             per_run=_per_run,
+            cross_check=limit_cross_checks(_a, _base),
         params:
             config=CONFIG,
             analysis=_a,
