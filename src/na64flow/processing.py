@@ -21,7 +21,6 @@ import concurrent.futures
 import functools
 import glob as globmod
 import importlib
-import json
 import logging
 import multiprocessing
 import os
@@ -33,7 +32,7 @@ import awkward as ak
 import numpy as np
 from coffea import processor
 
-from . import NA64Error
+from . import NA64Error, contracts
 from . import histograms as H
 from .config import (
     add_analysis_arguments,
@@ -45,7 +44,7 @@ from .config import (
     section,
 )
 from .events import TRUTH, branch_names, check_tree, open_tree
-from .paths import manifest_path, require_file
+from .paths import manifest_path
 from .samples import is_data
 from .selection import Analysis, Columns, Ev, StepMasks, evaluate
 
@@ -205,19 +204,10 @@ def fileset_of(cfg: dict, analysis: str, run: str) -> tuple[dict[str, list[str]]
         if not files:
             raise NA64Error(f"{key}: no files listed")
         return files, float(rcfg["n_ot"])
-    mpath = require_file(manifest_path(cfg, analysis, run), "manifest.json of the simulated ntuples", "simulate")
-    try:
-        manifest = json.loads(Path(mpath).read_text())
-        samples = manifest["samples"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise NA64Error(f"{mpath}: not a valid manifest ({type(exc).__name__}: {exc})") from exc
-    base = Path(mpath).parent
-    out = {}
-    for s, info in samples.items():
-        if "files" not in info:
-            raise NA64Error(f"{mpath}: sample '{s}' has no 'files' list")
-        out[s] = [str((base / f).resolve()) for f in info["files"]]
-    return out, float(manifest.get("n_ot", rcfg["n_ot"]))
+    mpath = manifest_path(cfg, analysis, run)
+    manifest = contracts.read_manifest(mpath)
+    n_ot = manifest.n_ot if manifest.n_ot is not None else float(rcfg["n_ot"])
+    return manifest.files(Path(mpath).parent), n_ot
 
 
 def expand_file_list(spec, key: str) -> list[str]:
