@@ -71,8 +71,11 @@ ECAL_HCAL_BOX = Box(Below("ecal_gev", "ecal_max_gev", "E_ECAL [GeV]"),
                     Below("hcal_gev", "hcal_zero_gev", "E_HCAL [GeV]"))
 
 
+PLANE = ("ecal_gev", "hcal_gev")   # the columns plane() reads
+
+
 def plane(ev, cuts):
-    """(E_ECAL below the box edge, E_HCAL zero) masks."""
+    """(E_ECAL below the box edge, E_HCAL zero) masks (reads PLANE)."""
     return ev.ecal_gev < need(cuts, "ecal_max_gev"), ev.hcal_gev < need(cuts, "hcal_zero_gev")
 
 
@@ -82,7 +85,7 @@ def box(ev, cuts, steps):
     return steps.in_box()
 
 
-@region("validation_ecal")
+@region("validation_ecal", uses=("ecal_gev", "hcal_gev"))
 def validation_ecal(ev, cuts, steps):
     """Next to the box in E_ECAL: edge <= E_ECAL < edge + validation_ecal_width_gev, E_HCAL zero."""
     edge = need(cuts, "ecal_max_gev")
@@ -90,7 +93,7 @@ def validation_ecal(ev, cuts, steps):
     return steps.all() & near & plane(ev, cuts)[1]
 
 
-@region("validation_hcal")
+@region("validation_hcal", uses=("ecal_gev", "hcal_gev"))
 def validation_hcal(ev, cuts, steps):
     """Next to the box in E_HCAL: zero <= E_HCAL < zero + validation_hcal_width_gev, E_ECAL in the box."""
     zero = need(cuts, "hcal_zero_gev")
@@ -98,7 +101,7 @@ def validation_hcal(ev, cuts, steps):
     return steps.all() & near & plane(ev, cuts)[0]
 
 
-@region("calibration")
+@region("calibration", uses=("trigger_bits",))
 def calibration(ev, cuts, steps):
     """Prescaled unbiased calibration trigger (bit 1), any valid event."""
     return steps.valid & ((ev.trigger_bits & TRIGGER_CALIBRATION) != 0)

@@ -1,18 +1,27 @@
-"""Benchmark of the `process` step on NA64e events: our coffea processor vs ROOT RDataFrame vs the read floor.
+"""Benchmark of the `process` step on NA64e events: our coffea processor vs the read floor vs ROOT RDataFrame.
 
-    python benchmarks/bench_processing.py [--n-events 5000000] [--dir /tmp/na64flow-bench] [--no-rdf]
+    python benchmarks/bench_processing.py --n-events 1e6,5e6,2e7 [--repeat 3] [--dir /tmp/na64flow-bench]
+                                          [--no-rdf] [--rdf-max 5e6]
 
 1. writes (once, cached in --dir) seeded toy NA64e events (tests/reference/toy_events.py) in files of
-   1e6 events with clusters of 2.5e5 entries (= the chunk size), run "2016-2022" of configs/default.yaml, unblinded (so the box row can be compared);
-2. floor: uproot reads the same branches (every electron-schema branch) into numpy, one core;
-3. ours: ``processing.run_processing`` with ``--workers 1`` (runs in process, one core), then the
-   futures executor with 2 forked workers;
-4. RDataFrame (single thread, no ImplicitMT): the identical cut-flow (same cut values from the same
-   configuration, same invalid-value definition) and histograms (ecal_hcal, e_miss, every n1_<cut>);
-   the script asserts the cut-flow counts and box count agree exactly and histogram sums agree.
+   1e6 events with clusters of 2.5e5 entries (= the chunk size) and the compression `simulate` writes
+   (``events.COMPRESSION``), run "2016-2022" of configs/default.yaml,
+   processed unblinded (``blind=False``, so the box row can be compared); every point of the sweep reads the first N/1e6 files;
+2. every measurement is one fresh process (``--child``), so its peak RSS is that of the point alone; the
+   modes are alternated within each repetition and the median over ``--repeat`` is printed:
+   * floor: uproot reads the branches the analysis declares (``NA64Processor.branches``: the same ones
+     ours reads) into numpy, chunk by chunk (the same 2.5e5-entry chunks), one core;
+   * ours-1: ``processing.run_processing`` with one worker (runs in process);
+   * ours-2: the futures executor with 2 forked workers;
+   * rdf: ROOT RDataFrame, one thread: the identical cut-flow (same cut values, same invalid-value
+     definition on the same branches) and histograms; the script checks the cut-flow counts and box
+     count agree exactly and histogram sums agree. ``rdf-jit`` runs the same graph on 1000 entries:
+     its time is the JIT compilation (plus start-up), reported separately from the steady state;
+3. whole-process wall time (interpreter start and imports included) and the in-process time of the step
+   are both printed; steady-state rates are the slope between the smallest and the largest N.
 
-Prints times, events/s and ratios. Targets (issue 3): ours <= RDataFrame, ours <= 1.5 x floor, and
-2 workers >= 1.7 x the 1-worker throughput. The numbers are whatever the machine gives.
+Targets (issue 15): ours <= 1.2 x floor at every N; RSS(2e7) within 10% of RSS(1e6). The numbers are
+whatever the machine gives: the load average is printed next to every point.
 """
 
 from __future__ import annotations
@@ -21,6 +30,9 @@ import argparse
 import importlib.util
 import json
 import os
+import resource
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,71 +53,86 @@ def write_clustered(path: Path, cols: dict, cluster: int = CLUSTER) -> None:
     """Write like events.write_events but in baskets/clusters of ``cluster`` entries (as a DAQ would)."""
     import uproot
 
-    from na64flow.events import numpy_types
+    from na64flow.events import compression, numpy_types
     from na64flow.paths import atomic_output
 
     types = numpy_types("electron", truth=True)
     n = len(cols["event_number"])
     with atomic_output(path, mode=None) as tmp:
-        with uproot.recreate(tmp) as f:
+        with uproot.recreate(tmp, compression=compression()) as f:   # what `simulate` writes
             f.mktree("events", types)
             for start in range(0, n, cluster):
                 f["events"].extend({k: np.ascontiguousarray(cols[k][start:start + cluster], dtype=t)
                                     for k, t in types.items()})
 
 
+def data_files(workdir: Path, n_events: int) -> list[str]:
+    """The first ceil(n/1e6) toy files in ``workdir/data`` (written once, then reused)."""
+    files = []
+    for i in range(int(np.ceil(n_events / PER_FILE))):
+        f = workdir / "data" / f"chunk_{i:04d}.root"
+        if not f.exists():
+            print(f"writing {f} ({PER_FILE} events)", flush=True)
+            cols = toy.electron(PER_FILE, seed=1000 + i)
+            cols["event_number"] = cols["event_number"] + i * PER_FILE
+            write_clustered(f, cols)
+        files.append(str(f))
+    return files
+
+
 def prepare(workdir: Path, n_events: int):
-    """Config (unblinded, results in workdir) and the data files; reuses files from an earlier run."""
-    from na64flow.paths import manifest_path, ntuple_dir
+    """Config (results in workdir/n<N>) with a manifest naming the first N events' files."""
+    from na64flow.paths import manifest_path
 
     workdir.mkdir(parents=True, exist_ok=True)
-    path, cfg = toy.make_config(workdir, REPO, {"execution.chunksize": 250_000})
-    base = ntuple_dir(cfg, ANALYSIS, RUN)
-    n_files = int(np.ceil(n_events / PER_FILE))
-    files = []
-    for i in range(n_files):
-        rel = f"data/chunk_{i:04d}.root"
-        n = min(PER_FILE, n_events - i * PER_FILE)
-        if not (base / rel).exists():
-            print(f"writing {rel} ({n} events)", flush=True)
-            cols = toy.electron(n, seed=1000 + i)
-            cols["event_number"] = cols["event_number"] + i * PER_FILE
-            write_clustered(base / rel, cols)
-        files.append(rel)
+    files = data_files(workdir, n_events)
+    point = workdir / f"n{n_events}"
+    point.mkdir(exist_ok=True)
+    _, cfg = toy.make_config(point, REPO, {"execution.chunksize": CLUSTER})
     manifest = {"schema_version": "1.0", "analysis": ANALYSIS, "run": RUN, "setup": "electron",
                 "beam_energy_gev": 100.0, "n_ot": 2e9, "seed": 1000,
                 "samples": {"data": {"kind": "data", "files": files, "n_events": n_events}}}
-    manifest_path(cfg, ANALYSIS, RUN).write_text(json.dumps(manifest))
-    return cfg, [str(base / f) for f in files]
+    mpath = manifest_path(cfg, ANALYSIS, RUN)
+    mpath.parent.mkdir(parents=True, exist_ok=True)
+    mpath.write_text(json.dumps(manifest))
+    return cfg, files
 
 
-def read_floor(files: list[str]) -> float:
-    """Seconds to read every electron-schema branch of ``files`` into numpy with uproot."""
+def declared_branches(cfg: dict) -> list[str]:
+    from na64flow.config import cuts_for
+    from na64flow.processing import analysis_module
+
+    return analysis_module(ANALYSIS).Processor(cuts_for(cfg, ANALYSIS, RUN)).branches()
+
+
+def read_floor(cfg: dict, files: list[str]) -> dict:
+    """Read the declared branches of ``files`` into numpy with uproot, in the processor's chunks."""
     import uproot
 
-    from na64flow.events import branch_names
-
-    names = branch_names("electron")
-    t = time.perf_counter()
+    names = declared_branches(cfg)
     n = 0
     for f in files:
         with uproot.open(f) as fh:
-            arrays = fh["events"].arrays(names, library="np")
-            n += len(arrays["event_number"])
-    return time.perf_counter() - t
+            tree = fh["events"]
+            for start in range(0, tree.num_entries, CLUSTER):
+                arrays = tree.arrays(names, entry_start=start, entry_stop=start + CLUSTER, library="np")
+                n += len(arrays[names[0]])
+    return {"n": n, "branches": len(names)}
 
 
-def ours(cfg: dict, workers: int, executor: str = "futures") -> tuple[float, dict]:
+def ours(cfg: dict, workers: int) -> dict:
     from na64flow.processing import run_processing
 
-    t = time.perf_counter()
     # blind=False: the box row is compared with RDataFrame (the `process` step itself always blinds)
-    content = run_processing(cfg, ANALYSIS, RUN, workers=workers, executor=executor, status=False, blind=False)
-    return time.perf_counter() - t, content
+    content = run_processing(cfg, ANALYSIS, RUN, workers=workers, executor="futures", status=False, blind=False)
+    d = content["samples"]["data"]
+    return {"raw": d["cutflow"]["raw"], "names": d["cutflow"]["names"],
+            "entries": {k: float(h.sum(flow=True).value) for k, h in d["hists"].items()}}
 
 
-def rdf(cfg: dict, files: list[str]) -> tuple[float, dict]:
-    """The same cut-flow and histograms with ROOT RDataFrame (single-threaded)."""
+def rdf(cfg: dict, files: list[str], entries: int | None = None) -> dict:
+    """The same cut-flow and histograms with ROOT RDataFrame (single-threaded); ``entries`` limits the
+    event loop to the first entries (``Range``: the JIT-time probe)."""
     import ROOT
 
     from na64flow.config import cuts_for
@@ -113,17 +140,19 @@ def rdf(cfg: dict, files: list[str]) -> tuple[float, dict]:
 
     ROOT.ROOT.DisableImplicitMT()
     c = cuts_for(cfg, ANALYSIS, RUN)
-    t = time.perf_counter()
+    read = set(declared_branches(cfg))
     vec = ROOT.std.vector("string")()
     for f in files:
         vec.push_back(f)
     df = ROOT.RDataFrame("events", vec)
+    if entries is not None:
+        df = df.Range(entries)
     df = df.Define("hcal_gev", "double(hcal1_gev) + double(hcal2_gev) + double(hcal3_gev) + double(hcal4_gev)")
     df = df.Define("srd_min_mev", "std::min(std::min(srd1_mev, srd2_mev), srd3_mev)")
     df = df.Define("e_miss_gev", f"{c.beam_energy_gev} - ecal_gev")
-    # invalid values: same definition as selection.invalid_mask
+    # invalid values: same definition as selection.invalid_mask, on the branches our processor reads
     invalid = []
-    for b in branches("electron"):
+    for b in (b for b in branches("electron") if b.name in read):
         if np.dtype(b.dtype).kind == "f":
             invalid.append(f"!std::isfinite({b.name})")
         if "momentum" in b.name or b.name.endswith("_ns") or "chi2" in b.name or b.name.endswith("_s"):
@@ -171,75 +200,138 @@ def rdf(cfg: dict, files: list[str]) -> tuple[float, dict]:
     raw = [int(x.GetValue()) for x in counts]      # triggers the single event loop
     sums = {"ecal_hcal": h2.GetEntries(), "e_miss": hm.GetEntries()}
     sums.update({f"n1_{k}": v.GetEntries() for k, v in n1.items()})
-    elapsed = time.perf_counter() - t
-    return elapsed, {"raw": raw, "entries": sums, "loops": df.GetNRuns()}
+    return {"raw": raw, "entries": sums, "loops": df.GetNRuns()}
 
 
-def timed(fn, *a, repeat: int = 1):
-    """(best wall seconds, CPU seconds of that try incl. finished child processes, result) over ``repeat`` tries."""
-    import resource
+def child(mode: str, workdir: Path, n: int) -> dict:
+    """One measurement in this (fresh) process: {"step_s", "maxrss_mb", "cpu_s", result...}."""
+    cfg, files = prepare(workdir, n)
+    import na64flow.processing  # noqa: F401  (imports are not part of the step time)
+    if mode.startswith("rdf"):
+        import ROOT  # noqa: F401
+    def cpu():
+        ru, rc = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return ru.ru_utime + ru.ru_stime + rc.ru_utime + rc.ru_stime
 
-    best = None
-    for _ in range(repeat):
-        r0 = resource.getrusage(resource.RUSAGE_SELF)
-        c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t = time.perf_counter()
-        out = fn(*a)
-        wall = time.perf_counter() - t
-        r1 = resource.getrusage(resource.RUSAGE_SELF)
-        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = sum(getattr(r1, k) - getattr(r0, k) + getattr(c1, k) - getattr(c0, k) for k in ("ru_utime", "ru_stime"))
-        if best is None or wall < best[0]:
-            best = (wall, cpu, out)
-    return best
+    c0 = cpu()
+    t = time.perf_counter()
+    if mode == "floor":
+        out = read_floor(cfg, files)
+    elif mode in ("ours-1", "ours-2"):
+        out = ours(cfg, int(mode[-1]))
+    elif mode == "rdf":
+        out = rdf(cfg, files)
+    elif mode == "rdf-jit":
+        out = rdf(cfg, files[:1], entries=1000)
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+    out["step_s"] = time.perf_counter() - t
+    out["step_cpu_s"] = cpu() - c0
+    ru, rc = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    out["maxrss_mb"] = ru.ru_maxrss / 1024
+    out["children_maxrss_mb"] = rc.ru_maxrss / 1024
+    out["cpu_s"] = ru.ru_utime + ru.ru_stime + rc.ru_utime + rc.ru_stime
+    return out
+
+
+def run_child(mode: str, workdir: Path, n: int) -> dict:
+    load = os.getloadavg()[0]
+    t = time.perf_counter()
+    p = subprocess.run([sys.executable, __file__, "--child", mode, "--dir", str(workdir), "--n-events", str(n)],
+                       capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise SystemExit(f"{mode} at {n:.3g} failed:\n{p.stderr[-3000:]}")
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    out.update(wall_s=wall, load=(load, os.getloadavg()[0]))
+    return out
+
+
+def check_same(o: dict, r: dict) -> bool:
+    """Cut-flow rows and histogram entries of ours (run unblinded) and RDataFrame identical."""
+    return list(o["raw"]) == r["raw"] and all(abs(o["entries"][k] - v) < 0.5 for k, v in r["entries"].items())
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--n-events", type=float, default=5e6)
+    p.add_argument("--n-events", default="5e6", help="comma-separated sweep, e.g. 1e6,5e6,2e7")
     p.add_argument("--dir", default="/tmp/na64flow-bench")
-    p.add_argument("--repeat", type=int, default=1, help="tries per measurement; the fastest is reported")
+    p.add_argument("--repeat", type=int, default=3, help="repetitions per point (median reported)")
     p.add_argument("--no-rdf", action="store_true", help="skip the RDataFrame comparison")
+    p.add_argument("--rdf-max", type=float, default=5e6, help="largest N of the RDataFrame runs (it is slow)")
+    p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    n = int(args.n_events)
-    cfg, files = prepare(Path(args.dir), n)
-
-    import na64flow.processing  # noqa: F401  (imports are not part of any timing)
+    workdir = Path(args.dir)
+    sweep = [int(float(x)) for x in str(args.n_events).split(",")]
+    if args.child:
+        print(json.dumps(child(args.child, workdir, sweep[0])))
+        return 0
+    for n in sweep:
+        prepare(workdir, n)
+    modes = ["floor", "ours-1", "ours-2"]
+    res: dict = {(m, n): [] for m in modes + ["rdf", "rdf-jit"] for n in sweep}
+    for rep in range(args.repeat):
+        for n in sweep:
+            for m in (modes if rep % 2 == 0 else modes[::-1]):   # alternate the order A/B
+                res[(m, n)].append(run_child(m, workdir, n))
+    ok = True
     if not args.no_rdf:
-        import ROOT  # noqa: F401
+        for n in [n for n in sweep if n <= args.rdf_max]:
+            res[("rdf-jit", n)].append(run_child("rdf-jit", workdir, n))
+            res[("rdf", n)].append(run_child("rdf", workdir, n))
+            same = check_same(res[("ours-1", n)][0], res[("rdf", n)][0])
+            print(f"N={n:.3g}: cut-flow and histogram entries of ours and RDataFrame "
+                  f"{'identical' if same else 'DIFFERENT'} (RDF event loops: {res[('rdf', n)][0]['loops']})")
+            ok &= same
+    for n in sweep:
+        assert all(r["raw"] == res[("ours-1", n)][0]["raw"] for r in res[("ours-1", n)] + res[("ours-2", n)])
 
-    load0 = os.getloadavg()
-    read_floor(files[:1])                     # warm the page cache
-    rows = {}
-    rows["read floor (uproot -> numpy)"] = timed(read_floor, files, repeat=args.repeat)
-    rows["ours, --workers 1 (runs in process)"] = timed(ours, cfg, 1, repeat=args.repeat)
-    rows["ours, futures, 2 workers"] = timed(ours, cfg, 2, repeat=args.repeat)
-    if not args.no_rdf:
-        rows["ROOT RDataFrame, 1 thread"] = timed(rdf, cfg, files)
-    data = rows["ours, --workers 1 (runs in process)"][2][1]["samples"]["data"]
-    assert rows["ours, futures, 2 workers"][2][1]["samples"]["data"]["cutflow"]["raw"] == data["cutflow"]["raw"]
+    def med(m, n, key):
+        v = [r[key] for r in res[(m, n)]]
+        return statistics.median(v) if v else float("nan")
 
-    print(f"\nevents: {n:.3g} in {len(files)} files (NA64e toy, run {RUN}); load average before/after: "
-          f"{load0[0]:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other jobs inflate wall times)")
-    print(f"{'':38s} {'wall s':>8s} {'M ev/s':>7s} {'CPU s':>7s}")
-    for name, (wall, cpu, _) in rows.items():
-        print(f"{name:38s} {wall:8.2f} {n / wall / 1e6:7.2f} {cpu:7.2f}")
-    floor = rows["read floor (uproot -> numpy)"][0]
-    one = rows["ours, --workers 1 (runs in process)"][0]
-    print(f"ours (1 worker) / read floor: {one / floor:.2f} (target <= 1.5)")
-    print(f"2 workers speed-up: {one / rows['ours, futures, 2 workers'][0]:.2f} (target >= 1.7)")
-    if not args.no_rdf:
-        wall, _, (_, r) = rows["ROOT RDataFrame, 1 thread"]
-        print(f"ours (1 worker) / RDataFrame: {one / wall:.2f} (target <= 1); RDF event loops: {r['loops']}")
-        our_rows = list(data["cutflow"]["raw"])
-        ok = r["raw"] == our_rows
-        print("cut-flow ours:", our_rows)
-        print("cut-flow RDF: ", r["raw"], "-> identical" if ok else "-> DIFFERENT")
-        hist_ok = all(abs(data["hists"][k].sum(flow=True).value - v) < 0.5 for k, v in r["entries"].items())
-        print("histogram entries agree:", hist_ok)
-        if not (ok and hist_ok):
-            return 1
-    return 0
+    print(f"\nNA64e toy, run {RUN}, files of 1e6 events, chunks of {CLUSTER}; {os.cpu_count()} cores; "
+          f"median of {args.repeat} (RDataFrame: 1) fresh processes per cell; "
+          f"{res[('floor', sweep[0])][0]['branches']} branches read")
+    print(f"{'mode':8s} {'N':>6s} {'wall s':>8s} {'step s':>8s} {'M ev/s':>7s} {'step CPU s':>10s} {'RSS MB':>7s} "
+          f"{'load (1 min) before-after':>26s}")
+    for m in modes + ["rdf-jit", "rdf"]:
+        for n in sweep:
+            if not res[(m, n)]:
+                continue
+            loads = [r["load"] for r in res[(m, n)]]
+            print(f"{m:8s} {n:6.0e} {med(m, n, 'wall_s'):8.2f} {med(m, n, 'step_s'):8.2f} "
+                  f"{n / med(m, n, 'step_s') / 1e6:7.2f} {med(m, n, 'step_cpu_s'):10.2f} {med(m, n, 'maxrss_mb'):7.0f} "
+                  f"{min(x[0] for x in loads):11.1f}-{max(x[1] for x in loads):.1f}")
+    print()
+    for n in sweep:
+        print(f"N={n:.0e}: ours-1/floor whole-process {med('ours-1', n, 'wall_s') / med('floor', n, 'wall_s'):.2f}, "
+              f"step {med('ours-1', n, 'step_s') / med('floor', n, 'step_s'):.2f} (target <= 1.2), "
+              f"step CPU {med('ours-1', n, 'step_cpu_s') / med('floor', n, 'step_cpu_s'):.2f}; "
+              f"2 workers speed-up (step) {med('ours-1', n, 'step_s') / med('ours-2', n, 'step_s'):.2f}; "
+              f"RSS ours-1 {med('ours-1', n, 'maxrss_mb'):.0f} MB, floor {med('floor', n, 'maxrss_mb'):.0f} MB")
+    lo, hi = sweep[0], sweep[-1]
+    if hi > lo:
+        def rate(m):
+            return (hi - lo) / (med(m, hi, "step_s") - med(m, lo, "step_s")) / 1e6
+        def cpu_per_mev(m):
+            return (med(m, hi, "step_cpu_s") - med(m, lo, "step_cpu_s")) / (hi - lo) * 1e6
+
+        print(f"steady state ({lo:.0e} -> {hi:.0e}): floor {rate('floor'):.2f}, ours-1 {rate('ours-1'):.2f}, "
+              f"ours-2 {rate('ours-2'):.2f} M ev/s; ours-1/floor {rate('floor') / rate('ours-1'):.2f}; "
+              f"CPU s per 1e6 events: floor {cpu_per_mev('floor'):.2f}, ours-1 {cpu_per_mev('ours-1'):.2f} "
+              f"(ratio {cpu_per_mev('ours-1') / cpu_per_mev('floor'):.2f})")
+        print(f"RSS ours-1 at {hi:.0e} / at {lo:.0e}: {med('ours-1', hi, 'maxrss_mb') / med('ours-1', lo, 'maxrss_mb'):.3f}"
+              " (target <= 1.10)")
+    rdf_n = [n for n in sweep if res[("rdf", n)]]
+    if rdf_n:
+        jit = statistics.median(r["step_s"] for n in rdf_n for r in res[("rdf-jit", n)])
+        for n in rdf_n:
+            loop = med("rdf", n, "step_s") - jit
+            print(f"RDataFrame N={n:.0e}: JIT (+start, 1000-entry run) {jit:.2f} s, event loop {loop:.2f} s "
+                  f"({n / loop / 1e6:.2f} M ev/s); ours-1/RDF total {med('ours-1', n, 'step_s') / med('rdf', n, 'step_s'):.2f}, "
+                  f"steady state (RDF loop without JIT) {med('ours-1', n, 'step_s') / loop:.2f}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from na64flow_analyses.common import (
     ECAL_HCAL_BOX,
     ECAL_HCAL_HIST,
     HCAL_MODULES,
+    PLANE,
     beam_momentum_cut,
     box,
     calibration,
@@ -27,11 +28,13 @@ from na64flow_analyses.common import (
     vhcal_empty,
 )
 
-from na64flow.selection import Analysis, Axis, HistSpec, Selection, cut, need, region
+from na64flow.selection import Analysis, Axis, HistSpec, Selection, cut, derived, need, region
 
 beam_momentum = beam_momentum_cut(50, 150)      # 100 +- 3 GeV window [paper], values from the config
 
 
+@derived(uses=HCAL_MODULES + ("srd1_mev", "srd2_mev", "srd3_mev", "ecal_gev"),
+         makes=("hcal_gev", "srd_min_mev", "e_miss_gev"))
 def derive(cols, cuts):
     """Derived columns: total HCAL energy, smallest SRD module energy, E_miss = E0 - E_ECAL."""
     cols["hcal_gev"] = hcal_total_gev(cols)
@@ -73,21 +76,21 @@ SELECTION = Selection([physics_trigger, beam_momentum, track_angle, single_track
 BOX = ECAL_HCAL_BOX
 
 
-@region("sb_hcal")
+@region("sb_hcal", uses=PLANE)
 def sb_hcal(ev, cuts, steps):
     """Side band: E_ECAL below the box edge but E_HCAL above zero."""
     low_ecal, zero_hcal = plane(ev, cuts)
     return steps.all() & low_ecal & ~zero_hcal
 
 
-@region("sb_ecal")
+@region("sb_ecal", uses=PLANE)
 def sb_ecal(ev, cuts, steps):
     """Side band: E_ECAL above the box edge, E_HCAL zero."""
     low_ecal, zero_hcal = plane(ev, cuts)
     return steps.all() & ~low_ecal & zero_hcal
 
 
-@region("dimuon")
+@region("dimuon", uses=HCAL_MODULES + ("hcal_gev", "veto_mip"))
 def dimuon(ev, cuts, steps):
     """Zone I: e Z -> e Z mu mu; all cuts but the vetoes, two MIPs in VETO and in every HCAL module."""
     lo, hi = need(cuts, "dimuon_hcal_module_window_gev")
@@ -102,7 +105,7 @@ REGIONS = (box, sb_hcal, sb_ecal, validation_ecal, validation_hcal, dimuon, cali
 HISTS = (
     ECAL_HCAL_HIST,
     HistSpec("e_miss", (Axis("e_miss_gev", 150, 0, 150, "E_miss [GeV]"),),
-             lambda ev, cuts, steps: steps.all() & plane(ev, cuts)[1], "after all cuts, E_HCAL zero"),
+             lambda ev, cuts, steps: steps.all() & plane(ev, cuts)[1], "after all cuts, E_HCAL zero", uses=PLANE),
 )
 
 ANALYSIS = Analysis(name="na64e", setup="electron", selection=SELECTION, box=BOX, regions=REGIONS,

@@ -11,6 +11,8 @@ import numpy as np
 from na64flow_analyses.common import (
     ECAL_HCAL_BOX,
     ECAL_HCAL_HIST,
+    HCAL_MODULES,
+    PLANE,
     beam_momentum_cut,
     box,
     calibration,
@@ -25,11 +27,12 @@ from na64flow_analyses.common import (
     vhcal_empty,
 )
 
-from na64flow.selection import Analysis, Axis, Selection, cut, need, region
+from na64flow.selection import Analysis, Axis, Selection, cut, derived, need, region
 
 beam_momentum = beam_momentum_cut(25, 75)       # window around 50 GeV [est], values from the config
 
 
+@derived(uses=HCAL_MODULES + ("srd1_mev", "srd2_mev", "srd3_mev"), makes=("hcal_gev", "srd_max_mev"))
 def derive(cols, cuts):
     """Derived columns: total HCAL energy, largest SRD module energy."""
     cols["hcal_gev"] = hcal_total_gev(cols)
@@ -59,14 +62,14 @@ SELECTION = Selection([physics_trigger, beam_momentum, track_angle, single_track
 BOX = ECAL_HCAL_BOX
 
 
-@region("sideband_ecal")
+@region("sideband_ecal", uses=PLANE)
 def sideband_ecal(ev, cuts, steps):
     """Energy in the ECAL only."""
     low_ecal, zero_hcal = plane(ev, cuts)
     return steps.all() & ~low_ecal & zero_hcal
 
 
-@region("sideband_hcal")
+@region("sideband_hcal", uses=PLANE)
 def sideband_hcal(ev, cuts, steps):
     """Energy in the HCAL only."""
     low_ecal, zero_hcal = plane(ev, cuts)

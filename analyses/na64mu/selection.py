@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from na64flow_analyses.common import HCAL_MODULES, box, calibration, hcal_total_gev, physics_trigger
 
-from na64flow.selection import Analysis, Axis, Below, Box, HistSpec, Selection, cut, need, region
+from na64flow.selection import Analysis, Axis, Below, Box, HistSpec, Selection, cut, derived, need, region
 
 
+@derived(uses=HCAL_MODULES + ("ms2_momentum_gev",), makes=("hcal_gev", "p_out_gev"))
 def derive(cols, cuts):
     """Derived columns: total HCAL energy, p_out = MS2 momentum."""
     cols["hcal_gev"] = hcal_total_gev(cols)
@@ -71,14 +72,14 @@ SELECTION = Selection([physics_trigger, hcal_in_time, single_hit, ms1_momentum, 
 BOX = Box(Below("p_out_gev", "p_out_max_gev", "p_out [GeV]"))
 
 
-@region("sideband_p_out")
+@region("sideband_p_out", uses=("p_out_gev",))
 def sideband_p_out(ev, cuts, steps):
     """All cuts, p_out_max_gev <= p_out < sideband_p_out_max_gev (momentum mis-reconstruction tail)."""
     p = ev.p_out_gev
     return steps.all() & (p >= need(cuts, "p_out_max_gev")) & (p < need(cuts, "sideband_p_out_max_gev"))
 
 
-@region("sideband_calorimeter")
+@region("sideband_calorimeter", uses=("p_out_gev",))
 def sideband_calorimeter(ev, cuts, steps):
     """p_out in the box but calorimeters/VETO not MIP-like (non-hermeticity, visible interactions)."""
     not_mip = ~(steps.cuts["ecal_mip"] & steps.cuts["hcal_mip"] & steps.cuts["veto_mip"])
@@ -86,7 +87,7 @@ def sideband_calorimeter(ev, cuts, steps):
     return steps.all_but("ecal_mip", "hcal_mip", "veto_mip") & not_mip & low_p
 
 
-@region("validation_p_out")
+@region("validation_p_out", uses=("p_out_gev",))
 def validation_p_out(ev, cuts, steps):
     """Next to the box: p_out_max_gev <= p_out < p_out_max_gev + validation_p_out_width_gev."""
     edge = need(cuts, "p_out_max_gev")

@@ -73,6 +73,17 @@ def _check_cuts(cfg: dict) -> list[str]:
     (a selection would otherwise stop halfway through processing). Published summaries need no cuts."""
     problems = []
     needs_cuts = (cfg.get("input") or {}).get("source", "simulation") != "published"
+    if needs_cuts:
+        import importlib.util
+        import pkgutil
+
+        import na64flow_analyses
+
+        folders = sorted(m.name for m in pkgutil.iter_modules(na64flow_analyses.__path__) if m.ispkg)
+        for a in cfg["analyses"]:
+            if importlib.util.find_spec(f"na64flow_analyses.{a}") is None:
+                problems.append(f"key 'analyses.{a}': no analysis folder analyses/{a}/ (selection.py, "
+                                f"processor.py) to process events with; analyses: {', '.join(folders)}")
     for a, acfg in cfg["analyses"].items():
         keys = cut_keys(acfg["setup"])
         for r, rcfg in acfg["runs"].items():

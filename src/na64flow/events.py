@@ -224,9 +224,24 @@ def read_events(path: str | Path, setup: str, tree_name: str = TREE_NAME,
     return {n: arrays[r] for n, r in zip(names, real)}
 
 
+# ROOT compression of the files we write, chosen by measurement (benchmarks/RESULTS.md, "compression"):
+# ZSTD level 1 gives the size of uproot's default ZLIB level 1 (within 1%), writes ~7x and reads ~2.4x
+# faster; LZ4 is faster still but its files are ~17% larger (disk bound of a full-exposure run).
+COMPRESSION = ("ZSTD", 1)
+
+
+def compression():
+    """The uproot compression object of :data:`COMPRESSION`."""
+    import uproot
+
+    name, level = COMPRESSION
+    return getattr(uproot, name)(level)
+
+
 def write_events(path: str | Path, columns: dict[str, np.ndarray], setup: str, truth: bool,
                  tree_name: str = TREE_NAME) -> None:
-    """Write one chunk of events (all branches of the setup) to a new ROOT file, atomically."""
+    """Write one chunk of events (all branches of the setup) to a new ROOT file, atomically
+    (compression :data:`COMPRESSION`)."""
     import uproot
 
     from .paths import atomic_output
@@ -237,7 +252,7 @@ def write_events(path: str | Path, columns: dict[str, np.ndarray], setup: str, t
         raise NA64Error(f"{path}: cannot write, columns missing: {', '.join(missing)}")
     data = {k: np.ascontiguousarray(columns[k], dtype=t) for k, t in types.items()}
     with atomic_output(path, mode=None) as tmp:
-        with uproot.recreate(tmp) as f:
+        with uproot.recreate(tmp, compression=compression()) as f:
             f.mktree(tree_name, types, title=f"na64flow {setup} schema v{SCHEMA_VERSION}")
             f[tree_name].extend(data)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import functools
+import gc
 import glob as globmod
 import importlib
 import logging
@@ -46,7 +47,7 @@ from .config import (
 from .events import TRUTH, branch_names, check_tree, open_tree
 from .paths import manifest_path
 from .samples import is_data
-from .selection import Analysis, Columns, Ev, StepMasks, evaluate
+from .selection import Analysis, Columns, StepMasks, evaluate
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +103,25 @@ class NA64Processor(processor.ProcessorABC):
                 "hists": {k: H.make_hist(axes, self.thresholds) for k, axes in self.hist_specs().items()}}
 
     # ---------------------------------------------------------------- per chunk
+    def branches(self) -> list[str]:
+        """Schema branches this run reads: those the cuts, box, regions, histograms and derivation
+        declare (``Analysis.branches``); nothing else is decompressed."""
+        return self.analysis.branches(self.cuts)
+
+    def read_branches(self, with_weight: bool = True) -> list[str]:
+        """Real (file) names of the branches :meth:`columns` reads."""
+        names = self.branches() + (["weight"] if with_weight else [])
+        return [self.branch_map.get(n, n) for n in names]
+
     def columns(self, events, with_weight: bool = True) -> Columns:
-        """Schema-named numpy columns of a chunk (real branch names renamed through ``branch_map``).
+        """Schema-named numpy columns of a chunk (real branch names renamed through ``branch_map``):
+        only the declared branches (:meth:`branches`).
 
         The ``weight`` branch is read only when ``with_weight`` (simulated samples; data weigh 1).
         """
+        _release_previous_chunk()
         cols = {}
-        for name in branch_names(self.analysis.setup):
+        for name in self.branches():
             cols[name] = ak.to_numpy(events[self.branch_map.get(name, name)])
         wname = self.branch_map.get("weight", "weight")
         if with_weight and wname in events.fields:
@@ -150,16 +163,15 @@ class NA64Processor(processor.ProcessorABC):
         for i, m in enumerate(masks):
             cf["raw"][i], cf["weighted"][i], cf["sumw2"][i] = sums(m)
 
-        ev = Ev(cols)
         for r in self.analysis.regions:
-            out["regions"][r.name][:] = sums(np.asarray(r.fn(ev, self.cuts, steps), dtype=bool) & keep)
+            out["regions"][r.name][:] = sums(r(cols, self.cuts, steps) & keep)
 
         specs = self.hist_specs()
-        wheres = {h.name: h.where for h in self.analysis.hists}
+        wheres = {h.name: h for h in self.analysis.hists}
         n1 = self.n1_hists()
         for name, h in out["hists"].items():
             if name in wheres:
-                m = np.asarray(wheres[name](ev, self.cuts, steps), dtype=bool) & keep
+                m = wheres[name].mask(cols, self.cuts, steps) & keep
             else:   # the N-1 histogram of one cut: every other cut applied
                 m = steps.all_but(n1[name]) & keep
             if not m.any():
@@ -171,6 +183,26 @@ class NA64Processor(processor.ProcessorABC):
 
     def postprocess(self, accumulator):
         return accumulator
+
+
+_FROZEN_IN: set[int] = set()   # pids whose long-lived objects are frozen out of the cyclic GC
+
+
+def _release_previous_chunk() -> None:
+    """Free the previous chunk's buffers now, so memory does not grow with the number of chunks.
+
+    coffea's NanoEvents and uproot keep each chunk's decompressed arrays in reference cycles (factory,
+    file, virtual-array generators): refcounting never frees them, and Python's cyclic GC reaches them
+    only in its rare full collections, so the resident memory of one worker grew by ~5 MB per chunk
+    (benchmarks/RESULTS.md). A full collection of the ~1.5e5 long-lived objects of a worker costs tens
+    of ms, so they are frozen once per process (``gc.freeze``: never scanned again) and each chunk
+    starts with a collection that only scans what the previous chunk left, well under a millisecond.
+    """
+    pid = os.getpid()
+    if pid not in _FROZEN_IN:
+        gc.freeze()   # no full collection first: it would cost what the freeze saves
+        _FROZEN_IN.add(pid)
+    gc.collect()
 
 
 # -------------------------------------------------------------------- inputs
@@ -351,7 +383,10 @@ def run_processing(cfg: dict, analysis: str, run: str, workers: int = 1, executo
     runner = processor.Runner(executor=ex, pre_executor=processor.IterativeExecutor(status=status),
                               chunksize=int(exe.get("chunksize", 200000)), schema=_base_schema(),
                               savemetrics=False, align_clusters=True)
-    coffea_fileset = {s: {"files": {f: tree_name for f in files}} for s, files in fileset.items()}
+    # preload: the declared branches of a chunk are read in one request (one coalesced read per chunk
+    # instead of one per branch as NanoEvents' lazy access does; benchmarks/bench_processing.py)
+    coffea_fileset = {s: {"files": {f: tree_name for f in files}, "preload": proc.read_branches(with_weight=not is_data(s))}
+                      for s, files in fileset.items()}
     try:
         result = runner(coffea_fileset, processor_instance=proc, treename=tree_name)
     except NA64Error:
@@ -360,6 +395,11 @@ def run_processing(cfg: dict, analysis: str, run: str, workers: int = 1, executo
         # coffea reports "Failed processing file: WorkItem(... filename='<path>' ...). The error was: <e>"
         text = str(exc)
         m = re.search(r"filename='([^']+)'.*?The error was: (.*)", text, re.S)
+        cause = exc
+        while cause is not None and not isinstance(cause, NA64Error):
+            cause = cause.__cause__
+        if cause is not None:   # our own error inside a chunk (e.g. an undeclared column): say it as it is
+            raise NA64Error(f"{m[1] + ': ' if m else ''}{cause}") from exc
         if m:
             raise NA64Error(f"{m[1]}: reading or processing failed ({m[2].strip()}); the file may be "
                             "corrupt") from exc

@@ -8,7 +8,14 @@ An analysis (``analyses/<name>/selection.py``) is written with four pieces:
 * :class:`Selection` is the ordered list of cuts (the cut-flow order);
 * :class:`Box` is the signal box: a conjunction of ``variable < cuts.<key>`` conditions;
 * :class:`Region` is a named control/validation region, a function of the columns, the cut values and
-  the step masks (:class:`StepMasks`).
+  the step masks (:class:`StepMasks`);
+* :func:`derived` declares the derived columns (e.g. ``hcal_gev``) and the branches they are made from.
+
+Every piece declares the columns it reads (``uses``; histogram axes declare theirs by their variable).
+:meth:`Analysis.branches` turns the declarations into the schema branches a run needs, and the
+processor reads only those. Each piece is evaluated on a view holding only its declared columns, so a
+piece that reads an undeclared column fails with an NA64Error naming it, instead of silently depending
+on a branch that is not read.
 
 :func:`evaluate` computes everything once per chunk; the same step masks feed the cut-flow table, the
 N-1 histograms, the regions and the blinding mask (nothing re-implements a cut elsewhere).
@@ -26,7 +33,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import NA64Error
-from .events import branches
+from .events import branch_names, branches
 
 Columns = dict[str, np.ndarray]
 
@@ -43,18 +50,48 @@ def need(cuts: SimpleNamespace, key: str):
 
 
 class Ev:
-    """Attribute view of a column dict (``ev.ecal_gev``) that names a missing column clearly."""
+    """Attribute view of a column dict (``ev.ecal_gev``) that names a missing column clearly.
 
-    __slots__ = ("_cols",)
+    ``owner`` (e.g. "region 'dimuon'") names the piece whose declared ``uses`` the view holds.
+    """
 
-    def __init__(self, cols: Columns):
+    __slots__ = ("_cols", "_owner")
+
+    def __init__(self, cols: Columns, owner: str | None = None):
         self._cols = cols
+        self._owner = owner
 
     def __getattr__(self, name: str) -> np.ndarray:
         try:
             return self._cols[name]
         except KeyError:
-            raise NA64Error(f"column '{name}' is not available (have: {', '.join(sorted(self._cols))})") from None
+            raise _undeclared(name, self._owner, self._cols) from None
+
+
+def _undeclared(name: str, owner: str | None, cols) -> NA64Error:
+    if owner is None:
+        return NA64Error(f"column '{name}' is not available (have: {', '.join(sorted(cols))})")
+    return NA64Error(f"{owner} reads column '{name}', which it does not declare in its uses "
+                     f"(declared: {', '.join(sorted(cols)) or 'none'}); add it to uses= so the branch is read")
+
+
+def only(cols: Columns, uses: Sequence[str], owner: str) -> Ev:
+    """View of ``cols`` holding only ``uses`` (NA64Error naming ``owner`` if one is not available)."""
+    missing = [c for c in uses if c not in cols]
+    if missing:
+        raise NA64Error(f"{owner} needs columns {', '.join(missing)} that are not available")
+    return Ev({c: cols[c] for c in uses}, owner)
+
+
+class _DeclaredColumns(dict):
+    """Column dict of a derivation: reading an undeclared column raises an NA64Error naming it."""
+
+    def __init__(self, cols, owner):
+        super().__init__(cols)
+        self.owner = owner
+
+    def __missing__(self, name):
+        raise _undeclared(name, self.owner, self)
 
 
 @dataclass(frozen=True)
@@ -83,10 +120,7 @@ class Cut:
         return True if self.applies is None else bool(self.applies(cuts))
 
     def __call__(self, cols: Columns, cuts: SimpleNamespace) -> np.ndarray:
-        missing = [c for c in self.uses if c not in cols]
-        if missing:
-            raise NA64Error(f"cut '{self.name}' needs columns {', '.join(missing)} that are not available")
-        mask = np.asarray(self.fn(Ev({c: cols[c] for c in self.uses}), cuts), dtype=bool)
+        mask = np.asarray(self.fn(only(cols, self.uses, f"cut '{self.name}'"), cuts), dtype=bool)
         n = len(next(iter(cols.values()))) if cols else 0
         if mask.shape != (n,):
             raise NA64Error(f"cut '{self.name}' returned a mask of shape {mask.shape}, expected ({n},)")
@@ -218,9 +252,13 @@ class Region:
     uses: tuple[str, ...] = ()
     doc: str = ""
 
+    def __call__(self, cols: Columns, cuts: SimpleNamespace, steps: StepMasks) -> np.ndarray:
+        """The region mask, ``fn`` seeing only the declared columns."""
+        return np.asarray(self.fn(only(cols, self.uses, f"region '{self.name}'"), cuts, steps), dtype=bool)
+
 
 def region(name: str, uses: Sequence[str] = ()):
-    """Decorator making a :class:`Region` from ``f(ev, cuts, steps)``; ``ev`` holds all columns."""
+    """Decorator making a :class:`Region` from ``f(ev, cuts, steps)``; ``ev`` holds only ``uses``."""
 
     def wrap(fn: Callable) -> Region:
         return Region(name=name, fn=fn, uses=tuple(uses), doc=(fn.__doc__ or "").strip())
@@ -230,12 +268,51 @@ def region(name: str, uses: Sequence[str] = ()):
 
 @dataclass(frozen=True)
 class HistSpec:
-    """A histogram filled per sample: 1 or 2 axes, filled with the events of ``where(steps)``."""
+    """A histogram filled per sample: 1 or 2 axes, filled with the events of ``where(ev, cuts, steps)``.
+
+    ``uses``: the columns ``where`` reads (the axis variables are read for the filling anyway).
+    """
 
     name: str
     axes: tuple[Axis, ...]
-    where: Callable   # where(steps) -> mask
+    where: Callable   # where(ev, cuts, steps) -> mask
     doc: str = ""
+    uses: tuple[str, ...] = ()
+
+    def mask(self, cols: Columns, cuts: SimpleNamespace, steps: StepMasks) -> np.ndarray:
+        """The events filled, ``where`` seeing only the declared columns."""
+        return np.asarray(self.where(only(cols, self.uses, f"histogram '{self.name}'"), cuts, steps), dtype=bool)
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """Derived columns ``makes`` computed by ``fn(cols, cuts)`` from the columns ``uses``."""
+
+    fn: Callable
+    uses: tuple[str, ...] = ()
+    makes: tuple[str, ...] = ()
+
+    def __call__(self, cols: Columns, cuts: SimpleNamespace) -> Columns:
+        """Adds the derived columns to ``cols`` (``fn`` sees only the declared ones); returns ``cols``."""
+        owner = f"derivation of {', '.join(self.makes) or 'nothing'}"
+        view = _DeclaredColumns(only(cols, self.uses, owner)._cols, owner)
+        out = self.fn(view, cuts)
+        out = view if out is None else out
+        missing = [c for c in self.makes if c not in out]
+        if missing:
+            raise NA64Error(f"{owner}: {', '.join(missing)} not produced")
+        cols.update({c: out[c] for c in self.makes})
+        return cols
+
+
+def derived(uses: Sequence[str], makes: Sequence[str]):
+    """Decorator: ``@derived(uses=HCAL_MODULES, makes=("hcal_gev",))`` on ``f(cols, cuts)`` that adds
+    the columns ``makes`` to ``cols`` (which holds only ``uses``)."""
+
+    def wrap(fn: Callable) -> Derivation:
+        return Derivation(fn=fn, uses=tuple(uses), makes=tuple(makes))
+
+    return wrap
 
 
 @dataclass(frozen=True)
@@ -248,7 +325,42 @@ class Analysis:
     box: Box
     regions: tuple[Region, ...]
     hists: tuple[HistSpec, ...]
-    derive: Callable = lambda cols, cuts: cols   # adds derived columns (e.g. hcal_gev = sum of modules)
+    derive: Derivation = Derivation(lambda cols, cuts: cols)   # adds derived columns (e.g. hcal_gev)
+
+    def __post_init__(self):
+        if not isinstance(self.derive, Derivation):
+            raise NA64Error(f"analysis '{self.name}': derive must declare its columns "
+                            "(@derived(uses=..., makes=...)), got a plain function")
+        schema = set(branch_names(self.setup))
+        clash = sorted(set(self.derive.makes) & schema)
+        if clash:
+            raise NA64Error(f"analysis '{self.name}': derived column(s) {', '.join(clash)} shadow schema branches")
+        unknown = sorted(c for c in set(self.derive.uses) if c not in schema)
+        if unknown:
+            raise NA64Error(f"analysis '{self.name}': the derivation uses {', '.join(unknown)}, "
+                            f"not branches of the '{self.setup}' schema")
+        known = schema | set(self.derive.makes)
+        for owner, uses in self._declarations(None):
+            bad = sorted(set(uses) - known)
+            if bad:
+                raise NA64Error(f"analysis '{self.name}': {owner} declares column(s) {', '.join(bad)}, neither "
+                                f"branches of the '{self.setup}' schema nor derived ({', '.join(self.derive.makes)})")
+
+    def _declarations(self, cuts: SimpleNamespace | None) -> list[tuple[str, tuple[str, ...]]]:
+        """[(piece, declared columns)] of the cuts (of the run, or all), box, regions and histograms."""
+        cut_list = self.selection.cuts if cuts is None else self.selection.for_run(cuts)
+        out = [(f"cut '{c.name}'", c.uses + ((c.n1.variable,) if c.n1 else ())) for c in cut_list]
+        out.append(("the box", tuple(sorted(self.box.uses))))
+        out += [(f"region '{r.name}'", r.uses) for r in self.regions]
+        out += [(f"histogram '{h.name}'", h.uses + tuple(a.variable for a in h.axes)) for h in self.hists]
+        return out
+
+    def branches(self, cuts: SimpleNamespace) -> list[str]:
+        """Schema branches (in schema order) that the cuts of this run, the box, the regions, the
+        histograms and the derivation declare: the only branches the processor reads."""
+        wanted = {u for _, uses in self._declarations(cuts) for u in uses}
+        wanted = (wanted - set(self.derive.makes)) | set(self.derive.uses)
+        return [b for b in branch_names(self.setup) if b in wanted]
 
 
 def invalid_mask(cols: Columns, setup: str, cuts: SimpleNamespace) -> np.ndarray:
@@ -281,7 +393,8 @@ def invalid_mask(cols: Columns, setup: str, cuts: SimpleNamespace) -> np.ndarray
 def evaluate(analysis: Analysis, cols: Columns, cuts: SimpleNamespace) -> StepMasks:
     """Derive columns, then compute validity, every cut of the run and the box for one chunk.
 
-    Invalid events (see :func:`invalid_mask`) fail ``valid``; cut masks are evaluated on all events
+    Invalid events (see :func:`invalid_mask`, on the branches present in ``cols``: the processor reads
+    the declared ones, :meth:`Analysis.branches`) fail ``valid``; cut masks are evaluated on all events
     (NaN comparisons are False) and always combined with ``valid``.
     """
     bad = invalid_mask(cols, analysis.setup, cuts)

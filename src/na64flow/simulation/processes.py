@@ -17,6 +17,7 @@ All numbers are listed with their sources in docs/simulation.md.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -217,6 +218,13 @@ UPSTREAM_CHARGED_PROB = 0.3   # a charged secondary hits the VETO [est]
 UPSTREAM_VHCAL_PROB = 0.93    # VHCAL catches the wide-angle secondaries (upstream bkg cut by > 10x [paper])
 
 
+def _gamma_pdf_ratio(x, k, theta, k0, theta0):
+    """Gamma(k, theta) pdf / Gamma(k0, theta0) pdf at x > 0, in closed form (the scipy.stats.gamma pdfs'
+    ratio without importing scipy.stats, ~2 s per process)."""
+    log_c = math.lgamma(k0) - math.lgamma(k) + k0 * math.log(theta0) - k * math.log(theta)
+    return np.exp(log_c + (k - k0) * np.log(x) - x * (1.0 / theta - 1.0 / theta0))
+
+
 def upstream_interaction(rng, n, ctx, component=None) -> Truth:
     """Electron interacting upstream of the ECAL (beam-line material); neutrals (gamma, n, K0) lost
     outside the acceptance. E_ECAL = E0 (1 - u), u ~ exp(-u/0.057) truncated to [0, 1]; E_HCAL from the
@@ -227,8 +235,6 @@ def upstream_interaction(rng, n, ctx, component=None) -> Truth:
     ``component="enhanced"`` (weighted MC and the box-acceptance pilot): u ~ U(0, 1) and
     E_HCAL ~ Exp(theta) instead, with ``bias_weight`` = true pdf / sampling pdf (importance sampling,
     so the box and both side bands are populated)."""
-    from scipy import stats
-
     t = blank(n, ctx.e0_gev)
     p = _electron_beam(t, rng, ctx)
     tau = UPSTREAM_TAU
@@ -236,8 +242,8 @@ def upstream_interaction(rng, n, ctx, component=None) -> Truth:
         u = rng.random(n)
         e_h = rng.gamma(UPSTREAM_PROPOSAL_K, UPSTREAM_PROPOSAL_THETA_GEV, n)
         pdf_u = np.exp(-u / tau) / (tau * (1 - np.exp(-1.0 / tau)))
-        w_h = stats.gamma.pdf(e_h, UPSTREAM_HCAL_K, scale=UPSTREAM_HCAL_THETA_GEV) \
-            / stats.gamma.pdf(e_h, UPSTREAM_PROPOSAL_K, scale=UPSTREAM_PROPOSAL_THETA_GEV)
+        w_h = _gamma_pdf_ratio(e_h, UPSTREAM_HCAL_K, UPSTREAM_HCAL_THETA_GEV,
+                               UPSTREAM_PROPOSAL_K, UPSTREAM_PROPOSAL_THETA_GEV)
         t["bias_weight"] = pdf_u * w_h
     else:
         u_min = UPSTREAM_U_TRIGGERABLE if component == "tail" else 0.0
