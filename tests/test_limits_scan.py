@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_stats_inputs import make_config, write_inputs
 
-from na64flow import cli, paths
+from na64flow import cli, contracts, paths
 from na64flow.stats import build_problem, compute_limits, scan_limits
 
 FAST = {"stats.n_toys": 4000, "stats.asymptotic": False}
@@ -167,3 +167,22 @@ def test_toy_range_is_widened_when_the_bands_lie_beyond_it(monkeypatch):
         bands = [lim[k][i] for k in ("exp_m2", "exp_m1", "exp", "exp_p1", "exp_p2")]
         assert np.all(np.isfinite(bands)) and bands == sorted(bands)
         assert bands[-1] * 20.0 > 3.0 * 2     # +2 sigma beyond the initial range: widened at least once
+
+
+def test_per_run_tables_one_per_run_and_a_single_run_analysis_equals_its_table(tmp_path):
+    cfg = make_config(tmp_path)
+    write_inputs(cfg, n_masses=5)
+    base = ["limits", "-c", cfg["_path"], "--set", f"results_root={tmp_path}", "--set", "stats.n_toys=2000",
+            "--set", "stats.asymptotic=false"]
+    assert cli.main([*base, "--analysis", "na64mu", "--model", "dark_photon"]) == 0
+    assert cli.main([*base, "--analysis", "na64e", "--model", "dark_photon"]) == 0
+    # na64mu has one run: its per-run table is its table (same channel, same seed)
+    assert (paths.run_limits_path(cfg, "na64mu", "dark_photon", "2022").read_bytes()
+            == paths.limits_path(cfg, "na64mu", "dark_photon").read_bytes())
+    # na64e: one table per run and per LDM table, each weaker than the two-run combination
+    full = contracts.read_limits(paths.limits_path(cfg, "na64e", "dark_photon"))
+    for run in cfg["analyses"]["na64e"]["runs"]:
+        one = contracts.read_limits(paths.run_limits_path(cfg, "na64e", "dark_photon", run))
+        assert one.header == full.header and len(one.rows) == len(full.rows)
+        assert all(a >= b * 0.98 for a, b in zip(one.column("exp"), full.column("exp"), strict=True))
+        assert paths.run_limits_path(cfg, "na64e", "dark_photon_y_0.1", run).exists()

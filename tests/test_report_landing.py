@@ -31,7 +31,8 @@ def test_complete_run_says_complete_and_links_the_public_files(cfg):
     res = paths.results_dir(cfg)
     files = [_write(res / "hepdata.tar.gz", "x"), _write(res / "likelihoods.tar.gz", "x")]
     _write(res / "background" / "na64e" / "2016-2022.json",
-           json.dumps({"total": {"estimate": 0.83, "uncertainty": 0.2}, "sources": []}))
+           json.dumps({"analysis": "na64e", "run": "2016-2022", "n_ot": 1e8, "blinded": True,   # contracts.md
+                           "total": {"estimate": 0.83, "uncertainty": 0.2}, "sources": []}))
     text = landing_page(cfg, {"publish": files})
     assert "Complete run" in text and "INCOMPLETE" not in text
     assert "hepdata.tar.gz_" in text and "likelihoods.tar.gz_" in text

@@ -22,7 +22,6 @@ import functools
 import gc
 import glob as globmod
 import importlib
-import json
 import logging
 import multiprocessing
 import os
@@ -34,7 +33,7 @@ import awkward as ak
 import numpy as np
 from coffea import processor
 
-from . import NA64Error
+from . import NA64Error, contracts
 from . import histograms as H
 from .config import (
     add_analysis_arguments,
@@ -46,7 +45,7 @@ from .config import (
     section,
 )
 from .events import TRUTH, branch_names, check_tree, open_tree
-from .paths import manifest_path, require_file
+from .paths import manifest_path
 from .samples import is_data
 from .selection import Analysis, Columns, StepMasks, evaluate
 
@@ -85,12 +84,15 @@ class NA64Processor(processor.ProcessorABC):
         return ([H.CUTFLOW_READ, H.CUTFLOW_INVALID] + self.analysis.selection.names(self.cuts)
                 + [H.CUTFLOW_BOX])
 
+    def n1_hists(self) -> dict[str, str]:
+        """{histogram name: cut name} of the N-1 histograms: one ``n1_<cut>`` per cut with an N-1 axis."""
+        return {f"n1_{c.name}": c.name for c in self.analysis.selection.for_run(self.cuts) if c.n1 is not None}
+
     def hist_specs(self) -> dict[str, tuple]:
-        """{histogram name: axes}: the analysis histograms and one ``n1_<cut>`` per cut with an N-1 axis."""
+        """{histogram name: axes}: the analysis histograms and the N-1 histograms (:meth:`n1_hists`)."""
         out = {h.name: h.axes for h in self.analysis.hists}
-        for c in self.analysis.selection.for_run(self.cuts):
-            if c.n1 is not None:
-                out[f"n1_{c.name}"] = (c.n1,)
+        n1_axis = {c.name: c.n1 for c in self.analysis.selection.for_run(self.cuts) if c.n1 is not None}
+        out.update({name: (n1_axis[cut],) for name, cut in self.n1_hists().items()})
         return out
 
     def empty(self) -> dict:
@@ -166,11 +168,12 @@ class NA64Processor(processor.ProcessorABC):
 
         specs = self.hist_specs()
         wheres = {h.name: h for h in self.analysis.hists}
+        n1 = self.n1_hists()
         for name, h in out["hists"].items():
             if name in wheres:
                 m = wheres[name].mask(cols, self.cuts, steps) & keep
-            else:   # n1_<cut>
-                m = steps.all_but(name[3:]) & keep
+            else:   # the N-1 histogram of one cut: every other cut applied
+                m = steps.all_but(n1[name]) & keep
             if not m.any():
                 continue
             # np.compress: same as x[m], several times faster for irregular boolean masks
@@ -233,19 +236,10 @@ def fileset_of(cfg: dict, analysis: str, run: str) -> tuple[dict[str, list[str]]
         if not files:
             raise NA64Error(f"{key}: no files listed")
         return files, float(rcfg["n_ot"])
-    mpath = require_file(manifest_path(cfg, analysis, run), "manifest.json of the simulated ntuples", "simulate")
-    try:
-        manifest = json.loads(Path(mpath).read_text())
-        samples = manifest["samples"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise NA64Error(f"{mpath}: not a valid manifest ({type(exc).__name__}: {exc})") from exc
-    base = Path(mpath).parent
-    out = {}
-    for s, info in samples.items():
-        if "files" not in info:
-            raise NA64Error(f"{mpath}: sample '{s}' has no 'files' list")
-        out[s] = [str((base / f).resolve()) for f in info["files"]]
-    return out, float(manifest.get("n_ot", rcfg["n_ot"]))
+    mpath = manifest_path(cfg, analysis, run)
+    manifest = contracts.read_manifest(mpath)
+    n_ot = manifest.n_ot if manifest.n_ot is not None else float(rcfg["n_ot"])
+    return manifest.files(Path(mpath).parent), n_ot
 
 
 def expand_file_list(spec, key: str) -> list[str]:

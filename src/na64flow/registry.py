@@ -143,9 +143,12 @@ def check_analysis(cfg: dict, analysis: str, combined: bool = True) -> str:
 
 @cache
 def _package_meta(analysis: str) -> tuple[str | None, str | None]:
+    name = f"na64flow_analyses.{analysis}"
     try:
-        mod = importlib.import_module(f"na64flow_analyses.{analysis}")
-    except ModuleNotFoundError:
+        mod = importlib.import_module(name)
+    except ModuleNotFoundError as exc:   # no analyses/<name>/ package (e.g. a published-only analysis)
+        if exc.name != name:
+            raise                        # the package exists but fails to import: not hidden
         return None, None
     return getattr(mod, "LABEL", None), getattr(mod, "COLOUR", None)
 

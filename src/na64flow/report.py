@@ -15,12 +15,10 @@ Example::
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from pathlib import Path
 
-from . import paths
+from . import contracts, paths, registry
 from .config import runs_of
 
 BENCHMARK_MASSES_GEV = (0.001, 0.01, 0.1, 1.0)
@@ -59,26 +57,18 @@ def _fmt(x) -> str:
     return "-" if x is None or x == "" else f"{float(x):.3g}"
 
 
-def _read_csv(path: Path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def background_rows(cfg: dict) -> list[list[str]]:
     rows = []
-    unblinded = paths.results_dir(cfg) / "unblinded"
     for a in cfg["analyses"]:
         for r in runs_of(cfg, a):
             bpath = paths.background_path(cfg, a, r)
             if not bpath.is_file():
                 rows.append([a, r, "missing", "-"])
                 continue
-            total = json.loads(bpath.read_text()).get("total", {})
-            est, unc = total.get("estimate"), total.get("uncertainty")
-            obs = "blinded"
-            for cand in (unblinded / a / f"{r}.json", unblinded / "counts" / a / f"{r}.json"):
-                if cand.is_file():
-                    obs = str(json.loads(cand.read_text()).get("observed", "?"))
+            bkg = contracts.read_background(bpath)
+            est, unc = bkg.estimate, bkg.uncertainty
+            cand = paths.unblinded_path(cfg, a, r)
+            obs = str(contracts.read_observed(cand).observed) if cand.is_file() else "blinded"
             rows.append([a, r, f"{_fmt(est)} ± {_fmt(unc)}", obs])
     return rows
 
@@ -86,12 +76,11 @@ def background_rows(cfg: dict) -> list[list[str]]:
 def limit_rows(cfg: dict) -> list[list[str]]:
     """Expected (and observed) 90% CL limits at the benchmark masses nearest to BENCHMARK_MASSES_GEV."""
     rows = []
-    root = paths.results_dir(cfg) / "limits"
-    for path in sorted(root.glob("*/*.csv")):
-        name = path.stem
-        if name.endswith("_asymptotic") or "_y_" in name:
+    for analysis, name in sorted(registry.limit_targets(cfg)):
+        path = paths.limits_path(cfg, analysis, name)
+        if "_y_" in name or not path.is_file():
             continue
-        data = _read_csv(path)
+        data = contracts.read_limits(path).records()
         if not data:
             continue
         if "meson" in data[0]:

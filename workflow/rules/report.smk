@@ -9,18 +9,18 @@ def expected_outputs():
     """{step: files it must have written}, from the same helpers that build the DAG."""
     steps = {}
     if SOURCE == "simulation":
-        steps["simulate"] = [f"{RESULTS}/ntuples/{a}/{r}/manifest.json" for a, r in PAIRS]
+        steps["simulate"] = [P("manifest_path", a, r) for a, r in PAIRS]
     if SOURCE != "published":
         steps["process"] = histograms()
-        steps["cutflow"] = [f"{RESULTS}/cutflows/{a}/summary.md" for a in ANALYSES]
-        steps["normalisation"] = [f"{RESULTS}/normalisation/{a}/{r}.json" for a, r in PAIRS]
-        steps["closure"] = [f"{RESULTS}/closure/{a}.md" for a in ANALYSES]
-    steps["background"] = [f"{RESULTS}/background/{a}/{r}.json" for a, r in PAIRS]
+        steps["cutflow"] = [P("cutflow_path", a, "summary", "md") for a in ANALYSES]
+        steps["normalisation"] = [P("normalisation_path", a, r) for a, r in PAIRS]
+        steps["closure"] = [P("closure_path", a, "md") for a in ANALYSES]
+    steps["background"] = [P("background_path", a, r) for a, r in PAIRS]
     steps["signal"] = [t for a, r in PAIRS for t in signal_tables(a, r)]
-    steps["limits"] = limit_files()
-    steps["publish"] = [f"{RESULTS}/likelihoods/{a}/patchset.json" for a in LIKELIHOOD_TARGETS] + [
-        f"{RESULTS}/hepdata/submission.yaml", f"{RESULTS}/hepdata.tar.gz", f"{RESULTS}/likelihoods.tar.gz"]
-    steps["plot"] = [f"{RESULTS}/plots/figures"]
+    steps["limits"] = limit_files() + run_limit_files()
+    steps["publish"] = [P("likelihood_path", a, "patchset.json") for a in LIKELIHOOD_TARGETS] + [
+        P("hepdata_submission_path"), P("hepdata_archive_path"), P("likelihood_archive_path")]
+    steps["plot"] = [P("figures_dir")]
     return steps
 
 

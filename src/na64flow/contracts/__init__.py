@@ -67,7 +67,7 @@ FILES: tuple[FileKind, ...] = (
              ("mass_gev", *LIMIT_COLUMNS)),
     FileKind("limits per run", "limits/<analysis>/<model>_<run>.csv", LimitTable, read_limits, write_limits,
              ("mass_gev", *LIMIT_COLUMNS)),
-    FileKind("observed", "unblinded/<analysis>/<run>.json", ObservedCount, read_observed, write_observed),
+    FileKind("observed", "unblinded/counts/<analysis>/<run>.json", ObservedCount, read_observed, write_observed),
 )
 
 

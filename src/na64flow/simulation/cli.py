@@ -13,7 +13,7 @@ import argparse
 import logging
 from concurrent.futures import ProcessPoolExecutor
 
-from .. import NA64Error, config, paths
+from .. import NA64Error, config, contracts, paths
 from . import generator, writer
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def simulate(cfg: dict, analysis: str, run: str, workers: int = 1, piece: int | 
     target = paths.manifest_path(cfg, analysis, run)
     if pieces is not None:
         target = target.with_name(f"manifest.piece-{piece}-of-{pieces}.json")
-    writer.write_json(target, man)
+    contracts.write_manifest(target, man)
     log.info("wrote %s (%d files)", target, len(results))
     return man
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .. import NA64Error, config, paths
-from . import writer
+from .. import NA64Error, config, contracts, paths
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
     files = sorted(folder.glob("manifest.piece-*-of-*.json"))
     if not files:
         raise NA64Error(f"{folder}: no manifest.piece-*.json (run `na64flow simulate ... --piece I --pieces N`)")
-    parts = [json.loads(f.read_text()) for f in files]
+    parts = [contracts.read_manifest(f).data for f in files]
     merged = merge_manifests(parts)
-    writer.write_json(paths.manifest_path(cfg, args.analysis, args.run), merged)
+    contracts.write_manifest(paths.manifest_path(cfg, args.analysis, args.run), merged)
     print(f"merged {len(parts)} pieces into {paths.manifest_path(cfg, args.analysis, args.run)}")
     return 0

@@ -6,13 +6,12 @@ Tasks are (sample, chunk) pairs with their own seeds, so a run can be split into
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .. import events, paths, samples
+from .. import events, samples
 from . import generator
 
 
@@ -118,9 +117,3 @@ def manifest(model: generator.RunModel, tasks: list[Task], results: list[dict], 
     if piece is not None:
         out["piece"] = {"index": piece[0], "of": piece[1], "n_tasks": len(tasks)}
     return out
-
-
-def write_json(path: Path, obj: dict) -> None:
-    with paths.atomic_output(path) as fh:
-        json.dump(obj, fh, indent=1, sort_keys=False)
-        fh.write("\n")

@@ -25,7 +25,7 @@ from .settings import BAND_COLUMNS
 
 
 def asymptotic_limit_events(channels: list[Channel], shape: np.ndarray, observed: list[int] | None = None,
-                            cl: float = 0.9, background_floor: float = 1e-6, rtol: float = 1e-4) -> dict:
+                            cl: float = 0.9, background_floor: float = 1e-6, rtol: float = 1e-3) -> dict:
     """Asymptotic (q~_mu) CLs limits on the total signal events for a fixed shape (toms748_scan).
 
     Returns {"exp_m2", "exp_m1", "exp", "exp_p1", "exp_p2", "obs"} in events (obs nan while blinded).
