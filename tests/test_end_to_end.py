@@ -146,7 +146,11 @@ def test_unblinding_refuses_after_a_cut_changed_then_runs_with_the_frozen_analys
 
     # observed limits survive a rerun of `limits` (which stays blinded)
     observed = _tree(u / "limits")
-    out = snakemake(repo_root, configfile, "--forcerun", "limits")
+    # one `limits` rule per (analysis, base model) of the registry: force every one of them
+    from na64flow import registry
+
+    jobs = {(a, registry.parse_model(m)[0].name) for a, m in registry.limit_targets(cfg)}
+    out = snakemake(repo_root, configfile, "--forcerun", *(f"limits_{a}_{m}" for a, m in sorted(jobs)))
     assert out.returncode == 0, out.stderr[-3000:]
     assert _tree(u / "limits") == observed
     assert all(row["obs"] == "" for row in _rows(res / "limits" / "combined" / "dark_photon.csv"))
