@@ -204,7 +204,7 @@ def test_no_source_is_silently_dropped_and_each_says_how_it_was_obtained(cfg):
     tot = rec["total"]
     assert set(tot["sources_in_estimate"]) | set(tot["upper_values"]) == names
     assert all(s["inputs"].get("obtained") for s in rec["sources"])
-    md, tex = background.markdown_table(rec), background.latex_table(rec)
+    md, _tex = background.markdown_table(rec), background.latex_table(rec)
     for s in rec["sources"]:
         assert s["label"] in md
 

@@ -40,7 +40,7 @@ def test_cutflow_conserves_events_read_invalid_failing_passing(processed, analys
     _, out = processed
     content = out[(analysis, run)]
     assert content["blinded"] is False
-    for name, s in content["samples"].items():
+    for s in content["samples"].values():
         raw = s["cutflow"]["raw"]
         names = s["cutflow"]["names"]
         assert names[:2] == ["read", "invalid values"] and names[-1] == "box"

@@ -53,7 +53,7 @@ _PUBLIC = "writes the pyhf/HEPData files from tables already written; reaches no
 NOT_PINNED_SOURCES = {
     **{f"plotting/{m}.py": _PLOTS for m in ("__init__", "style", "limits", "selection", "closure")},
     **{f"publish/{m}.py": _PUBLIC for m in ("__init__", "inputs", "likelihoods", "hepdata", "comparison")},
-    "closure.py": "the background closure study (a validation output); background.py does not use it",
+    "closure.py": "the background closure study (a validation output); the background package does not use it",
 }
 # third-party libraries whose version can change a selection, a count or a limit
 PINNED_LIBRARIES = ("numpy", "scipy", "numba", "pyhf", "awkward", "uproot", "coffea", "hist", "iminuit")

@@ -60,7 +60,7 @@ CODE_TO_PROCESS = {v: k for k, v in events.PROCESSES.items()}
 
 def settings(cfg: dict) -> dict:
     out = dict(DEFAULTS)
-    out.update((config.section(cfg, "background").get("coverage") or {}))
+    out.update(config.section(cfg, "background").get("coverage") or {})
     return out
 
 

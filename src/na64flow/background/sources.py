@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import NA64Error, config, fits, normalisation, paths, samples
-from .sideband import get_hist, interval_sum, replaced_simulation, sideband_estimate, _view_arrays
+from .sideband import _view_arrays, get_hist, interval_sum, replaced_simulation, sideband_estimate
 
 log = logging.getLogger(__name__)
 
