@@ -136,6 +136,21 @@ def test_accepted_unblinding_writes_only_its_own_outputs(frozen, repo_root):
     assert any((u / "plots" / "figures").glob("*.png"))
     rows = (u / "limits" / "na64mu" / "lmu_ltau.csv").read_text().splitlines()
     assert rows[0].endswith(",obs") and all(not r.endswith(",") for r in rows[1:])
+    # the per-run tables and the pyhf likelihoods have observed counterparts too, verified by pyhf
+    run_rows = (u / "limits" / "na64mu" / "lmu_ltau_2022.csv").read_text().splitlines()
+    assert run_rows[0] == rows[0] and all(not r.endswith(",") for r in run_rows[1:])
+    import json
+
+    import pyhf
+    for a in ("na64mu", "na64h"):
+        bkg = json.loads((u / "likelihoods" / a / "BkgOnly.json").read_text())
+        ps = pyhf.PatchSet(json.loads((u / "likelihoods" / a / "patchset.json").read_text()))
+        ps.verify(bkg)
+        ps.apply(pyhf.Workspace(bkg), ps.patches[0].name).model()
+        observed = json.loads((u / "counts" / a / "2022.json").read_text())["observed"]
+        assert [o["data"] for o in bkg["observations"]] == [[float(observed)]]
+    assert (u / "likelihoods.tar.gz").is_file()
+    assert "likelihoods.tar.gz" in (u / "hepdata" / "submission.yaml").read_text()
 
 
 def test_observed_limits_survive_a_rerun_of_limits(frozen, repo_root):

@@ -12,7 +12,7 @@
   pinned automatically) except NOT_PINNED_SOURCES (output-only modules, each with its reason), and the
   packaged configuration schema (it fills defaults);
 * the versions of na64flow and of the libraries that compute the selection and the limits;
-* the expected limits (every results/<tag>/limits/*/*.csv without its `obs` column).
+* the expected limits (every limit table of the registry, per-run tables included, without its `obs` column).
 
 `na64flow unblind` recomputes the same state and refuses, naming every item that differs, e.g.
 ``input ntuple na64h/2022 data/chunk_0000.root: changed since the freeze``.
@@ -164,6 +164,21 @@ def limit_files(cfg: dict) -> dict[str, Path]:
     return {name: p for name, p in sorted(files.items()) if p.exists()}
 
 
+def run_limit_files(cfg: dict) -> dict[str, tuple[Path, str, str, str]]:
+    """{"<analysis>/<model>_<run>.csv": (path, analysis, model, run)} of the existing per-run limit tables
+    of na64flow.registry.run_limit_targets."""
+    files = {f"{a}/{m}_{r}.csv": (paths.run_limits_path(cfg, a, m, r), a, m, r)
+             for a, m, r in registry.run_limit_targets(cfg)}
+    return {name: v for name, v in sorted(files.items()) if v[0].exists()}
+
+
+def frozen_limit_files(cfg: dict) -> dict[str, Path]:
+    """Every limit table whose expected columns the freeze pins: the analysis and combined tables
+    (:func:`limit_files`) and the per-run tables (:func:`run_limit_files`)."""
+    files = {**limit_files(cfg), **{name: v[0] for name, v in run_limit_files(cfg).items()}}
+    return dict(sorted(files.items()))
+
+
 def expected_rows(path: Path) -> list[dict]:
     """Rows of a limit table without the `obs` column (the part fixed at freeze time), cells as written."""
     table = contracts.read_limits(path)
@@ -194,7 +209,7 @@ def analysis_state(cfg: dict) -> dict:
         "sources": {label: _sha256(p) for label, p in source_files().items()},
         "package_version": {"na64flow": __version__},
         "libraries": library_versions(),
-        "expected_limits": {name: stable_hash(expected_rows(p)) for name, p in limit_files(cfg).items()},
+        "expected_limits": {name: stable_hash(expected_rows(p)) for name, p in frozen_limit_files(cfg).items()},
     }
 
 
@@ -259,7 +274,7 @@ def freeze(cfg: dict) -> tuple[Path, dict, bool]:
         "hash": digest,
         "state": state,
         "not_pinned": {"config": NOT_PINNED_CONFIG, "sources": NOT_PINNED_SOURCES},
-        "expected_limits": {name: expected_rows(p) for name, p in files.items()},
+        "expected_limits": {name: expected_rows(p) for name, p in frozen_limit_files(cfg).items()},
     }
     with paths.atomic_output(path) as fh:
         json.dump(record, fh, indent=1)

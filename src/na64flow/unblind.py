@@ -13,8 +13,11 @@ Its outputs, all under results/<tag>/unblinded/ (the blinded products are never 
 observed can be diffed file by file; they mirror the blinded layout):
 
 * ``counts/<analysis>/<run>.json``: observed events in the box, with the freeze hash;
-* ``limits/<analysis>/<model>.csv``: every frozen limit table, expected columns exactly as frozen and
-  ``obs`` filled (same statistics as the expected ones);
+* ``limits/<analysis>/<model>.csv`` and the per-run ``limits/<analysis>/<model>_<run>.csv``: every frozen
+  limit table, expected columns exactly as frozen and ``obs`` filled (same statistics as the expected ones);
+* ``likelihoods/<analysis>/{BkgOnly,patchset}.json``: the public pyhf likelihoods of `publish` with the
+  observed box counts as observations (pyhf-validated; `publish --observed` packs them into
+  unblinded/likelihoods.tar.gz, linked from the observed HEPData submission);
 * ``histograms/<analysis>/<run>.pkl``: the blinded histogram file with the data sample unblinded;
 * ``cutflows/<analysis>/<run>.{csv,md,tex}`` and ``summary.*``: the observed cut-flow tables;
 * ``background/<analysis>/<run>.{json,md,tex}``: the background estimate next to the observed count;
@@ -37,10 +40,18 @@ import socket
 import sys
 from pathlib import Path
 
-from . import NA64Error, __version__, contracts, paths
-from .blinding import analysis_state, differences, limit_files, read_freeze, state_hash, unblinded_dir
+from . import NA64Error, __version__, contracts, paths, registry
+from .blinding import (
+    analysis_state,
+    differences,
+    limit_files,
+    read_freeze,
+    run_limit_files,
+    state_hash,
+    unblinded_dir,
+)
 from .config import add_config_arguments, config_from_args, runs_of
-from .stats import compute_limits
+from .stats import build_problem, settings, solve, to_coupling_limits
 
 log = logging.getLogger(__name__)
 
@@ -117,26 +128,58 @@ def observed_histograms(cfg: dict, counts: dict) -> dict[tuple[str, str], dict]:
     return out
 
 
+def _merge_obs(name: str, header: list[str], rows: list[list], expected: list[dict] | None) -> list[dict]:
+    """The frozen expected rows of table ``name`` with the ``obs`` column of ``rows`` (computed now)."""
+    if expected is None:
+        raise NA64Error(f"{name}: not in the freeze record; re-run `na64flow freeze`")
+    if len(expected) != len(rows):
+        raise NA64Error(f"{name}: {len(expected)} frozen rows but {len(rows)} masses now; re-run limits and freeze")
+    i_obs = header.index("obs")
+    merged = []
+    for old, new in zip(expected, rows):
+        key_new, key_old = new[0], old[header[0]]
+        if not isinstance(key_new, str) and not math.isclose(float(key_old), float(key_new), rel_tol=1e-4):
+            raise NA64Error(f"{name}: mass {key_old} does not match {key_new}; re-run limits and freeze")
+        obs = new[i_obs]
+        merged.append({**old, "obs": "" if not math.isfinite(obs) else f"{obs:.6g}"})
+    return merged
+
+
 def observed_limit_tables(cfg: dict, counts: dict, frozen: dict) -> dict[str, tuple[list[str], list[dict]]]:
-    """{limit file name: (header, rows)}: the frozen expected columns as frozen, `obs` computed now."""
+    """{limit file name: (header, rows)} of every frozen limit table, the analysis and combined tables
+    ("<analysis>/<model>.csv") and the per-run ones ("<analysis>/<model>_<run>.csv"): the expected
+    columns as frozen, ``obs`` computed now with the same statistics (one solve per analysis, base
+    model and set of runs, as `limits` does; a per-run table of an analysis with one run is its table)."""
+    st = settings(cfg)
+    solved = {}
+
+    def table(analysis: str, model: str, run: str | None) -> tuple[list[str], list[list]]:
+        runs = None if run is None or registry.runs(cfg, analysis) == [run] else (run,)
+        key = (analysis, registry.parse_model(model)[0].name, runs)
+        if key not in solved:
+            problem = build_problem(cfg, analysis, model, observed=counts, runs=None if runs is None else list(runs))
+            solved[key] = (problem, solve(cfg, problem))
+        return to_coupling_limits(*solved[key], model, st)
+
+    targets = [(name, name.split("/")[0], name.split("/")[1][:-4], None) for name in limit_files(cfg)]
+    targets += [(name, a, m, r) for name, (_, a, m, r) in run_limit_files(cfg).items()]
     out = {}
-    for name in limit_files(cfg):
-        analysis, model = name.split("/")[0], name.split("/")[1][:-4]
-        _, _, header, rows = compute_limits(cfg, analysis, model, observed=counts)
-        expected = frozen["expected_limits"].get(name)
-        if expected is None:
-            raise NA64Error(f"{name}: not in the freeze record; re-run `na64flow freeze`")
-        if len(expected) != len(rows):
-            raise NA64Error(f"{name}: {len(expected)} frozen rows but {len(rows)} masses now; re-run limits and freeze")
-        i_obs = header.index("obs")
-        merged = []
-        for old, new in zip(expected, rows):
-            key_new, key_old = new[0], old[header[0]]
-            if not isinstance(key_new, str) and not math.isclose(float(key_old), float(key_new), rel_tol=1e-4):
-                raise NA64Error(f"{name}: mass {key_old} does not match {key_new}; re-run limits and freeze")
-            obs = new[i_obs]
-            merged.append({**old, "obs": "" if not math.isfinite(obs) else f"{obs:.6g}"})
-        out[name] = (header, merged)
+    for name, analysis, model, run in targets:
+        header, rows = table(analysis, model, run)
+        out[name] = (header, _merge_obs(name, header, rows, frozen["expected_limits"].get(name)))
+    return out
+
+
+def observed_likelihoods(cfg: dict, counts: dict) -> dict[str, tuple[dict, dict]]:
+    """{analysis: (BkgOnly, patchset)}: the public pyhf likelihoods of `publish` with the observed box
+    counts as observations (every analysis and ``combined``, :func:`na64flow.publish.likelihoods`)."""
+    from .publish import likelihoods
+
+    out = {}
+    for analysis in registry.likelihood_analyses(cfg):
+        result = likelihoods(cfg, analysis, observed=counts)
+        if result is not None:
+            out[analysis] = result
     return out
 
 
@@ -180,6 +223,7 @@ def unblind(cfg: dict) -> dict:
     counts = observed_counts(cfg)
     hists = observed_histograms(cfg, counts)
     tables = observed_limit_tables(cfg, counts, frozen)
+    public = observed_likelihoods(cfg, counts)
     now = dt.datetime.now(dt.UTC)
     stamp = {"freeze_hash": frozen["hash"], "unblinded_utc": now.isoformat(timespec="seconds")}
     view = paths.observed_view(cfg)
@@ -204,6 +248,11 @@ def unblind(cfg: dict) -> dict:
     for name, (header, rows) in tables.items():
         _write_limit_table(observed_limits_path(cfg, name), header, rows)
         written.append(observed_limits_path(cfg, name))
+    if public:
+        from .publish import save_likelihoods
+
+        for analysis, result in public.items():
+            written += save_likelihoods(view, analysis, result)
     root = paths.results_dir(cfg)
     audit = {
         "who": getpass.getuser(),
@@ -217,6 +266,7 @@ def unblind(cfg: dict) -> dict:
         "freeze_created_utc": frozen.get("created_utc"),
         "counts": {a: {r: n for (a2, r), n in counts.items() if a2 == a} for a in cfg["analyses"]},
         "limit_tables": sorted(tables),
+        "likelihoods": sorted(public),
         "written": sorted(str(Path(p).relative_to(root)) for p in written),
     }
     audit_path = root / "audit" / f"unblind-{now.strftime('%Y%m%dT%H%M%SZ')}.json"

@@ -192,6 +192,8 @@ def unblinded_outputs():
     """The declared outputs of `unblind` (results/<tag>/unblinded/, docs/contracts.md)."""
     out = [P("unblinded_path", a, r) for a, r in PAIRS]
     out += [PO("limits_path", a, m) for a, m in registry.limit_targets(config)]
+    out += [PO("run_limits_path", a, m, r) for a, m, r in registry.run_limit_targets(config)]
+    out += [PO("likelihood_path", a, f) for a in LIKELIHOOD_TARGETS for f in ("BkgOnly.json", "patchset.json")]
     out += [PO("background_path", a, r) for a, r in PAIRS]
     out += [PO("background_table_path", a, r, ext) for a, r in PAIRS for ext in ("md", "tex")]
     if SOURCE != "published":

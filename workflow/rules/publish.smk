@@ -54,6 +54,8 @@ rule publish_observed:
     output:
         hepdata=PO("hepdata_submission_path"),
         hepdata_archive=PO("hepdata_archive_path"),
+        # the observed likelihoods of `unblind` packed and linked from the observed submission
+        likelihood_archive=PO("likelihood_archive_path"),
         comparison=[PO("published_comparison_path")] if config.get("publish", {}).get("reference_limits") else [],
     params:
         config=CONFIG,

@@ -31,6 +31,7 @@ for (_a, _base), (_tables, _per_run) in limit_jobs().items():
 rule freeze:
     input:
         limit_files(),
+        run_limit_files(),
     output:
         P("freeze_path"),
     params:

@@ -210,9 +210,11 @@ def plot_cutflow(p, analysis: str, run: str) -> None:
            f"Cut flow of {analysis}, run {run} ({exposure_text(p.cfg, analysis, run)}): data (points, Poisson errors) "
            "against the simulated processes stacked and weighted to the exposure (hatched: MC statistics); middle: "
            "data/simulation; bottom: cumulative efficiency of three signal samples generated inside the signal "
-           "acceptance (conditional on acceptance). While blinded the data box row is not shown and the data count "
-           "only events outside the blinded region (decided before any cut) while the simulation counts all, so "
-           "data/simulation falls below 1 by the simulated fraction inside that region.",
+           "acceptance (conditional on acceptance). "
+           + ("While blinded the data box row is not shown and the data count only events outside the blinded region "
+              "(decided before any cut) while the simulation counts all, so data/simulation falls below 1 by the "
+              "simulated fraction inside that region." if data is None or not np.isfinite(data).all() else
+              "Observed products: every data event is counted, the data box row is the observed count."),
            rlabel=exposure_text(p.cfg, analysis, run))
 
 

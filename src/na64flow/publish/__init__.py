@@ -30,11 +30,11 @@ from .hepdata import (
     write_hepdata,
 )
 from .inputs import analyses_of, background_of, channel_name, channels_of, read_cutflow, read_limits
-from .likelihoods import likelihoods, split_workspace, workspaces, write_likelihoods
+from .likelihoods import likelihoods, save_likelihoods, split_workspace, workspaces, write_likelihoods
 
 __all__ = ["analyses_of", "background_of", "background_table", "channel_name", "channels_of",
            "comparison_with_published", "cutflow_table", "hepdata_submission", "likelihood_archive", "likelihoods",
-           "limit_table", "read_cutflow", "read_limits", "split_workspace", "validate_hepdata", "workspaces",
+           "limit_table", "read_cutflow", "read_limits", "save_likelihoods", "split_workspace", "validate_hepdata", "workspaces",
            "write_comparison", "write_hepdata", "write_likelihoods"]
 
 

@@ -8,12 +8,17 @@ in each patch's metadata). The workspace per mass comes from
 once per analysis and model of ``registry.public_models``) and is split into BkgOnly + patch by
 :func:`split_workspace`. Blinded analyses publish background-only
 Asimov observations (the background expectation) instead of box counts; the patchset says so.
+
+After unblinding, `na64flow unblind` passes the observed counts (``observed={(analysis, run): n}``) and
+writes the same likelihoods with those observations under results/<tag>/unblinded/likelihoods/
+(:func:`save_likelihoods` on ``paths.observed_view(cfg)``; the blinded files are not touched).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 from .. import NA64Error, paths, registry, stats
 from ..config import section
@@ -22,9 +27,10 @@ from .inputs import channels_of
 
 log = logging.getLogger(__name__)
 
-def workspaces(cfg: dict, analysis: str, model: str) -> list[tuple[float, dict]]:
-    """(mass_gev, full workspace) at every mass with signal, from one built problem (the limits' model)."""
-    problem = stats.build_problem(cfg, analysis, model)
+def workspaces(cfg: dict, analysis: str, model: str, observed: dict | None = None) -> list[tuple[float, dict]]:
+    """(mass_gev, full workspace) at every mass with signal, from one built problem (the limits' model);
+    ``observed`` ({(analysis, run): count}, from `unblind` only) sets the observations."""
+    problem = stats.build_problem(cfg, analysis, model, observed)
     floor = stats.settings(cfg)["background_floor"]
     return [(float(f"{m:.6g}"), stats.build_workspace(problem, i, floor)) for i, m in enumerate(problem.mass_gev)]
 
@@ -75,17 +81,18 @@ def _union_bkgonly(parts: list[tuple[str, float, dict]], analysis: str) -> dict:
             "measurements": measurements, "version": "1.0.0"}
 
 
-def likelihoods(cfg: dict, analysis: str) -> tuple[dict, dict] | None:
+def likelihoods(cfg: dict, analysis: str, observed: dict | None = None) -> tuple[dict, dict] | None:
     """(BkgOnly workspace, patchset) of one analysis, or None if it has no signal tables.
 
     One patch per (model, mass): it adds the signal samples of that workspace to the channels of the
-    common BkgOnly (the union of all channels, :func:`_union_bkgonly`).
+    common BkgOnly (the union of all channels, :func:`_union_bkgonly`). ``observed``: the box counts
+    (`unblind` only; module docstring).
     """
     import pyhf
 
     built, builder = [], "na64flow.stats.build_workspace"
     for model in registry.public_models(cfg, analysis):
-        built += [(model, mass_gev, ws) for mass_gev, ws in workspaces(cfg, analysis, model)]
+        built += [(model, mass_gev, ws) for mass_gev, ws in workspaces(cfg, analysis, model, observed)]
     if not built:
         return None
     bkgonly = _union_bkgonly([(m, x, split_workspace(dict(ws))[0]) for m, x, ws in built], analysis)
@@ -105,7 +112,7 @@ def likelihoods(cfg: dict, analysis: str) -> tuple[dict, dict] | None:
                         poi_definition=f"{POI} = Br/coupling_ref" if c == "Br" else f"{POI} = ({c}/coupling_ref)^2")
         patches.append({"metadata": meta, "patch": ops})
     pyhf.Workspace(bkgonly)  # schema validation
-    blinded = any(stats.observed_of(cfg, a, r) is None for a, r in channels_of(cfg, analysis))
+    blinded = observed is None and any(stats.observed_of(cfg, a, r) is None for a, r in channels_of(cfg, analysis))
     description = (f"NA64 {analysis}: one signal patch per (model, mass_gev), {len(patches)} in all; "
                    f"workspaces from {builder}; channels = runs, those without signal for a model stay "
                    "background-only. "
@@ -125,6 +132,18 @@ def likelihoods(cfg: dict, analysis: str) -> tuple[dict, dict] | None:
     return bkgonly, patchset
 
 
+def save_likelihoods(cfg: dict, analysis: str, result: tuple[dict, dict]) -> list[Path]:
+    """Write one analysis' (BkgOnly, patchset) to likelihoods/<analysis>/ of ``cfg``'s results folder."""
+    outdir = paths.likelihood_dir(cfg, analysis)
+    out = []
+    for name, obj in zip(("BkgOnly.json", "patchset.json"), result, strict=True):
+        with paths.atomic_output(outdir / name) as fh:
+            json.dump(obj, fh, indent=1)
+        out.append(outdir / name)
+    log.info("wrote %s/{BkgOnly,patchset}.json (%d patches)", outdir, len(result[1]["patches"]))
+    return out
+
+
 def write_likelihoods(cfg: dict) -> list[str]:
     """Write BkgOnly.json + patchset.json per analysis (and combined); return the analyses written."""
     written = []
@@ -133,12 +152,6 @@ def write_likelihoods(cfg: dict) -> list[str]:
         if result is None:
             log.warning("%s: no signal tables found, no likelihood written", analysis)
             continue
-        outdir = paths.likelihood_dir(cfg, analysis)
-        for name, obj in zip(("BkgOnly.json", "patchset.json"), result, strict=True):
-            with paths.atomic_output(outdir / name) as fh:
-                json.dump(obj, fh, indent=1)
+        save_likelihoods(cfg, analysis, result)
         written.append(analysis)
-        log.info("wrote %s/{BkgOnly,patchset}.json (%d patches)", outdir, len(result[1]["patches"]))
     return written
-
-
