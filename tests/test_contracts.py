@@ -93,3 +93,24 @@ def test_cutflow_in_another_layout_is_refused_naming_the_columns(tmp_path):
     p.write_text("cut,data\nread,10\n")
     with pytest.raises(NA64Error, match=r"wide.csv: missing column\(s\) sample, step"):
         contracts.read_cutflow(p)
+
+
+def test_every_json_record_reads_and_writes_through_the_one_shared_base(tmp_path):
+    """The three JSON records share from_dict/to_dict/read/write (contracts.records.JsonRecord): same error
+    shape naming file, key and contract; optional keys defaulted; unknown keys kept; byte-stable rewrite."""
+    from na64flow.contracts.records import JsonRecord
+
+    for cls in (contracts.BackgroundEstimate, contracts.Normalisation, contracts.ObservedCount):
+        assert issubclass(cls, JsonRecord) and "from_dict" not in vars(cls) and "to_dict" not in vars(cls)
+    p = tmp_path / "count.json"
+    p.write_text('{"analysis": "na64h", "run": "2022", "observed": "three"}')
+    with pytest.raises(NA64Error, match=r"count.json: key .*invalid \(contract: analysis, run, observed\)"):
+        contracts.read_observed(p)
+    n = tmp_path / "k.json"
+    n.write_text('{"analysis": "na64e", "run": "2023", "k": 0.97, "note": 1}')
+    rec = contracts.read_normalisation(n)
+    assert (rec.k_unc, rec.method, rec.components, rec.extra) == (0.0, "", None, {"note": 1})
+    contracts.write_normalisation(n, rec)
+    once = n.read_bytes()
+    contracts.write_normalisation(n, contracts.read_normalisation(n))
+    assert n.read_bytes() == once and b"components" not in once

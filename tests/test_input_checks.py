@@ -210,3 +210,20 @@ def test_bad_configuration_errors_are_one_message_per_mistake(tmp_path, repo_roo
         load_config(path)
     lines = [ln for ln in str(exc.value).splitlines() if ln.strip().startswith("key ")]
     assert len(lines) == 2, str(exc.value)
+
+
+def test_reversed_analysis_window_is_reported_once_naming_the_key_not_once_per_run(tmp_path, repo_root):
+    """na64e has two runs: a reversed analysis-level window is one mistake, one message; a reversed
+    per-run override is named by its own key."""
+    def edit(c):
+        c["analyses"]["na64e"]["cuts"]["beam_momentum_window_gev"] = [110.0, 90.0]
+        c["analyses"]["na64e_plus"]["runs"]["2023"].setdefault("cuts", {})["beam_momentum_window_gev"] = [80.0, 60.0]
+
+    with pytest.raises(NA64Error) as exc:
+        load_config(_config_with(tmp_path, repo_root, edit))
+    lines = [ln.strip() for ln in str(exc.value).splitlines() if ln.strip().startswith("key ")]
+    assert lines == ["key 'analyses.na64e.cuts.beam_momentum_window_gev': window [110.0, 90.0] must be [low, high] "
+                     "with low < high",
+                     "key 'analyses.na64e_plus.runs.2023.cuts.beam_momentum_window_gev': window [80.0, 60.0] must be "
+                     "[low, high] with low < high"], str(exc.value)
+

@@ -84,14 +84,16 @@ def _check_cuts(cfg: dict) -> list[str]:
             if importlib.util.find_spec(f"na64flow_analyses.{a}") is None:
                 problems.append(f"key 'analyses.{a}': no analysis folder analyses/{a}/ (selection.py, "
                                 f"processor.py) to process events with; analyses: {', '.join(folders)}")
+    def reversed_windows(cuts: dict | None, where: str) -> list[str]:
+        return [f"key '{where}.cuts.{k}': window {v} must be [low, high] with low < high"
+                for k, v in (cuts or {}).items() if isinstance(v, list) and len(v) == 2 and not v[0] < v[1]]
+
     for a, acfg in cfg["analyses"].items():
         keys = cut_keys(acfg["setup"])
+        problems += reversed_windows(acfg.get("cuts"), f"analyses.{a}")     # once, not once per run
         for r, rcfg in acfg["runs"].items():
             merged = {**(acfg.get("cuts") or {}), **(rcfg.get("cuts") or {})}
-            for k, v in merged.items():
-                if isinstance(v, list) and len(v) == 2 and not v[0] < v[1]:
-                    problems.append(f"key 'analyses.{a}"
-                                    f".cuts.{k}' (run {r}): window {v} must be [low, high] with low < high")
+            problems += reversed_windows(rcfg.get("cuts"), f"analyses.{a}.runs.{r}")
             missing = [k for k in keys if k not in merged and not (k == "vhcal_max_gev" and not rcfg.get("vhcal"))]
             if needs_cuts and missing:
                 problems.append(f"key 'analyses.{a}.cuts' (run {r}): missing {', '.join(missing)} "

@@ -3,7 +3,6 @@
 # -- all taken from na64flow.registry (analyses, runs, models) and na64flow.paths (the results layout).
 # No physics here.
 
-import copy
 import hashlib
 import json
 import os
@@ -12,7 +11,6 @@ from pathlib import Path
 
 import yaml
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 from na64flow import NA64Error, paths, registry
 from na64flow.config import validate as na64_validate
@@ -32,12 +30,13 @@ def _unblind_requested(value):
 # the request is taken out of the configuration: no rule (and not the effective config.yaml) sees it
 UNBLIND = _unblind_requested(config.pop("unblind", None))
 
-# the package's validator first: one message per mistake, naming the key and the allowed keys/values
+# one validation, in place, against the package's schema (workflow/schemas/config.schema.yaml links it): the
+# package's messages (one per mistake, naming the key and the allowed keys/values) and the schema defaults
+# filled, as snakemake.utils.validate would
 try:
-    na64_validate(copy.deepcopy(config), "configuration (--configfile/--config)")
+    na64_validate(config, "configuration (--configfile/--config)")
 except NA64Error as _exc:
     raise WorkflowError(str(_exc)) from None
-validate(config, schema="../schemas/config.schema.yaml")
 config.pop("unblind", None)   # the schema's default false: not a key the rules' config.yaml carries
 
 SOURCE = config["input"]["source"]
@@ -89,12 +88,10 @@ onstart:
 
 if UNBLIND:
     # the guard runs before the DAG exists: without a matching freeze nothing is scheduled or written
-    import na64flow.config as _na64config
     from na64flow.unblind import check_allowed
 
     try:
-        _cfg = _na64config.validate(json.loads(json.dumps(config)), CONFIG)
-        check_allowed({**_cfg, "unblind": True, "_path": CONFIG})
+        check_allowed({**json.loads(json.dumps(config)), "unblind": True, "_path": CONFIG})
     except NA64Error as exc:
         raise WorkflowError(f"unblinding refused, nothing scheduled or written: {exc}") from None
 

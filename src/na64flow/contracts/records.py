@@ -1,34 +1,114 @@
 """The JSON records: background estimate (background -> limits, publish, plots, freeze), normalisation
 (normalisation -> limits, background) and observed box count (unblind -> limits).
 
+Each is a :class:`JsonRecord`: a dataclass whose fields are the record's keys in file order, each with
+its conversion and, if optional, its default (:func:`key`); further keys are kept in ``extra`` and
+written after them. ``from_dict``/``to_dict``/``read``/``write`` are shared; errors name the file,
+the key and the contract.
+
 >>> rec = BackgroundEstimate("na64e", "2023", 5e10, True, [], {"estimate": 0.5, "stat": 0.3, "syst": 0.4})
 >>> rec.estimate, rec.uncertainty
 (0.5, 0.5)
+>>> ObservedCount.from_dict({"analysis": "na64h", "run": "2022", "observed": "3"}).observed
+3
 """
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, ClassVar
 
 from .. import NA64Error
 from ..paths import require_file
 from ._json import _dump_json, _json
 
+_REQUIRED = object()
+
+
+def key(convert: Callable[[Any], Any] | None = None, default: Any = _REQUIRED, *, omit_none: bool = False):
+    """A record field: ``convert`` applied on reading (None: kept as is), ``default`` if the key is absent
+    from the file (none: the key is required). ``omit_none``: not written when None, and None by default
+    in the constructor too (such fields come last)."""
+    meta = {"convert": convert, "default": default, "omit_none": omit_none}
+    return field(default=None, metadata=meta) if omit_none else field(metadata=meta)
+
+
+def _total(value: Mapping) -> dict:
+    total = dict(value)
+    float(total["estimate"])
+    return total
+
 
 @dataclass
-class BackgroundEstimate:
+class JsonRecord:
+    """Shared reading and writing of the JSON records (the subclasses declare fields with :func:`key`)."""
+
+    WHAT: ClassVar[str] = "record"           # what the file is, in messages
+    MADE_BY: ClassVar[str] = ""              # the step that writes it
+    CONTRACT: ClassVar[str] = ""             # the keys, in messages
+    INDENT: ClassVar[int] = 2
+
+    @classmethod
+    def _keys(cls):
+        return [f for f in fields(cls) if f.name != "extra"]
+
+    @classmethod
+    def from_dict(cls, data: Mapping, where: str | None = None):
+        """The record of ``data``; NA64Error naming ``where``, the key and the contract if a key is bad."""
+        where = where or f"{cls.WHAT} record"
+        values = {}
+        try:
+            for f in cls._keys():
+                default = f.metadata["default"]
+                if f.name not in data and default is _REQUIRED:
+                    raise KeyError(f.name)
+                value = data[f.name] if f.name in data else copy.copy(default)
+                convert = f.metadata["convert"]
+                values[f.name] = value if convert is None else convert(value)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise NA64Error(f"{where}: key {exc} missing or invalid (contract: {cls.CONTRACT})") from exc
+        return cls(**values, extra={k: v for k, v in data.items() if k not in values})
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in self._keys()
+               if not (f.metadata["omit_none"] and getattr(self, f.name) is None)}
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def read(cls, path: str | Path):
+        path = require_file(path, cls.WHAT, cls.MADE_BY)
+        return cls.from_dict(_json(path), str(path))
+
+    @classmethod
+    def write(cls, path: str | Path, record) -> None:
+        rec = record if isinstance(record, cls) else cls.from_dict(record, str(path))
+        _dump_json(path, rec.to_dict(), indent=cls.INDENT)
+
+
+# ------------------------------------------------------------------------------------------------
+# background/<a>/<r>.json (background -> limits, publish, plots, freeze)
+
+
+@dataclass
+class BackgroundEstimate(JsonRecord):
     """Expected background in the signal box of one run, per source and in total."""
 
-    analysis: str
-    run: str
-    n_ot: float
-    blinded: bool
-    sources: list[dict]   # {"name", "label", "estimate", "stat", "syst", "method", "inputs"}
-    total: dict           # {"estimate", "stat", "syst", "uncertainty"[, "not_included"]}
-    extra: dict = field(default_factory=dict)   # further keys of the record, kept and written after these
+    WHAT: ClassVar[str] = "background estimate"
+    MADE_BY: ClassVar[str] = "background"
+    CONTRACT: ClassVar[str] = "analysis, run, n_ot, blinded, sources, total.estimate, total.uncertainty"
+
+    analysis: str = key(str)
+    run: str = key(str)
+    n_ot: float = key(float)
+    blinded: bool = key(bool, default=True)
+    sources: list[dict] = key(list, default=[])   # {"name", "label", "estimate", "stat", "syst", "method", "inputs"}
+    total: dict = key(_total)                      # {"estimate", "stat", "syst", "uncertainty"[, "not_included"]}
+    extra: dict = field(default_factory=dict)      # further keys of the record, kept and written after these
 
     @property
     def estimate(self) -> float:
@@ -42,32 +122,9 @@ class BackgroundEstimate:
             unc = math.hypot(self.total.get("stat", 0.0) or 0.0, self.total.get("syst", 0.0) or 0.0)
         return float(unc)
 
-    @classmethod
-    def from_dict(cls, data: Mapping, where: str = "background record") -> BackgroundEstimate:
-        try:
-            total = dict(data["total"])
-            float(total["estimate"])
-            known = ("analysis", "run", "n_ot", "blinded", "sources", "total")
-            return cls(str(data["analysis"]), str(data["run"]), float(data["n_ot"]), bool(data.get("blinded", True)),
-                       list(data.get("sources", [])), total, {k: v for k, v in data.items() if k not in known})
-        except (KeyError, TypeError, ValueError) as exc:
-            raise NA64Error(f"{where}: key {exc} missing or invalid "
-                            "(contract: analysis, run, n_ot, blinded, sources, total.estimate, total.uncertainty)") from exc
 
-    def to_dict(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
-        out.update(self.extra)
-        return out
-
-
-def read_background(path: str | Path) -> BackgroundEstimate:
-    path = require_file(path, "background estimate", "background")
-    return BackgroundEstimate.from_dict(_json(path), str(path))
-
-
-def write_background(path: str | Path, record: BackgroundEstimate | Mapping) -> None:
-    rec = record if isinstance(record, BackgroundEstimate) else BackgroundEstimate.from_dict(record, str(path))
-    _dump_json(path, rec.to_dict(), indent=2)
+read_background = BackgroundEstimate.read
+write_background = BackgroundEstimate.write
 
 
 # ------------------------------------------------------------------------------------------------
@@ -75,69 +132,47 @@ def write_background(path: str | Path, record: BackgroundEstimate | Mapping) -> 
 
 
 @dataclass
-class Normalisation:
+class Normalisation(JsonRecord):
     """Data / expected in the control region: k scales the signal yield, k_unc its nuisance parameter."""
 
-    analysis: str
-    run: str
-    k: float
-    k_unc: float
-    n_data: float | None
-    n_expected: float | None
-    method: str
-    region: str
-    components: dict | None = None
+    WHAT: ClassVar[str] = "dimuon normalisation"
+    MADE_BY: ClassVar[str] = "normalisation"
+    CONTRACT: ClassVar[str] = "analysis, run, k, k_unc, n_data, n_expected, method, region"
+
+    analysis: str = key(str)
+    run: str = key(str)
+    k: float = key(float)
+    k_unc: float = key(float, default=0.0)
+    n_data: float | None = key(default=None)
+    n_expected: float | None = key(default=None)
+    method: str = key(str, default="")
+    region: str = key(str, default="")
+    components: dict | None = key(default=None, omit_none=True)
     extra: dict = field(default_factory=dict)   # further keys of the record, kept and written after these
 
-    @classmethod
-    def from_dict(cls, data: Mapping, where: str = "normalisation record") -> Normalisation:
-        known = ("analysis", "run", "k", "k_unc", "n_data", "n_expected", "method", "region", "components")
-        try:
-            return cls(str(data["analysis"]), str(data["run"]), float(data["k"]), float(data.get("k_unc", 0.0)),
-                       data.get("n_data"), data.get("n_expected"), str(data.get("method", "")),
-                       str(data.get("region", "")), data.get("components"),
-                       {k: v for k, v in data.items() if k not in known})
-        except (KeyError, TypeError, ValueError) as exc:
-            raise NA64Error(f"{where}: key {exc} missing or not a number (contract: analysis, run, k, k_unc, "
-                            "n_data, n_expected, method, region)") from exc
 
-    def to_dict(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
-        if out["components"] is None:
-            del out["components"]
-        out.update(self.extra)
-        return out
+read_normalisation = Normalisation.read
+write_normalisation = Normalisation.write
 
 
-def read_normalisation(path: str | Path) -> Normalisation:
-    path = require_file(path, "dimuon normalisation", "normalisation")
-    return Normalisation.from_dict(_json(path), str(path))
-
-
-def write_normalisation(path: str | Path, record: Normalisation | Mapping) -> None:
-    rec = record if isinstance(record, Normalisation) else Normalisation.from_dict(record, str(path))
-    _dump_json(path, rec.to_dict(), indent=2)
+# ------------------------------------------------------------------------------------------------
+# unblinded/counts/<a>/<r>.json (unblind -> observed products, report)
 
 
 @dataclass
-class ObservedCount:
+class ObservedCount(JsonRecord):
     """Events observed in the signal box of one run, written only by `unblind` after the freeze check."""
 
-    analysis: str
-    run: str
-    observed: int
+    WHAT: ClassVar[str] = "observed box count"
+    MADE_BY: ClassVar[str] = "unblind"
+    CONTRACT: ClassVar[str] = "analysis, run, observed"
+    INDENT: ClassVar[int] = 1
+
+    analysis: str = key(str, default="")
+    run: str = key(str, default="")
+    observed: int = key(int)
     extra: dict = field(default_factory=dict)   # n_ot, source, freeze_hash, unblinded_utc
 
 
-def read_observed(path: str | Path) -> ObservedCount:
-    path = require_file(path, "observed box count", "unblind")
-    data = _json(path)
-    if "observed" not in data:
-        raise NA64Error(f"{path}: no 'observed' count")
-    extra = {k: v for k, v in data.items() if k not in ("analysis", "run", "observed")}
-    return ObservedCount(str(data.get("analysis", "")), str(data.get("run", "")), int(data["observed"]), extra)
-
-
-def write_observed(path: str | Path, count: ObservedCount) -> None:
-    _dump_json(path, {"analysis": count.analysis, "run": count.run, "observed": int(count.observed),
-                      **count.extra}, indent=1)
+read_observed = ObservedCount.read
+write_observed = ObservedCount.write

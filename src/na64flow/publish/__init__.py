@@ -24,15 +24,21 @@ from .hepdata import (
     background_table,
     cutflow_table,
     hepdata_submission,
-    likelihood_archive,
     limit_table,
     validate_hepdata,
     write_hepdata,
 )
-from .inputs import analyses_of, background_of, channel_name, channels_of, read_cutflow, read_limits
-from .likelihoods import likelihoods, save_likelihoods, split_workspace, workspaces, write_likelihoods
+from .inputs import analyses_of, background_of, channels_of, read_cutflow, read_limits
+from .likelihoods import (
+    likelihood_archive,
+    likelihoods,
+    save_likelihoods,
+    split_workspace,
+    workspaces,
+    write_likelihoods,
+)
 
-__all__ = ["analyses_of", "background_of", "background_table", "channel_name", "channels_of",
+__all__ = ["analyses_of", "background_of", "background_table", "channels_of",
            "comparison_with_published", "cutflow_table", "hepdata_submission", "likelihood_archive", "likelihoods",
            "limit_table", "read_cutflow", "read_limits", "save_likelihoods", "split_workspace", "validate_hepdata", "workspaces",
            "write_comparison", "write_hepdata", "write_likelihoods"]

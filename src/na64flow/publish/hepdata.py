@@ -36,6 +36,7 @@ from .. import NA64Error, paths, registry
 from ..config import analysis_config, runs_of, section
 from ..histograms import BLINDED
 from .inputs import analyses_of, background_of, read_cutflow, read_limits
+from .likelihoods import likelihood_archive
 
 log = logging.getLogger(__name__)
 
@@ -270,22 +271,6 @@ def background_table(cfg: dict, analysis: str, run: str, *, stage: Path | None =
 
 # ------------------------------------------------------------------------------------------------
 # submission
-
-
-def likelihood_archive(cfg: dict) -> Path | None:
-    """results/<tag>/likelihoods.tar.gz with every likelihoods/<analysis>/*.json (None if none exist)."""
-    import tarfile
-
-    root = paths.results_dir(cfg) / "likelihoods"
-    files = sorted(root.glob("*/*.json"))
-    if not files:
-        return None
-    out = paths.likelihood_archive_path(cfg)
-    with paths.atomic_output(out, mode=None) as tmp:
-        with tarfile.open(tmp, "w:gz") as tar:
-            for f in files:
-                tar.add(f, arcname=f"likelihoods/{f.parent.name}/{f.name}")
-    return out
 
 
 def default_observed(cfg: dict) -> bool:

@@ -26,10 +26,6 @@ def channels_of(cfg: dict, analysis: str) -> list[tuple[str, str]]:
     return [(analysis, r) for r in runs_of(cfg, analysis)]
 
 
-def channel_name(analysis: str, run: str) -> str:
-    return f"{analysis}_{run}".replace("-", "_").replace(".", "p")
-
-
 def _published_block(cfg: dict, analysis: str, run: str) -> dict:
     block = cfg["analyses"][analysis]["runs"][run].get("published")
     if block is None:

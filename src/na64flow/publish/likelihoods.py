@@ -8,6 +8,7 @@ in each patch's metadata). The workspace per mass comes from
 once per analysis and model of ``registry.public_models``) and is split into BkgOnly + patch by
 :func:`split_workspace`. Blinded analyses publish background-only
 Asimov observations (the background expectation) instead of box counts; the patchset says so.
+:func:`likelihood_archive` packs them into ``likelihoods.tar.gz`` (linked from the HEPData submission).
 
 After unblinding, `na64flow unblind` passes the observed counts (``observed={(analysis, run): n}``) and
 writes the same likelihoods with those observations under results/<tag>/unblinded/likelihoods/
@@ -155,3 +156,19 @@ def write_likelihoods(cfg: dict) -> list[str]:
         save_likelihoods(cfg, analysis, result)
         written.append(analysis)
     return written
+
+
+def likelihood_archive(cfg: dict) -> Path | None:
+    """results/<tag>/likelihoods.tar.gz with every likelihoods/<analysis>/*.json (None if none exist)."""
+    import tarfile
+
+    root = paths.results_dir(cfg) / "likelihoods"
+    files = sorted(root.glob("*/*.json"))
+    if not files:
+        return None
+    out = paths.likelihood_archive_path(cfg)
+    with paths.atomic_output(out, mode=None) as tmp:
+        with tarfile.open(tmp, "w:gz") as tar:
+            for f in files:
+                tar.add(f, arcname=f"likelihoods/{f.parent.name}/{f.name}")
+    return out
