@@ -85,13 +85,15 @@ def no_box_access(monkeypatch):
     monkeypatch.setattr(processing, "unblinded_data", forbidden)
 
 
+def install_fake_box(monkeypatch, counts: dict) -> None:
+    """Box reads replaced by fixed counts (no histogram files in these hand-made analyses)."""
+    monkeypatch.setattr(processing, "box_events", _fake_box(counts))
+    monkeypatch.setattr("na64flow.unblind.observed_histograms", lambda cfg, c: {})
+
+
 @pytest.fixture
 def fake_box(monkeypatch):
-    """Box reads replaced by fixed counts (no histogram files in these hand-made analyses)."""
-    def use(counts):
-        monkeypatch.setattr(processing, "box_events", _fake_box(counts))
-        monkeypatch.setattr("na64flow.unblind.observed_histograms", lambda cfg, c: {})
-    return use
+    return lambda counts: install_fake_box(monkeypatch, counts)
 
 
 def test_freeze_pins_inputs_tables_every_config_section_and_sources_without_reading_the_box(tmp_path, no_box_access):

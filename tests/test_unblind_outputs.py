@@ -11,14 +11,14 @@ import pytest
 from test_unblind_guard import (
     SETTINGS,
     _blinded_analysis,
-    _fake_box,
     _refused,
     _rows,
     _ucfg,
     _written_by_unblind,
+    install_fake_box,
 )
 
-from na64flow import cli, paths, processing, registry
+from na64flow import cli, paths, registry
 from na64flow.blinding import freeze
 from na64flow.stats import compute_limits
 from na64flow.stats.model import channel_name
@@ -29,11 +29,7 @@ COUNTS = {("na64mu", "2022"): 3, ("na64h", "2022"): 1, ("na64e", "2023"): 2}
 
 @pytest.fixture
 def fake_box(monkeypatch):
-    """Box reads replaced by fixed counts (as in test_unblind_guard: no histogram files here)."""
-    def use(counts):
-        monkeypatch.setattr(processing, "box_events", _fake_box(counts))
-        monkeypatch.setattr("na64flow.unblind.observed_histograms", lambda cfg, c: {})
-    return use
+    return lambda counts: install_fake_box(monkeypatch, counts)    # test_unblind_guard's
 
 
 def _observed_view(cfg):
