@@ -221,3 +221,58 @@ def test_tables_state_rate_scale_physical_and_published_exposure_equivalent(cfg)
     assert rec["total_published_exposure"] == pytest.approx(rec["total_physical"] * 9.37e11 / rec["n_ot"])
     md = background.markdown_table(rec)
     assert "upstream_interaction x100" in md and "published total 0.51" in md
+
+
+def _forced_central(cfg, model: str, n_toys: int = 30):
+    import copy
+    b = copy.deepcopy(config.section(cfg, "background"))
+    b["electron"]["sideband"].update(central="fit", primary=[model, 0])
+    b["closure"] = {"n_toys": n_toys}
+    return dict(cfg, background=b)
+
+
+def test_a_central_fit_failing_its_toy_closure_is_refused_and_replaced_with_the_reason_written(cfg):
+    """Attack (issue 11 item 4): configure as central a fit that closes on the simulated sample (|pull| < 2)
+    but whose toys show a pull width ~2.7 (errors 2.7x too small); the background step must refuse it,
+    use the method that passes, and say so in the record and in both tables."""
+    hfile = closure.toy_histogram_file(seed=31, n_upstream=1000.0, mc_factor=1.0)
+    rec = background.estimate_from_histograms(_forced_central(cfg, "gamma"), "na64e", "2016-2022", hfile)
+    src = rec["sources"][0]
+    gamma = next(c for c in src["inputs"]["candidates"] if c["model"] == "gamma" and c["fit_range_gev"] == [1.0, 6.0])
+    assert gamma["closes_on_simulation"]                     # the simulation closure alone would let it through
+    fit_toys, used_toys = src["inputs"]["toy_closure"]
+    assert fit_toys["method"] == "fit" and not fit_toys["passed"] and "pull width" in fit_toys["reason"]
+    assert used_toys["method"] == "transfer" and used_toys["passed"]
+    assert src["closure"]["central_model"] == "mc_transfer" and "REFUSED" in src["closure"]["decision"]
+    assert src["estimate"] == pytest.approx(next(c["estimate"] for c in src["inputs"]["candidates"]
+                                                 if c["model"] == "mc_transfer" and c["fit_range_gev"] == [1.0, 6.0]))
+    assert rec["closure_failed"] == []
+    assert "REFUSED" in background.markdown_table(rec) and "REFUSED" in background.latex_table(rec)
+
+
+def test_when_no_method_passes_its_toy_closure_the_source_is_marked_closure_failed(cfg, monkeypatch):
+    from na64flow import fits
+    real = fits.transfer_candidate
+
+    def inflated(*a, **k):          # the transfer factor quoting 4x its error: toy width ~0.25, fails too
+        c = real(*a, **k)
+        c.stat *= 4.0
+        return c
+
+    monkeypatch.setattr(fits, "transfer_candidate", inflated)
+    hfile = closure.toy_histogram_file(seed=31, n_upstream=1000.0, mc_factor=1.0)
+    rec = background.estimate_from_histograms(_forced_central(cfg, "gamma"), "na64e", "2016-2022", hfile)
+    assert rec["closure_failed"] == ["upstream_interactions"]
+    assert not rec["sources"][0]["closure"]["central_closes"]
+    assert "CLOSURE FAILED" in background.markdown_table(rec) and "closure failed" in background.latex_table(rec)
+
+
+def test_closure_step_shows_the_toy_verdict_the_background_step_used(cfg):
+    hfile = closure.toy_histogram_file(seed=31, n_upstream=1000.0, mc_factor=1.0)
+    c = _forced_central(cfg, "gamma")
+    rec = background.estimate_from_histograms(c, "na64e", "2016-2022", hfile)
+    seed = int(c["seed"]) + [str(r) for r in config.runs_of(c, "na64e")].index("2016-2022")
+    rows = closure.closure_rows(c, "na64e", "2016-2022", hfile, n_toys=30, seed=seed)
+    toys = [r for r in rows if r["kind"] == "toys"]
+    assert [(t["method"], t["passed"], t["pull_width"]) for t in toys] == \
+        [(t["method"], t["passed"], t["pull_width"]) for t in rec["sources"][0]["inputs"]["toy_closure"]]

@@ -57,6 +57,7 @@ DEFAULTS = {
     "power_law_offset_gev": 1.0,     # [est] c in (x + c)^-p
     "min_fit_events": 10.0,          # [est] fewer side-band events in a fit range: shape unconstrained
     "max_closure_pull": 2.0,         # [est] a fit choice must reproduce the simulated box within 2 sigma
+    "syst_min_significance": 2.0,    # [lit: Barlow hep-ex/0207026] a range-choice check within 2 sigma adds no syst
     "validation_width_gev": 10.0,    # [est] pseudo-box thr < x < thr + width for closure on data
     "mc_norm_region": "calibration",
     "mc_norm_syst": {                # relative normalisation systematic of MC-based sources
@@ -245,6 +246,48 @@ def _run_scales(cfg: dict, analysis: str, run: str) -> dict[str, float]:
     return {k: float(v) for k, v in scales.items()}
 
 
+def decide_central(cfg: dict, analysis: str, run: str, hfile: dict, seed: int | None = None) -> tuple[dict, list[dict], str]:
+    """The central side-band method of this run, decided by its toy closure (a method that fails closure
+    cannot be the central estimate, issue 11 item 4).
+
+    The configured ``sideband.central`` is tested with ``closure.toy_closure`` (``background.closure.n_toys``
+    toys; ``closure.verdict: false`` or ``n_toys: 0`` skip the test, said in the record). Failing, it is
+    refused and the other method ("transfer" <-> "fit") is tested; the first that passes becomes central.
+    If none passes the configured one is kept and the source is marked CLOSURE FAILED. Returns (the
+    background settings with the decided central, the toy rows, a sentence saying what was decided and why).
+    The closure step calls the same function, so its toy table is the verdict the background used.
+    """
+    bcfg = settings(cfg)
+    setup = config.analysis_config(cfg, analysis)["setup"]
+    sb = (bcfg.get(setup) or {}).get("sideband")
+    configured = sb.get("central", "transfer")
+    ccfg = bcfg.get("closure") or {}
+    n_toys = int(ccfg.get("n_toys", 50))
+    replaced = [samples.mc_sample(p) for p in sb.get("replaces", []) if samples.mc_sample(p) in hfile["samples"]]
+    if not ccfg.get("verdict", True) or n_toys <= 0 or not replaced:
+        return bcfg, [], f"central '{configured}' as configured (toy closure not run: verdict off, no toys or no simulation)"
+    from .. import closure   # closure imports this package: import here, no cycle
+
+    runs = [str(r) for r in config.runs_of(cfg, analysis)]
+    if seed is None:   # the closure step's seed of this run: both steps show the same verdict
+        seed = int(cfg.get("seed", 0)) + (runs.index(str(run)) if str(run) in runs else 0)
+    rows = [closure.toy_closure(cfg, analysis, run, hfile, n_toys, seed, central=configured)]
+    chosen, note = configured, f"central '{configured}' as configured: toy closure passes"
+    if not rows[0]["passed"]:
+        alt = "fit" if configured == "transfer" else "transfer"
+        rows.append(closure.toy_closure(cfg, analysis, run, hfile, n_toys, seed, central=alt))
+        if rows[1]["passed"]:
+            chosen = alt
+            note = (f"configured central '{configured}' REFUSED: its toy closure fails ({rows[0]['reason']}); "
+                    f"replaced by '{alt}' (toy closure passes)")
+        else:
+            note = (f"CLOSURE FAILED: no method passes the toy closure ('{configured}': {rows[0]['reason']}; "
+                    f"'{alt}': {rows[1]['reason']}); '{configured}' kept")
+    out = dict(bcfg)
+    out[setup] = dict(bcfg[setup], sideband=dict(sb, central=chosen))
+    return out, rows, note
+
+
 def estimate_from_histograms(cfg: dict, analysis: str, run: str, hfile: dict, norm: dict | None = None) -> dict:
     """The background record (docs/contracts.md) of one analysis and run from its histogram file.
 
@@ -266,7 +309,13 @@ def estimate_from_histograms(cfg: dict, analysis: str, run: str, hfile: dict, no
     if sb:
         h = get_hist(hfile, samples.DATA, sb["histogram"])
         h_mc = replaced_simulation(hfile, sb)
-        ex, inputs = sideband_estimate(h, setup, cuts, bcfg, h_mc=h_mc)
+        bcfg_used, toy_rows, decision = decide_central(cfg, analysis, run, hfile)
+        ex, inputs = sideband_estimate(h, setup, cuts, bcfg_used, h_mc=h_mc)
+        toys_pass = bool(all(r["passed"] for r in toy_rows[-1:]))   # the verdict of the method now central
+        inputs["central_decision"] = decision
+        inputs["toy_closure"] = [{k: r[k] for k in ("method", "central_as_used", "n_toys", "pull_mean",
+                                                      "pull_mean_err", "pull_width", "passed", "reason")}
+                                 for r in toy_rows]
         inputs["replaces"] = list(sb.get("replaces", []))
         replaced = list(sb.get("replaces", []))
         empty = bool(ex.central.model == "mc_transfer" and ex.estimate == 0.0)
@@ -293,7 +342,9 @@ def estimate_from_histograms(cfg: dict, analysis: str, run: str, hfile: dict, no
                    "method": f"side-band extrapolation of data ({inputs['projection']} shape, {how}; "
                              f"syst = {inputs['syst_definition']})",
                    "inputs": inputs}
-        src["closure"] = {"central_closes": bool(ex.central.closes), "central_model": ex.central.model,
+        src["closure"] = {"central_closes": bool(ex.central.closes and toys_pass), "central_model": ex.central.model,
+                          "simulation_closure_passes": bool(ex.central.closes), "toy_closure_passes": toys_pass,
+                          "decision": decision,
                           "failed_candidates": [f"{c.model} {list(c.fit_range)}" for c in ex.candidates
                                                 if not c.closes]}
         src["name"] = sb["name"]

@@ -31,9 +31,13 @@ def statement_lines(rec: dict) -> list[str]:
         out.append(f"At the published exposure n_ot = {rec['published_n_ot']:.3g}: {_fmt(rec['total_published_exposure'])}"
                    + (f"; published total {_fmt(pub)} ± {_fmt(rec.get('published_total_unc'))} "
                       f"[{rec.get('published_reference', '')}]" if pub is not None else "") + ".")
+    for s in rec.get("sources", []):
+        dec = (s.get("closure") or {}).get("decision", "")
+        if "REFUSED" in dec or "CLOSURE FAILED" in dec:
+            out.append(f"Central method of '{s['name']}': {dec} (closure/<analysis>.md).")
     for name in rec.get("closure_failed") or []:
-        out.append(f"CLOSURE FAILED: the central method of '{name}' does not close on simulation "
-                   "(see inputs.candidates, closure/<analysis>.md).")
+        out.append(f"CLOSURE FAILED: the central method of '{name}' does not pass its closure (simulation or toys; "
+                   "see inputs.candidates, inputs.toy_closure, closure/<analysis>.md).")
     return out
 
 
