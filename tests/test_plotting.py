@@ -1,5 +1,5 @@
-"""The plot step: plots from hand-made limit, cut-flow, background and histogram files, and the
-(g-2)_mu band of the one-loop Z' contribution."""
+"""The plot step: plots from hand-made limit, cut-flow, background and histogram files (the (g-2)_mu
+physics of the band: tests/test_g_minus_2.py)."""
 
 from __future__ import annotations
 
@@ -19,26 +19,6 @@ def cfg_png(tmp_path):
     cfg["publish"]["formats"] = ["png"]     # keep the tests fast; PDF is tested once below
     cfg["publish"]["dpi"] = 50
     return cfg
-
-
-def test_delta_a_mu_light_zprime_is_schwinger_term_g2_over_8pi2():
-    g = 1e-3
-    assert math.isclose(plotting.delta_a_mu_zprime(g, 1e-6), g**2 / (8 * math.pi**2), rel_tol=1e-6)
-
-
-def test_delta_a_mu_heavy_zprime_is_g2_mmu2_over_12pi2_mz2():
-    g, m = 1e-2, 50.0
-    expected = g**2 * plotting.M_MU_GEV**2 / (12 * math.pi**2 * m**2)
-    assert math.isclose(plotting.delta_a_mu_zprime(g, m), expected, rel_tol=1e-3)
-
-
-def test_g_minus_2_band_at_low_mass_is_about_4p5e_minus_4():
-    # Delta a_mu = 2.51e-9 -> g = sqrt(8 pi^2 * 2.51e-9) = 4.45e-4 for m_Z' << m_mu
-    lo, hi = plotting.g_minus_2_band(np.array([1e-7, 1.0]), 2.51e-9, 5.9e-10, 2.0)
-    central = math.sqrt(8 * math.pi**2 * 2.51e-9)
-    assert lo[0] < central < hi[0]
-    assert math.isclose(hi[0], math.sqrt(8 * math.pi**2 * (2.51e-9 + 2 * 5.9e-10)), rel_tol=1e-4)
-    assert hi[1] > 10 * hi[0]   # heavier Z' needs a larger coupling
 
 
 def test_limit_plots_from_hand_made_limit_files(cfg_png):

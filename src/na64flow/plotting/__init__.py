@@ -9,7 +9,8 @@ yet are named in the output (and in index.json under "missing"); the step fails 
 all can be plotted.
 
 Modules: :mod:`.style` (fixed colour-blind-safe palette per process, labels with exposure and run, the
-Plotter), :mod:`.limits` (limits with bands drawn as steps, (g-2)_mu band, Br(eta/eta')),
+Plotter), :mod:`.limits` (limits with bands drawn as steps, the (g-2)_mu band of
+:mod:`na64flow.physics.g_minus_2`, Br(eta/eta')),
 :mod:`.selection` ((E_ECAL, E_HCAL) plane, cut flow vs stacked simulation with ratio, background
 sources with upper values as arrows), :mod:`.closure` (the closure plot of the closure step).
 :func:`make_all` takes the output folder and ``observed`` (draw observed limits), so the blinded and
@@ -26,20 +27,11 @@ from .. import NA64Error, paths, registry
 from ..config import add_config_arguments, config_from_args, runs_of
 from ..publish.hepdata import default_observed
 from ..publish.inputs import analyses_of
-from .limits import (
-    M_MU_GEV,
-    delta_a_mu_zprime,
-    g_minus_2_band,
-    plot_beam_overlay,
-    plot_coupling_limits,
-    plot_ldm_y,
-    plot_meson_br,
-)
+from .limits import plot_beam_overlay, plot_coupling_limits, plot_ldm_y, plot_meson_br
 from .selection import events_inside_box, plot_background, plot_cutflow, plot_ecal_hcal
 from .style import PROCESS_COLOR, Plotter, process_colors
 
-__all__ = ["M_MU_GEV", "PROCESS_COLOR", "Plotter", "delta_a_mu_zprime", "events_inside_box", "g_minus_2_band",
-           "make_all", "paths", "plot_background", "plot_beam_overlay", "plot_coupling_limits", "plot_cutflow",
+__all__ = ["PROCESS_COLOR", "Plotter", "events_inside_box", "make_all", "paths", "plot_background", "plot_beam_overlay", "plot_coupling_limits", "plot_cutflow",
            "plot_ecal_hcal", "plot_ldm_y", "plot_meson_br", "process_colors"]
 
 
