@@ -96,3 +96,41 @@ def test_blinded_histogram_with_entries_in_box_is_refused(cfg_png):
     with pytest.raises(NA64Error, match="inside the signal box"):
         plotting.plot_ecal_hcal(p, "na64e", "2016-2022")
     assert not list(p.out_dir.glob("*ecal_hcal*"))
+
+
+def test_plots_made_per_category_and_gathered_equal_the_single_plot_step(cfg_png, tmp_path):
+    """The workflow's one job per category plus the gathering give the same files and index as one call."""
+    populate(cfg_png)
+    whole = plotting.make_all(cfg_png, tmp_path / "whole")
+    parts = [tmp_path / "parts" / c for c in plotting.categories(cfg_png)]
+    for d in parts:
+        plotting.make_all(cfg_png, d, category=d.name)
+    index = plotting.gather(parts, tmp_path / "joined")
+    key = lambda plots: sorted(plots, key=lambda m: (m["category"], m["name"]))   # noqa: E731
+    assert key(index["plots"]) == key(whole.made) and sorted(index["missing"]) == sorted(whole.missing)
+    assert whole.made and {m["category"] for m in whole.made} <= set(plotting.categories(cfg_png))
+    files = sorted(f.name for f in (tmp_path / "joined").iterdir())
+    assert files == sorted(f.name for f in (tmp_path / "whole").iterdir())
+    for f in files:
+        if f.endswith(".png"):
+            assert (tmp_path / "joined" / f).read_bytes() == (tmp_path / "whole" / f).read_bytes(), f
+
+
+def test_gather_names_the_category_whose_plots_are_missing(cfg_png, tmp_path):
+    (tmp_path / "na64e").mkdir()
+    with pytest.raises(NA64Error, match=r"na64e/index.json: missing \(made by `na64flow plot --category na64e`\)"):
+        plotting.gather([tmp_path / "na64e"], tmp_path / "joined")
+
+
+def test_ecal_hcal_bins_are_one_image_in_the_pdf(cfg_png):
+    """The (E_ECAL, E_HCAL) bins are rasterised in vector output: the PDF holds an image, not a path per bin."""
+    cfg_png["publish"]["formats"] = ["pdf"]
+    path = plotting.paths.histograms_path(cfg_png, "na64e", "2016-2022")
+    histograms.save(path, {"schema_version": histograms.SCHEMA_VERSION, "analysis": "na64e", "run": "2016-2022",
+                           "blinded": True, "n_ot": 2e9, "box": {},
+                           "samples": {"data": {"cutflow": {}, "regions": {}, "hists": {"ecal_hcal": ecal_hcal_hist()}}}})
+    p = plotting.Plotter(cfg_png, plotting.paths.plots_dir(cfg_png))
+    plotting.plot_ecal_hcal(p, "na64e", "2016-2022")
+    pdf = (p.out_dir / "na64e-ecal_hcal_2016_2022.pdf").read_bytes()
+    # the colour bar is an image anyway (matplotlib rasterises long bars); the bins add one more
+    assert pdf.count(b"/Subtype /Image") >= 2 and len(pdf) < 100_000   # 3e5 bytes with a path per bin

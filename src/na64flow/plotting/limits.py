@@ -178,9 +178,11 @@ def plot_beam_overlay(p, model: str = "dark_photon") -> None:
            + exposure_text(p.cfg, "combined") + "." + caption_extra, rlabel="all beams")
 
 
-def plot_ldm_y(p) -> None:
-    """y = eps^2 alpha_D (m_chi/m_A')^4 vs m_chi (m_A' = 3 m_chi) for each alpha_D file found."""
-    wanted = sorted((a, m) for a, m in registry.limit_targets(p.cfg) if registry.parse_model(m)[1] is not None)
+def plot_ldm_y(p, analysis: str | None = None) -> None:
+    """y = eps^2 alpha_D (m_chi/m_A')^4 vs m_chi (m_A' = 3 m_chi) for each alpha_D file found (of one
+    analysis if given)."""
+    wanted = sorted((a, m) for a, m in registry.limit_targets(p.cfg)
+                    if registry.parse_model(m)[1] is not None and analysis in (None, a))
     files = [(a, m, p.limits_path(a, m)) for a, m in wanted]
     files = [(a, m, f) for a, m, f in files if p.need(f, f"limits --analysis {a} --model {m}")]
     for analysis, name, path in files:
