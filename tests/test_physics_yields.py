@@ -150,7 +150,7 @@ def test_meson_production_probability_is_sum_over_target_materials_of_effective_
 def test_eta_charge_exchange_cross_section_is_the_geant4_lyubovitskij_parametrisation():
     """sigma(pi- p -> eta n) = 36 x^-1.26 (5.6 - 0.5 ln x)/(6.0 + 1.6 ln x) ub, x = s/10 GeV^2 (Geant4
     G4ChargeExchangeXS): by hand at 50 GeV/c s = 94.727 GeV^2, x = 9.4727 -> 0.988 ub; an A2-Regge fall
-    (about p^-1.3 between 15 and 50 GeV/c); eta' = 0.55 eta."""
+    (about p^-1.5 between 15 and 50 GeV/c); eta' = 0.55 eta."""
     assert mesons.sigma_eta_proton_ub(50.0) == pytest.approx(0.988, rel=1e-3)
     slope = np.log(mesons.sigma_eta_proton_ub(50.0) / mesons.sigma_eta_proton_ub(15.0)) / np.log(50.0 / 15.0)
     assert -1.6 < slope < -1.2

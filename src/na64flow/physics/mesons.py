@@ -10,7 +10,7 @@ Br(M -> inv) < N_up / (N_piOT P_M eps_M)). Treatment:
   11.2+; V. Ivanchenko, T. L. Chau 2023) [lit]:
       sigma(pi- p -> M n) = A x^-(2-2alpha') (1 + g0 + g1 ln x) / (c0 + c1 ln x)  ub,   x = s / (10 GeV^2),
   eta: A = 36, 2 - 2alpha' = 1.26, g0 = 4.6, g1 = -0.5, c0 = 6.0, c1 = 1.6, i.e. 0.99 ub at 50 GeV/c,
-  1.4 ub at 40 GeV/c, 6.2 ub at 15 GeV/c, 25 ub at 6 GeV/c (an A2-exchange fall ~ p^-1.3). The earlier
+  1.4 ub at 40 GeV/c, 6.2 ub at 15 GeV/c, 25 ub at 6 GeV/c (an A2-exchange fall ~ p^-1.5). The earlier
   [est] 6.0 ub at 50 GeV/c (from memory of GAMS/Apel et al., "7 ub at 38-40 GeV/c") fails that Regge fall
   from the few-GeV values by a factor 3-5 (likely a dsigma/dt(0) in ub/GeV^2 read as ub): replaced.
   The measured tables (GAMS, Alde et al., Z. Phys. C 36 (1987) 603; Apel et al., Phys. Lett. B 83 (1979)
