@@ -18,8 +18,8 @@ Br(M -> inv) < N_up / (N_piOT P_M eps_M)). Treatment:
 * eta': sigma(eta') = R sigma(eta) with R = 0.55 [est]: quark-flavour mixing gives R ~ tan^2(phi) = 0.67
   (phi = 39.3 deg, Feldmann-Kroll-Stech [lit]) before the t_min/phase-space suppression of the heavier
   eta'; 0.55 is the GAMS eta'/eta ratio as remembered (not readable here). The same Geant4 parametrisation
-  gives 0.029 ub for eta' (R = 0.03), against the mixing estimate by 20x and against NA64h's own pair of
-  limits (Br(eta')/Br(eta) = 2.1/1.1, i.e. R * eps ratio ~ 0.5): not adopted for eta'.
+  gives 0.029 ub for eta' (R = 0.03), against the mixing estimate by 20x (the
+  choice rests on the mixing argument only; a published limit is never an input): not adopted for eta'.
 * Nuclei: an exclusive process needs the incoming pion and the outgoing meson to cross the nucleus
   without an inelastic interaction (which would make visible hadrons). Glauber-type effective proton
   number (incoherent, optical limit) [lit: Glauber; e.g. Kopeliovich, Nemchik et al. for exclusive
