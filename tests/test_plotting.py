@@ -4,9 +4,7 @@ physics of the band: tests/test_g_minus_2.py)."""
 from __future__ import annotations
 
 import json
-import math
 
-import numpy as np
 import pytest
 from publish_fixtures import ecal_hcal_hist, make_config, populate
 
