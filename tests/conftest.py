@@ -20,6 +20,28 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "optional(reason): a test that may skip (the reason says when)")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_cmdline_main(config):
+    """`pytest -n 2` keeps each test module on one worker (xdist ``loadfile``, not ``load``).
+
+    Several modules build an expensive module-scoped fixture (a fresh clone running the whole default
+    reproduction, blinded chains run twice, coverage seeds); xdist's default ``load`` sends single tests to
+    either worker and each worker then builds the fixture again: the suite ran the full reproduction twice.
+    """
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadfile"
+
+
+# modules whose module fixture is the longest: scheduled first so that no long module starts last
+LONGEST_FIRST = ("test_release_path.py", "test_blinding_outputs.py", "test_workflow_blinding.py",
+                 "test_coverage.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: file order kept otherwise
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """A skipped test fails unless it is marked ``optional`` with a reason: a test that silently skips

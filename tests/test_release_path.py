@@ -241,3 +241,93 @@ def test_every_file_the_run_wrote_is_a_declared_output(fresh_default):
             continue
         stray.append(rel.as_posix())
     assert not stray, f"files written but declared by no rule: {stray[:20]}"
+
+
+def _tree(root: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _everyday(clone: Path, words: str) -> str:
+    """A command of the README's "Everyday use" block (as `python3 -m snakemake ...`), checked to be there."""
+    readme = (clone / "README.md").read_text()
+    everyday = readme.split("## Everyday use", 1)[1].split("\n## ", 1)[0]
+    line = next((ln.split("#")[0].strip() for ln in everyday.splitlines()
+                 if ln.startswith("snakemake") and ln.split("#")[0].strip().endswith(words)), None)
+    assert line, f"the README's Everyday use has no `snakemake ... {words}` command: update this test"
+    return "python3 -m " + line
+
+
+def test_blinding_protocol_of_the_readme_in_the_fresh_clone(fresh_default):
+    """The README's blinding protocol as a user runs it, on the default run of the fresh clone (so this test
+    runs last in the module): the blinded run holds no box count; `freeze`; a cut edited in
+    configs/default.yaml makes `--config unblind=true` refuse, naming the section, and change no file; with
+    the file restored it unblinds, writing only under unblinded/; a forced rerun of every `limits` job leaves
+    the observed limits alone and the blinded ones blinded."""
+    clone, env = fresh_default
+    cfg = _cfg(clone, "default")
+    res = clone / "results" / cfg["tag"]
+    analyses = list(cfg["analyses"])
+    # blinded: no data box count in any table, no unblinding output or log
+    for a in analyses:
+        for r in map(str, cfg["analyses"][a]["runs"]):
+            data = [row for row in _rows(res / "cutflows" / a / f"{r}.csv") if row["sample"] == "data"]
+            assert data[-1]["step"] == "box" and data[-1]["raw"] == "blinded", (a, r, data[-1])
+        assert all(row["box"] == "blinded" for row in _rows(res / "cutflows" / a / "summary.csv")
+                   if row["sample"] == "data")
+    assert not (res / "unblinded").exists()
+    assert not any("unblind" in p.name for p in (res / "logs").rglob("*"))
+
+    out = _run(_everyday(clone, "freeze"), clone, env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    frozen = json.loads((res / "freeze.json").read_text())
+    assert any(n.startswith("na64h/2022 data/") for n in frozen["state"]["ntuples"]), frozen["state"]["ntuples"]
+
+    unblind = _everyday(clone, "--config unblind=true")
+    config_file = clone / "configs" / "default.yaml"
+    original = config_file.read_text()
+    assert "veto_max_mip: 0.5 " in original
+    config_file.write_text(original.replace("veto_max_mip: 0.5 ", "veto_max_mip: 0.6 ", 1))
+    before = _tree(clone / "results")
+    refused = _run(unblind, clone, env)
+    assert refused.returncode != 0
+    assert "configuration section analyses: changed" in refused.stdout + refused.stderr, refused.stderr[-3000:]
+    assert _tree(clone / "results") == before            # a refused unblinding writes nothing
+    config_file.write_text(original)
+
+    out = _run(unblind, clone, env)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    after = _tree(clone / "results")
+    assert {k for k in before if after.get(k) != before[k]} == set()   # no blinded product touched
+    new = {k for k in after if k not in before}
+    prefix = f"{cfg['tag']}/"
+    assert new and all(k.startswith((prefix + "unblinded/", prefix + "audit/", prefix + "logs/")) for k in new), \
+        sorted(new)[:20]
+    u = res / "unblinded"
+    audit = json.loads((u / "audit.json").read_text())
+    assert frozen["hash"] in json.dumps(audit)
+    rows = _rows(u / "limits" / "combined" / "dark_photon.csv")
+    assert rows and all(row["obs"] != "" and float(row["obs"]) > 0 for row in rows)
+    for a in analyses:
+        for r in map(str, cfg["analyses"][a]["runs"]):
+            data = [row for row in _rows(u / "cutflows" / a / f"{r}.csv") if row["sample"] == "data"]
+            assert data[-1]["step"] == "box" and int(data[-1]["raw"]) == audit["counts"][a][r]
+    assert (u / "hepdata" / "submission.yaml").is_file() and any((u / "plots" / "figures").glob("*.png"))
+
+    # observed limits survive a forced rerun of every `limits` job (which stays blinded)
+    from na64flow import registry
+
+    observed = _tree(u / "limits")
+    jobs = {(a, registry.parse_model(m)[0].name) for a, m in registry.limit_targets(cfg)}
+    out = _run("python3 -m snakemake --cores all --forcerun " + " ".join(f"limits_{a}_{m}" for a, m in sorted(jobs)),
+               clone, env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert _tree(u / "limits") == observed
+    assert all(row["obs"] == "" for row in _rows(res / "limits" / "combined" / "dark_photon.csv"))
