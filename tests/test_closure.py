@@ -9,9 +9,9 @@ from na64flow import cli, closure, config, histograms, paths
 def test_closure_passes_on_simulation_like_toy(cfg):
     hfile = closure.toy_histogram_file(seed=21, n_upstream=1000.0)
     rows = closure.closure_rows(cfg, "na64e", "2016-2022", hfile, n_toys=40, seed=1)
-    tests = [r["test"] for r in rows]
+    tests = [r.get("test") for r in rows]
     assert "simulation mc_upstream_interaction" in tests and any(t.startswith("simulation all processes") for t in tests)
-    assert any(t.startswith("toys") for t in tests) and any(t.startswith("data validation") for t in tests)
+    assert any(r["kind"] == "toys" for r in rows) and any(str(t).startswith("data validation") for t in tests)
     for r in rows:
         assert r["passed"], r
 
@@ -39,7 +39,7 @@ def test_validation_truth_is_next_to_the_box_not_inside():
 
 def test_closure_cli_writes_tables_and_plots(tmp_config):
     path, raw = tmp_config()
-    raw["background"]["closure"] = {"n_toys": 5}
+    raw["background"]["closure"] = {"n_toys": 20}
     raw["analyses"]["na64e"]["runs"] = {"2016-2022": raw["analyses"]["na64e"]["runs"]["2016-2022"]}
     import yaml
     path.write_text(yaml.safe_dump(raw))
@@ -55,7 +55,12 @@ def test_closure_cli_writes_tables_and_plots(tmp_config):
     import csv
     import io
     rows = list(csv.DictReader(io.StringIO(csv_text)))
-    assert len(rows) == 4 and all(len(r) == 11 and r["pull"] != "" for r in rows)
+    assert len(rows) == 3 and all(len(r) == 11 and r["pull"] != "" for r in rows)    # rows with a known truth
+    toys = list(csv.DictReader(io.StringIO((base / "closure" / "na64e_toys.csv").read_text())))
+    assert len(toys) == 1 and set(toys[0]) == set(closure.TOY_COLUMNS) and toys[0]["pull_width"] != ""
+    md = (base / "closure" / "na64e.md").read_text()
+    assert "## Toy closure of the central method" in md and "pull width" in md
+    assert (base / "closure" / "na64e.tex").read_text().count(r"\begin{tabular}") == 2
 
 
 def test_closure_never_reads_data_box_region_or_bins(cfg):
@@ -73,8 +78,8 @@ def test_closure_toys_fail_when_the_quoted_error_is_four_times_too_large(cfg, mo
     from na64flow import fits
     hfile = closure.toy_histogram_file(seed=26, n_upstream=1000.0)
     good = closure.closure_rows(cfg, "na64e", "2016-2022", hfile, n_toys=30, seed=3)
-    toy = next(r for r in good if r["test"].startswith("toys"))
-    assert toy["passed"] and 0.8 <= toy["pull_with_syst"] <= 1.2, toy
+    toy = next(r for r in good if r["kind"] == "toys")
+    assert toy["passed"] and 0.8 <= toy["pull_width"] <= 1.2, toy
     real = fits.transfer_candidate
 
     def inflated(*a, **k):
@@ -84,5 +89,5 @@ def test_closure_toys_fail_when_the_quoted_error_is_four_times_too_large(cfg, mo
 
     monkeypatch.setattr(fits, "transfer_candidate", inflated)
     bad = closure.closure_rows(cfg, "na64e", "2016-2022", hfile, n_toys=30, seed=3)
-    toy = next(r for r in bad if r["test"].startswith("toys"))
-    assert toy["pull_with_syst"] < 0.5 and not toy["passed"], toy
+    toys = [r for r in bad if r["kind"] == "toys"]
+    assert toys[0]["pull_width"] < 0.5 and not toys[0]["passed"] and "pull width" in toys[0]["reason"], toys

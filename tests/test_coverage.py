@@ -82,3 +82,19 @@ def test_coverage_cli_writes_summary_tables(tmp_config):
     md = (out / "summary.md").read_text()
     assert "na64h" in md and "KS p" in md
     assert (out / "seeds.csv").read_text().count("\n") == 4
+
+
+def test_ks_of_an_always_empty_box_is_reported_as_uninformative_not_as_a_pass():
+    """With N = 0 in every seed the randomised p-values are uniform whatever the prediction: the KS test
+    must not count as passed (the NA64mu / NA64h boxes at the default exposure)."""
+    rng = np.random.default_rng(3)
+    rows = [{"estimate": e, "uncertainty": 0.3 * e, "stat": 0.3 * e, "observed": 0, "mc_expected": 1e-7}
+            for e in rng.gamma(100.0, 1e-9, 40)]
+    s = coverage.summarise(rows, coverage.DEFAULTS["targets"])
+    assert s["nonzero_truth_fraction"] == 0.0 and not s["ks_informative"] and s["passed"]["ks"] is None
+    wrong = [dict(r, estimate=100 * r["estimate"]) for r in rows]      # 100x too high: KS still "uniform"
+    assert coverage.summarise(wrong, coverage.DEFAULTS["targets"])["passed"]["ks"] is None
+    assert "n/a" in coverage.markdown({"n_seeds": 40, "seeds": [1, 40], "targets": coverage.DEFAULTS["targets"],
+                                       "timing": {}, "runs": {}, "analyses": {"x": s}})
+    populated = [dict(r, observed=int(k)) for r, k in zip(rows, rng.poisson(1.0, 40))]
+    assert coverage.summarise(populated, coverage.DEFAULTS["targets"])["ks_informative"]

@@ -165,6 +165,38 @@ def test_muon_full_ww_is_below_iww_with_x_independent_tmin():
         assert 0.3 < ww / iww < 0.9
 
 
+def _petrukhin_shestakov_dsigma_dv_cm2(v, e_gev, z=82, a_mass=207.2):
+    """Muon bremsstrahlung mu Z -> mu Z gamma, closed form of Petrukhin & Shestakov (Sov. J. Nucl. Phys. 7
+    (1968) 485; Geant4 Physics Reference Manual, muon bremsstrahlung; Lohmann et al. CERN 85-03):
+    dsigma/dv = alpha (2 Z r_e m_e/m_mu)^2 (1/v) (4/3 (1-v) + v^2) Phi(delta), delta = m_mu^2 v/(2E(1-v)),
+    Phi = ln[(B m_mu Z^-1/3/m_e)/(1 + delta sqrt(e) B Z^-1/3/m_e)] - ln[D_n/(1 + delta (D_n sqrt(e) - 2)/m_mu)],
+    B = 183, D_n = 1.54 A^0.27 (nuclear size)."""
+    r_e_cm, se, b = 2.8179403e-13, np.sqrt(np.e), 183.0
+    d_n = 1.54 * a_mass**0.27
+    delta = M_MU_GEV**2 * v / (2 * e_gev * (1 - v))
+    phi = (np.log((b * M_MU_GEV * z ** (-1 / 3) / M_E_GEV) / (1 + delta * se * b * z ** (-1 / 3) / M_E_GEV))
+           - np.log(d_n / (1 + delta * (d_n * se - 2) / M_MU_GEV)))
+    return ALPHA * (2 * z * r_e_cm * M_E_GEV / M_MU_GEV) ** 2 / v * (4 / 3 * (1 - v) + v * v) * phi
+
+
+@pytest.mark.parametrize("e0_gev", [100.0, 160.0])
+def test_muon_vector_brem_at_vanishing_mass_reproduces_petrukhin_shestakov_muon_bremsstrahlung(e0_gev):
+    """Issue 12, NA64mu: an independent closed form for the muon cross section. For m_V -> 0 (and
+    alpha_V = alpha) the full-WW A'/Z'-strahlung off a muon on lead must become ordinary muon
+    bremsstrahlung: pointwise in 0.3 < x < 0.9 within 3%, and the energy-loss coefficient
+    b_brems = (N_A/A) int x dsigma/dx dx within 2%."""
+    from na64flow.physics import muon_ww
+    from na64flow.physics.constants import GEV2_TO_CM2, N_AVOGADRO
+
+    x = np.array([0.3, 0.5, 0.7, 0.9])
+    ours = muon_ww.dsigma_dx_ww(x, e0_gev, 0.0005, alpha_eff=ALPHA) * GEV2_TO_CM2
+    assert ours == pytest.approx(_petrukhin_shestakov_dsigma_dv_cm2(x, e0_gev), rel=0.03)
+    xg = np.linspace(1e-3, 0.999, 3000)
+    b_ours = np.trapezoid(xg * muon_ww.dsigma_dx_ww(xg, e0_gev, 0.0005, alpha_eff=ALPHA), xg) * GEV2_TO_CM2
+    b_ps = np.trapezoid(xg * _petrukhin_shestakov_dsigma_dv_cm2(xg, e0_gev), xg)
+    assert b_ours * N_AVOGADRO / 207.2 == pytest.approx(b_ps * N_AVOGADRO / 207.2, rel=0.02)
+
+
 def test_dsigma_dx_vanishes_outside_kinematic_range():
     assert brem.dsigma_dx(0.005, 100.0, 1.0) == 0.0          # x < m/E0
     assert brem.dsigma_dx(1 - 1e-7, 100.0, 0.01) == 0.0      # x > 1 - m_e/E0

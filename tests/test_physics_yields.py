@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy import integrate
 
+from na64flow import NA64Error
 from na64flow.physics import brem, mesons, tracklength, yields, zprime
 from na64flow.physics.constants import ALPHA, GEV2_TO_CM2, M_E_GEV, M_MU_GEV, PB_N_ATOMS_CM3, PB_X0_CM
 from na64flow.physics.formfactors import g2_elastic, g2_inelastic
@@ -134,16 +135,28 @@ def test_brem_yield_of_primary_alone_matches_tsai_double_integral():
 def test_meson_production_probability_is_sum_over_target_materials_of_effective_protons():
     p_eta = mesons.production_probability("eta")
     p_etap = mesons.production_probability("etaprime")
-    assert p_etap / p_eta == pytest.approx(mesons.SIGMA_CEX_50GEV_UB["etaprime"] / mesons.SIGMA_CEX_50GEV_UB["eta"])
+    assert p_etap / p_eta == pytest.approx(mesons.ETAPRIME_TO_ETA)
     layers = mesons.target_layers()
     x = 40 * PB_X0_CM / 17.59 + 40 * PB_X0_CM / 77.1             # Pb and polystyrene, equal thickness
     att = integrate.quad(lambda u: np.exp(-u), 0, x)[0] / x
     assert mesons.attenuation_factor(layers) == pytest.approx(att, rel=1e-9)
     protons = sum(n * length * neff for _, n, length, neff, _ in layers)
-    assert p_eta == pytest.approx(protons * 6.0e-30 * att, rel=1e-9)
+    assert p_eta == pytest.approx(protons * mesons.sigma_eta_proton_ub(50.0) * 1e-30 * att, rel=1e-9)
     # hydrogen of the scintillator: one free proton per H atom, 8 per C8H8
     h = next(layer for layer in layers if layer[0] == "H")
     assert h[3] == 1.0 and h[1] == pytest.approx(8 * 6.022e23 * 1.05 / 104.15, rel=1e-3)
+
+
+def test_eta_charge_exchange_cross_section_is_the_geant4_lyubovitskij_parametrisation():
+    """sigma(pi- p -> eta n) = 36 x^-1.26 (5.6 - 0.5 ln x)/(6.0 + 1.6 ln x) ub, x = s/10 GeV^2 (Geant4
+    G4ChargeExchangeXS): by hand at 50 GeV/c s = 94.727 GeV^2, x = 9.4727 -> 0.988 ub; an A2-Regge fall
+    (about p^-1.5 between 15 and 50 GeV/c); eta' = 0.55 eta."""
+    assert mesons.sigma_eta_proton_ub(50.0) == pytest.approx(0.988, rel=1e-3)
+    slope = np.log(mesons.sigma_eta_proton_ub(50.0) / mesons.sigma_eta_proton_ub(15.0)) / np.log(50.0 / 15.0)
+    assert -1.6 < slope < -1.2
+    assert mesons.sigma_proton_ub("etaprime", 50.0) == pytest.approx(0.55 * 0.988, rel=1e-3)
+    with pytest.raises(NA64Error, match="unknown meson 'pi0'"):
+        mesons.sigma_proton_ub("pi0")
 
 
 def test_glauber_effective_protons_of_exclusive_charge_exchange():

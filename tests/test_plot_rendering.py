@@ -141,9 +141,9 @@ def test_closure_plot_draws_every_row_toys_and_failures_without_negative_bars(tm
     from na64flow.plotting.closure import plot_closure
     rows = [{"run": "2023", "test": "simulation mc_upstream_interaction", "estimate": 0.1, "stat": 0.3, "syst": 0.2,
              "truth": 0.05, "truth_unc": 0.2, "pull": 0.1, "pull_with_syst": 0.1, "passed": True},
-            {"run": "2023", "test": "toys (50, exposure x3, central expo [1, 2]): pull mean / width", "estimate": 0.3,
-             "stat": 0.1, "syst": 0.0, "truth": 0.0, "truth_unc": 0.0, "pull": 3.0, "pull_with_syst": 1.9,
-             "passed": False},
+            {"kind": "toys", "run": "2023", "method": "fit", "central_as_used": "exponential [1, 2]", "n_toys": 50,
+             "exposure_factor": 3.0, "pull_mean": 0.3, "pull_mean_err": 0.1, "pull_width": 1.9, "passed": False,
+             "reason": "pull width 1.90 outside 0.8-1.2"},
             {"run": "2023", "test": "data validation region (+10 GeV)", "estimate": 5.0, "stat": 1.0, "syst": 7.0,
              "truth": 3.0, "truth_unc": 1.7, "pull": 0.3, "pull_with_syst": 0.3, "passed": True}]
     import matplotlib.pyplot as plt

@@ -285,3 +285,42 @@ def test_corrupt_basket_fails_naming_the_file(one_run, capsys):
     f.write_bytes(bytes(b))
     rc, err = _process(path, out, capsys)
     assert rc == 1 and "chunk_0000.root" in err and not out.exists()
+
+
+@pytest.mark.parametrize("executor", ["iterative", "futures"])
+def test_a_failing_chunk_is_named_by_its_file_and_entries_through_any_executor(one_run, monkeypatch, executor):
+    """A chunk that fails inside the processor comes back with its file and entry range (the chunk's
+    metadata), also through a process pool, where a raised exception would lose its chain."""
+    from na64flow.processing import NA64Processor
+
+    path, base, _ = one_run
+    orig = NA64Processor.fill
+
+    def fill(self, sample, cols, weight, steps):
+        if sample == "data":
+            raise ValueError("boom")
+        return orig(self, sample, cols, weight, steps)
+
+    monkeypatch.setattr(NA64Processor, "fill", fill)
+    from na64flow.config import load_config
+
+    cfg = load_config(path)
+    with pytest.raises(NA64Error, match=r"data/chunk_000\d\.root: reading or processing entries \d+-\d+ failed "
+                                        r"\(ValueError: boom\); the file may be corrupt"):
+        run_processing(cfg, "na64e", "2016-2022", executor=executor, workers=2, status=False)
+
+
+def test_our_own_error_inside_a_chunk_is_said_as_it_is_with_the_file(one_run, monkeypatch):
+    from na64flow.processing import NA64Processor
+
+    path, _, _ = one_run
+
+    def fill(self, sample, cols, weight, steps):
+        raise NA64Error("histogram 'x' reads column 'y' that nothing declares")
+
+    monkeypatch.setattr(NA64Processor, "fill", fill)
+    from na64flow.config import load_config
+
+    with pytest.raises(NA64Error, match=r"chunk_000\d\.root: histogram 'x' reads column 'y' that nothing declares"
+                                        r" \(\d+ more chunk\(s\) failed"):
+        run_processing(load_config(path), "na64e", "2016-2022", executor="futures", workers=2, status=False)

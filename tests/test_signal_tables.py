@@ -114,6 +114,29 @@ def test_published_mode_takes_the_run_efficiency_or_names_the_missing_key(tmp_co
         sig.compute(cfg, "na64h", "2022")
 
 
+def test_published_efficiency_is_the_product_of_its_cited_factors(tmp_config, default_config_dict):
+    analyses = default_config_dict["analyses"]
+    factors = [{"name": "trigger", "value": 0.25, "source": "[paper] design study"},
+               {"name": "tracking 2022", "value": 0.25, "source": "[paper] factor four"}]
+    analyses["na64mu"]["runs"]["2022"]["published"] = {"background": 0.07, "signal_efficiency_factors": factors}
+    path, _ = tmp_config(signal=FAST, input={"source": "published"}, analyses=analyses)
+    cfg = config.load_config(path)
+    assert sig.published_efficiency(cfg, "na64mu", "2022") == pytest.approx(0.0625)
+    m, y, e = sig.compute(cfg, "na64mu", "2022")["lmu_ltau"]
+    assert np.allclose(e, 0.0625)
+
+
+def test_published_efficiency_factors_disagreeing_with_the_total_are_an_error(tmp_config, default_config_dict):
+    analyses = default_config_dict["analyses"]
+    factors = [{"name": "trigger", "value": 0.25, "source": "s"}, {"name": "tracking 2022", "value": 0.25, "source": "s"}]
+    analyses["na64mu"]["runs"]["2022"]["published"] = {"background": 0.07, "signal_efficiency": 0.25,
+                                                       "signal_efficiency_factors": factors}
+    path, _ = tmp_config(signal=FAST, input={"source": "published"}, analyses=analyses)
+    cfg = config.load_config(path)
+    with pytest.raises(NA64Error, match=r"na64mu\.runs\.2022\.published: signal_efficiency = 0\.25.*0\.0625"):
+        sig.published_efficiency(cfg, "na64mu", "2022")
+
+
 def test_signal_reader_rejects_a_table_without_the_contract_columns(tmp_path):
     p = tmp_path / "bad.csv"
     p.write_text("mass_gev,yield\n0.1,1e-5\n")

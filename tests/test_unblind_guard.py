@@ -108,7 +108,7 @@ def test_freeze_pins_inputs_tables_every_config_section_and_sources_without_read
     assert "execution" not in st["config"] and "unblind" not in st["config"]
     assert "na64h/2022 data/chunk_0000.root" in st["ntuples"] and "na64h/2022 mc/bulk/chunk_0000.root" in st["ntuples"]
     assert "na64mu/lmu_ltau_2022.csv" in st["signal_tables"]
-    for src in ("src/na64flow/processing.py", "src/na64flow/events.py", "src/na64flow/config.py",
+    for src in ("src/na64flow/processing/processor.py", "src/na64flow/processing/__init__.py", "src/na64flow/events.py", "src/na64flow/config.py",
                 "src/na64flow/signal.py", "src/na64flow/histograms.py", "src/na64flow/blinding.py",
                 "src/na64flow/unblind.py", "src/na64flow/stats/toys.py", "src/na64flow/contracts/tables.py",
                 "src/na64flow/registry.py", "src/na64flow/physics/yields.py",
@@ -208,14 +208,14 @@ def test_unblind_refuses_after_a_background_estimate_changed(tmp_path, no_box_ac
     _refused(tmp_path, cfg, "background table na64mu/2022: changed since the freeze")
 
 
-def test_unblind_refuses_after_processing_py_was_edited(tmp_path, monkeypatch, no_box_access):
+def test_unblind_refuses_after_the_processor_was_edited(tmp_path, monkeypatch, no_box_access):
     pkg = tmp_path / "src" / "na64flow"
     shutil.copytree(Path(blinding_mod.__file__).parent, pkg, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(blinding_mod, "package_dir", lambda: pkg)
     cfg = _blinded_analysis(tmp_path)
-    src = pkg / "processing.py"
+    src = pkg / "processing" / "processor.py"
     src.write_text(src.read_text().replace("keep = ~(steps.valid & steps.box)", "keep = ~(steps.valid & steps.box & False)"))
-    msg = _refused(tmp_path, cfg, r"source src/na64flow/processing.py: changed since the freeze")
+    msg = _refused(tmp_path, cfg, r"source src/na64flow/processing/processor.py: changed since the freeze")
     assert "unblind.py" not in msg          # names only what changed
 
 

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 PULL_PASS = 2.0   # [est] closure criterion |pull| < 2
 DEFAULT_TOYS = 50
 TOY_WIDTH = (0.8, 1.2)    # [est] toy pull width: errors neither under- nor overestimated (far from 1 fails)
+MIN_FACTORISATION_P = 0.01   # [est] the factorised transfer factor needs a factorising simulated shape
 TOY_MIN_SIDEBAND = 400.0   # [est] expected side-band events of the toys (asymptotic regime for the pulls)
 
 
@@ -88,7 +89,7 @@ def _row(analysis, run, test, est, stat, syst, truth, truth_unc) -> dict:
     den_s = float(np.sqrt(stat**2 + syst**2 + truth_unc**2))
     pull = (est - truth) / den if den > 0 else float("nan")
     pull_s = (est - truth) / den_s if den_s > 0 else float("nan")
-    return {"analysis": analysis, "run": run, "test": test, "estimate": est, "stat": stat, "syst": syst,
+    return {"kind": "truth", "analysis": analysis, "run": run, "test": test, "estimate": est, "stat": stat, "syst": syst,
             "truth": truth, "truth_unc": truth_unc, "pull": pull, "pull_with_syst": pull_s,
             "passed": bool(np.isfinite(pull_s) and abs(pull_s) < PULL_PASS)}
 
@@ -117,6 +118,110 @@ def _mc_like(h, rng) -> hist.Hist:
     return out
 
 
+def _factorised_truth(h, ecal_range_gev):
+    """The toy world of a factorised transfer factor: in the strip's E_ECAL columns the simulated histogram
+    replaced by its expectation under the factorisation the method assumes (column total x the
+    column-reweighted E_HCAL shape, ``background.sideband.factorised_projection``), with variances =
+    value x the simulated sample's weight per event there (the bin's sum w^2 / sum w, else the column's),
+    so that ``_mc_like`` draws a sample of the simulation's size and weights around it. Without this the
+    toys would take one importance-sampled sample, whose E_HCAL shape per column is the noise of a few
+    heavy events, as the truth."""
+    from .background.sideband import _axis_index, factorised_projection
+
+    out = h.copy()
+    ie = _axis_index(h, "ecal", 0)
+    e_edges = h.axes[ie].edges
+    lo, hi = ecal_range_gev
+    cols = np.flatnonzero((e_edges[:-1] >= lo - 1e-9) & (e_edges[1:] <= hi + 1e-9))
+    _, shape, _, (vals, var) = factorised_projection(h, ecal_range_gev)
+    if shape.sum() <= 0:
+        return out
+    shape = shape / shape.sum()
+    col_w, col_w2 = vals.sum(1), var.sum(1)
+    w_col = np.where(col_w > 0, col_w2 / np.where(col_w > 0, col_w, 1.0), 0.0)
+    w_bin = np.where(vals > 0, var / np.where(vals > 0, vals, 1.0), w_col[:, None])
+    true = col_w[:, None] * shape[None, :]
+    v = out.view(flow=False)
+    sl = (cols, slice(None)) if ie == 0 else (slice(None), cols)
+    v["value"][sl] = true if ie == 0 else true.T
+    v["variance"][sl] = (true * w_bin) if ie == 0 else (true * w_bin).T
+    return out
+
+
+def toy_closure(cfg: dict, analysis: str, run: str, hfile: dict, n_toys: int, seed: int,
+                central: str | None = None) -> dict:
+    """Toy closure of the central side-band method (``central``: "transfer" or "fit"; default the configured
+    ``sideband.central``): data-like Poisson draws of the replaced processes' simulation scaled to an
+    exposure with >= TOY_MIN_SIDEBAND expected side-band events in the primary range, and a redraw of the
+    simulated sample (``_mc_like``: the quoted stat of a transfer factor contains its simulation
+    statistics); truth = the scaled box expectation (exact). Returns the toy row (kind "toys"): pull mean,
+    its error, pull width, the verdict and its reason. Used by the closure step *and* by the background
+    step, which refuses a central method whose toy verdict fails (background.sources)."""
+    bcfg = background.settings(cfg)
+    setup = config.analysis_config(cfg, analysis)["setup"]
+    cuts = config.cuts_for(cfg, analysis, run)
+    sb = bcfg[setup]["sideband"]
+    name = sb["histogram"]
+    replaced = [samples.mc_sample(p) for p in sb.get("replaces", []) if samples.mc_sample(p) in hfile["samples"]]
+    central = central or sb.get("central", "transfer")
+    boxes = [background.region_count(hfile, s, "box") for s in replaced]
+    truth = sum(float(b["weighted"]) for b in boxes if b)
+    h_rep = background.sum_hists(hfile, replaced, name)
+    p_model, p_index = (sb.get("primary") or [bcfg["fit_models"][0], 0])
+    p_range = sb["fit_ranges_gev"][p_index]
+    factorised = setup != "muon" and sb.get("transfer_weighting", "columns") == "columns"
+    p_fact = float("nan")
+    if factorised:
+        # the toy world satisfies the factorisation the transfer factor assumes; whether the simulation does
+        # is tested on the simulated sample itself (column_homogeneity) and is part of the verdict
+        strip = (0.0, float(cuts.ecal_max_gev))
+        f_edges, _, _, f_cols = background.sideband.factorised_projection(h_rep, strip)
+        p_fact = background.sideband.column_homogeneity(f_cols, f_edges, (float(f_edges[0]), float(cuts.hcal_zero_gev)),
+                                                        tuple(p_range))
+        h_rep = _factorised_truth(h_rep, strip)
+        t_edges, t_vals, t_var = background.simulation_projection(h_rep, setup, strip)
+        truth, _ = background.interval_sum(t_edges, t_vals, t_var, float(t_edges[0]), float(cuts.hcal_zero_gev))
+    # the central choice as used: the transfer factor needs no fit (fit_models empty: fast)
+    primary_cfg = dict(bcfg, fit_models=[] if central == "transfer" else [p_model])
+    primary_cfg[setup] = {"sideband": dict(sb, fit_ranges_gev=[p_range], primary=[p_model, 0], central=central)}
+    m_edges, m_vals, m_var = background.simulation_projection(
+        h_rep, setup, (0.0, float(cuts.ecal_max_gev)) if setup != "muon" else None)
+    n_sb, _ = background.interval_sum(m_edges, m_vals, m_var, *p_range)
+    factor = max(1.0, TOY_MIN_SIDEBAND / n_sb) if n_sb > 0 else float("nan")
+    rng = np.random.default_rng(seed)
+    pulls, centrals = [], []
+    if np.isfinite(factor):
+        h_exp = h_rep * factor
+        for _ in track(range(n_toys), description=f"closure toys {analysis} {run} ({central})", transient=True):
+            ex, _ = background.sideband_estimate(_poisson_like(h_exp, rng), setup, cuts, primary_cfg,
+                                                 h_mc=_mc_like(h_rep, rng))
+            centrals.append(ex.central.model)
+            if ex.stat > 0 and np.isfinite(ex.estimate):
+                pulls.append((ex.estimate - truth * factor) / ex.stat)
+    pulls = np.array(pulls)
+    mean = float(pulls.mean()) if pulls.size else float("nan")
+    width = float(pulls.std(ddof=1)) if pulls.size > 1 else float("nan")
+    err_mean = float(width / np.sqrt(max(pulls.size, 1))) if pulls.size > 1 else float("nan")
+    mean_ok = bool(np.isfinite(mean) and abs(mean) < 3 * err_mean + 0.2)
+    # "far from 1": outside TOY_WIDTH by more than 2 x the statistical error of a sd of n values
+    # (width / sqrt(2 (n - 1))), so that the verdict of a few toys is not a coin flip
+    err_w = float(width / np.sqrt(2 * (pulls.size - 1))) if pulls.size > 1 else float("nan")
+    width_ok = bool(np.isfinite(width) and TOY_WIDTH[0] - 2 * err_w <= width <= TOY_WIDTH[1] + 2 * err_w)
+    reasons = ([] if mean_ok else [f"pull mean {mean:+.2f} +- {err_mean:.2f} (biased)"]) + \
+              ([] if width_ok else [f"pull width {width:.2f} +- {err_w:.2f} outside {TOY_WIDTH[0]}-{TOY_WIDTH[1]}"]) + \
+              ([] if pulls.size else ["no usable toy (empty simulated side band)"]) + \
+              ([f"simulated E_HCAL shape depends on E_ECAL (factorisation p = {p_fact:.2g} < {MIN_FACTORISATION_P:g})"]
+               if central == "transfer" and np.isfinite(p_fact) and p_fact < MIN_FACTORISATION_P else [])
+    used = max(set(centrals), key=centrals.count) if centrals else ("mc_transfer" if central == "transfer" else p_model)
+    return {"kind": "toys", "analysis": analysis, "run": run, "method": central,
+            "central_as_used": f"{used} {list(p_range)}", "n_toys": int(pulls.size), "exposure_factor": factor,
+            "pull_mean": mean, "pull_mean_err": err_mean, "pull_width": width, "pull_width_err": err_w,
+            "width_min": TOY_WIDTH[0], "width_max": TOY_WIDTH[1],
+            "factorisation_pvalue": p_fact if np.isfinite(p_fact) else None,
+            "toy_truth": "factorised expectation of the simulation" if factorised else "the simulated sample",
+            "passed": not reasons, "reason": "; ".join(reasons)}
+
+
 def closure_rows(cfg: dict, analysis: str, run: str, hfile: dict, n_toys: int, seed: int) -> list[dict]:
     """Every closure row of one analysis/run (see module doc)."""
     bcfg = background.settings(cfg)
@@ -138,51 +243,19 @@ def closure_rows(cfg: dict, analysis: str, run: str, hfile: dict, n_toys: int, s
     if replaced:   # contamination test: side band of every process, truth = the replaced processes' box
         sets.append(("simulation all processes (truth: " + ", ".join(replaced) + ")", mc_all))
     h_mc = background.replaced_simulation(hfile, sb)     # the method as used, transfer candidates included
+    # the central method as the background step decides it (toy verdict; its toy rows are this table's)
+    toy_rows = []
+    if n_toys > 0 and replaced:
+        cfg_n = dict(cfg, background=dict(config.section(cfg, "background"),
+                                          closure=dict(bcfg.get("closure") or {}, n_toys=n_toys, verdict=True)))
+        bcfg, toy_rows, _ = background.decide_central(cfg_n, analysis, run, hfile, seed=seed)
     for label, names in sets:
         h = background.sum_hists(hfile, names, name)
         ex, _ = background.sideband_estimate(h, setup, cuts, bcfg, h_mc=h_mc)
         truth, truth_unc = box_truth(replaced)
         rows.append(_row(analysis, run, label, ex.estimate, ex.stat, ex.syst, truth, truth_unc))
 
-    # toys: data-like Poisson draws of the replaced processes' simulation, scaled to an exposure with
-    # >= TOY_MIN_SIDEBAND expected side-band events in the primary range (so pulls are meaningful);
-    # the toys' truth is exact: the scaled expectation in the box. Central fit only.
-    if n_toys > 0 and replaced:
-        h_rep = background.sum_hists(hfile, replaced, name)
-        truth, _ = box_truth(replaced)
-        p_model, p_index = (sb.get("primary") or [bcfg["fit_models"][0], 0])
-        p_range = sb["fit_ranges_gev"][p_index]
-        primary_cfg = dict(bcfg, fit_models=[p_model])
-        primary_cfg[setup] = {"sideband": dict(sb, fit_ranges_gev=[p_range], primary=[p_model, 0])}
-        m_edges, m_vals, m_var = background.simulation_projection(
-            h_rep, setup, (0.0, float(cuts.ecal_max_gev)) if setup != "muon" else None)
-        n_sb, _ = background.interval_sum(m_edges, m_vals, m_var, *p_range)
-        factor = max(1.0, TOY_MIN_SIDEBAND / n_sb) if n_sb > 0 else float("nan")
-        rng = np.random.default_rng(seed)
-        pulls, centrals = [], []
-        if np.isfinite(factor):
-            h_exp = h_rep * factor
-            for _ in track(range(n_toys), description=f"closure toys {analysis} {run}"):
-                # the central choice as used (transfer factor, or the primary fit with the NA64 option);
-                # the simulated sample is fluctuated too (scaled Poisson per bin, _mc_like), because the
-                # quoted stat of a transfer factor contains its simulation statistics
-                ex, _ = background.sideband_estimate(_poisson_like(h_exp, rng), setup, cuts, primary_cfg,
-                                                     h_mc=_mc_like(h_rep, rng))
-                centrals.append(ex.central.model)
-                if ex.stat > 0 and np.isfinite(ex.estimate):
-                    pulls.append((ex.estimate - truth * factor) / ex.stat)
-        pulls = np.array(pulls)
-        mean = float(pulls.mean()) if pulls.size else float("nan")
-        width = float(pulls.std(ddof=1)) if pulls.size > 1 else float("nan")
-        err_mean = width / np.sqrt(max(pulls.size, 1))
-        rows.append({"analysis": analysis, "run": run,
-                     "test": f"toys ({pulls.size}, exposure x{factor:.3g}, central "
-                             f"{max(set(centrals), key=centrals.count) if centrals else p_model} {p_range}): pull mean / width",
-                     "estimate": mean, "stat": err_mean, "syst": 0.0, "truth": 0.0, "truth_unc": 0.0,
-                     "pull": mean / err_mean if err_mean > 0 else float("nan"), "pull_with_syst": width,
-                     # unbiased, and errors right: the toys fluctuate data and simulation alike
-                     "passed": bool(np.isfinite(mean) and abs(mean) < 3 * err_mean + 0.2
-                                    and TOY_WIDTH[0] <= width <= TOY_WIDTH[1])})
+    rows += toy_rows
 
     # data validation region next to the box (unblinded by design)
     key = "validation_p_out_width_gev" if setup == "muon" else "validation_ecal_width_gev"
@@ -207,26 +280,77 @@ def closure_rows(cfg: dict, analysis: str, run: str, hfile: dict, n_toys: int, s
 
 COLUMNS = ["analysis", "run", "test", "estimate", "stat", "syst", "truth", "truth_unc", "pull",
            "pull_with_syst", "passed"]
+# toy closure: its own table, explicit names (not the truth rows' columns with other meanings)
+TOY_COLUMNS = ["analysis", "run", "method", "central_as_used", "n_toys", "exposure_factor", "pull_mean",
+               "pull_mean_err", "pull_width", "pull_width_err", "width_min", "width_max", "passed", "reason"]
 
 
-def write_tables(rows: list[dict], csv_path, md_path, analysis: str) -> None:
+def _cell(v) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def write_tables(rows: list[dict], csv_path, md_path, analysis: str, tex_path=None, toys_csv_path=None) -> None:
+    """Closure tables: rows with a known truth (``COLUMNS``) and toy rows (``TOY_COLUMNS``), never mixed.
+
+    csv: ``closure/A.csv`` (truth rows) and ``closure/A_toys.csv`` (toys); md and tex: both tables."""
+    truth = [r for r in rows if r.get("kind", "truth") == "truth"]
+    toys = [r for r in rows if r.get("kind") == "toys"]
     with paths.atomic_output(csv_path) as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
         w.writeheader()
-        for r in rows:
+        for r in truth:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    if toys_csv_path is None:
+        toys_csv_path = str(csv_path).replace(".csv", "_toys.csv")
+    with paths.atomic_output(toys_csv_path) as fh:
+        w = csv.DictWriter(fh, fieldnames=TOY_COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        for r in toys:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
     lines = [f"# Closure of the side-band background method: {analysis}", "",
-             "Toy rows: estimate = mean pull, stat = its error, pull_with_syst = pull width (expect 0 and 1).", "",
+             "## Tests against a known truth", "",
+             "pull = (estimate - truth) / sqrt(stat^2 + truth_unc^2); passes when |pull with syst| < "
+             f"{PULL_PASS:g}.", "",
              "| run | test | estimate | stat | syst | truth | truth unc | pull | pull (with syst) | passed |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        cells = [f"{r[c]:.3g}" if isinstance(r[c], float) else str(r[c]) for c in COLUMNS[1:-1]]
-        cells.append("yes" if r["passed"] else "**FAILED**")
+    for r in truth:
+        cells = [_cell(r[c]) for c in COLUMNS[1:-1]] + ["yes" if r["passed"] else "**FAILED**"]
         lines.append("| " + " | ".join(cells) + " |")
     if not rows:
         lines.append("| – | no side-band method for this analysis (simulation-based sources only) | | | | | | | | |")
+    lines += ["", "## Toy closure of the central method", "",
+              "Pulls (estimate - true expectation) / quoted stat over toys; passes when the pull mean is "
+              "compatible with 0 (|mean| < 3 x its error + 0.2) and the pull width is in "
+              f"[{TOY_WIDTH[0]}, {TOY_WIDTH[1]}] within 2 x its statistical error. A method failing here cannot be the central background "
+              "estimate (the background step refuses it: docs/background.md).", "",
+              "| run | method | central as used | toys | exposure factor | pull mean | ± | pull width | passed | reason |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in toys:
+        lines.append("| " + " | ".join(_cell(r[c]) for c in ("run", "method", "central_as_used", "n_toys",
+                                                                 "exposure_factor", "pull_mean", "pull_mean_err",
+                                                                 "pull_width"))
+                     + f" | {'yes' if r['passed'] else '**FAILED**'} | {r['reason']} |")
+    if not toys:
+        lines.append("| – | no toy closure (no side-band method or n_toys = 0) | | | | | | | | |")
     with paths.atomic_output(md_path) as fh:
         fh.write("\n".join(lines) + "\n")
+    if tex_path is not None:
+        def esc(x):
+            return _cell(x).replace("_", r"\_").replace("%", r"\%").replace("#", r"\#")
+        tex = [r"\begin{tabular}{llcccccc}", r"\hline",
+               r"Run & Test & Estimate & Stat & Syst & Truth & Pull (with syst) & Passed \\", r"\hline"]
+        for r in truth:
+            tex.append(" & ".join(esc(r[c]) for c in ("run", "test", "estimate", "stat", "syst", "truth",
+                                                      "pull_with_syst")) + f" & {'yes' if r['passed'] else 'FAILED'} \\\\")
+        tex += [r"\hline", r"\end{tabular}", "", r"\begin{tabular}{llcccc}", r"\hline",
+                r"Run & Method & Toys & Pull mean & Pull width & Passed \\", r"\hline"]
+        for r in toys:
+            tex.append(" & ".join(esc(r[c]) for c in ("run", "central_as_used", "n_toys")) +
+                       f" & ${_cell(r['pull_mean'])} \\pm {_cell(r['pull_mean_err'])}$ & {_cell(r['pull_width'])} & "
+                       f"{'yes' if r['passed'] else 'FAILED'} \\\\")
+        tex += [r"\hline", r"\end{tabular}"]
+        with paths.atomic_output(tex_path) as fh:
+            fh.write("\n".join(tex) + "\n")
 
 
 def plot(rows: list[dict], out_base, analysis: str) -> None:
@@ -327,15 +451,20 @@ def run(args: argparse.Namespace) -> int:
         hfile = normalisation.load_histograms(paths.histograms_path(cfg, analysis, r))
         rows += closure_rows(cfg, analysis, r, hfile, n_toys, seed=int(cfg["seed"]) + i)
     base = paths.results_dir(cfg) / "closure" / analysis
-    write_tables(rows, f"{base}.csv", f"{base}.md", analysis)
+    write_tables(rows, f"{base}.csv", f"{base}.md", analysis, tex_path=f"{base}.tex",
+                 toys_csv_path=f"{base}_toys.csv")
     plot(rows, paths.plots_dir(cfg) / f"closure_{analysis}", analysis)
     n_pass = sum(r["passed"] for r in rows)
     log.info("closure %s: %d/%d rows pass (|pull| < %g) -> %s.{csv,md}", analysis, n_pass, len(rows), PULL_PASS, base)
     for r in rows:
         if not r["passed"]:
-            log.warning("  closure FAILED: %s %s", r["run"], r["test"])
+            log.warning("  closure FAILED: %s %s %s", r["run"], r.get("test", r.get("central_as_used")), r.get("reason", ""))
     for r in rows:
-        log.info("  %-45s est %.4g +- %.2g +- %.2g  truth %.4g +- %.2g  pull %.2f", f"{r['run']} {r['test']}",
-                 r["estimate"], r["stat"], r["syst"], r["truth"], r["truth_unc"], r["pull_with_syst"])
+        if r.get("kind") == "toys":
+            log.info("  %-45s toys %d: pull mean %.2f +- %.2f, width %.2f", f"{r['run']} {r['central_as_used']}",
+                     r["n_toys"], r["pull_mean"], r["pull_mean_err"], r["pull_width"])
+        else:
+            log.info("  %-45s est %.4g +- %.2g +- %.2g  truth %.4g +- %.2g  pull %.2f", f"{r['run']} {r['test']}",
+                     r["estimate"], r["stat"], r["syst"], r["truth"], r["truth_unc"], r["pull_with_syst"])
     return 0
 

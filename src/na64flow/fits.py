@@ -217,15 +217,22 @@ class Extrapolation:
                 "candidates": [c.as_dict() for c in self.candidates]}
 
 
-def systematic_shift(cand: Candidate, central: Candidate) -> float:
+def systematic_shift(cand: Candidate, central: Candidate, min_significance: float = 0.0) -> float:
     """Deviation of an alternative choice from the central one, net of statistical fluctuation.
 
     sqrt(max(0, delta^2 - |sigma_alt^2 - sigma_central^2|)) [lit: R. Barlow, "Systematic errors:
     facts and fictions", hep-ex/0207026, sec. 4]: the two fits share the side-band data, so the
-    expected purely statistical spread of their difference is sqrt(|sigma_alt^2 - sigma_central^2|).
+    expected purely statistical spread of their difference is sigma_diff = sqrt(|sigma_alt^2 -
+    sigma_central^2|). With ``min_significance`` > 0 the alternative is a consistency *check* (Barlow,
+    ibid., sec. 5): a deviation within min_significance x sigma_diff passes and adds nothing (a
+    statistically compatible result is no evidence of a systematic effect; counting it anyway
+    double-counts the statistical error); a significant one adds its net size.
     """
     delta2 = (cand.estimate - central.estimate) ** 2
-    return float(np.sqrt(max(0.0, delta2 - abs(cand.stat**2 - central.stat**2))))
+    diff2 = abs(cand.stat**2 - central.stat**2)
+    if min_significance > 0 and delta2 <= min_significance**2 * diff2:
+        return 0.0
+    return float(np.sqrt(max(0.0, delta2 - diff2)))
 
 
 def transfer_candidate(n_sideband: float, mc_target: float, mc_target_var: float, mc_sideband: float,
@@ -250,7 +257,7 @@ def transfer_candidate(n_sideband: float, mc_target: float, mc_target_var: float
 
 
 def summarise(cands: list[Candidate], central: Candidate, target, min_pvalue: float = 0.01,
-              syst_from: str = "envelope") -> Extrapolation:
+              syst_from: str = "envelope", min_significance: float = 0.0) -> Extrapolation:
     """Central value and stat from ``central``; syst = the Barlow-net envelope over reasonable candidates
     (valid, finite, closing on simulation when checked, and for fits goodness-of-fit p >= ``min_pvalue``;
     transfer candidates have no p). ``syst_from``: "envelope" (every reasonable candidate, the NA64
@@ -261,7 +268,9 @@ def summarise(cands: list[Candidate], central: Candidate, target, min_pvalue: fl
         good = [c for c in good if c.model == "mc_transfer"]
     elif syst_from != "envelope":
         raise NA64Error(f"background.<setup>.sideband.syst '{syst_from}': use envelope or transfer_ranges")
-    syst = max((systematic_shift(c, central) for c in good), default=0.0)
+    # transfer_ranges: the other ranges are consistency checks (min_significance); envelope: the NA64 way
+    sig = min_significance if syst_from == "transfer_ranges" else 0.0
+    syst = max((systematic_shift(c, central, sig) for c in good), default=0.0)
     return Extrapolation(central.estimate, central.stat, float(syst), central, cands, tuple(target))
 
 
@@ -269,7 +278,8 @@ def extrapolate(edges, values, variances=None, *, target: tuple[float, float],
                 fit_ranges: list[tuple[float, float]], models=MODELS, primary: tuple[str, int] | None = None,
                 min_pvalue: float = 0.01, offset_gev: float = 1.0, min_events: float = 0.0,
                 transfer: list[Candidate] | None = None, simulation: tuple | None = None,
-                max_closure_pull: float = 2.0, central: str = "fit", syst_from: str = "envelope") -> Extrapolation:
+                max_closure_pull: float = 2.0, central: str = "fit", syst_from: str = "envelope",
+                min_significance: float = 0.0) -> Extrapolation:
     """Fit every (model, fit range) candidate and extrapolate each into ``target`` = [a, b].
 
     ``central`` = "transfer": the central value is the transfer candidate (``transfer_candidate``) of the
@@ -321,4 +331,4 @@ def extrapolate(edges, values, variances=None, *, target: tuple[float, float],
     if chosen is None:
         raise NA64Error("side-band estimate: no fit model and no simulation transfer factor (no simulated "
                         "sample of the replaced process)")
-    return summarise(cands, chosen, target, min_pvalue, syst_from)
+    return summarise(cands, chosen, target, min_pvalue, syst_from, min_significance)

@@ -129,6 +129,12 @@ def figures_dir(cfg: dict) -> Path:
     return plots_dir(cfg) / "figures"
 
 
+def plot_part_dir(cfg: dict, category: str) -> Path:
+    """The plots of one category (an analysis or combined), one `plot_<category>` job each; `plot`
+    joins them into :func:`figures_dir`."""
+    return plots_dir(cfg) / "parts" / category
+
+
 def cache_dir(cfg: dict) -> Path:
     return results_dir(cfg) / "cache"
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -258,8 +259,24 @@ def model_efficiency(parts: dict[str, np.ndarray], effs: dict, masses_gev, where
 
 
 def published_efficiency(cfg: dict, analysis: str, run: str) -> float:
+    """The run's total signal efficiency in published mode.
+
+    ``published.signal_efficiency_factors`` (a list of {name, value, source}): their product, every factor
+    cited where it is written (docs/physics-implementation.md); with ``published.signal_efficiency`` as well
+    the two must agree (1e-6), else NA64Error. Otherwise ``published.signal_efficiency``, else
+    ``signal.published_efficiency_fallback``, else NA64Error naming the missing key."""
     rcfg = config.run_config(cfg, analysis, run)
-    eff = (rcfg.get("published") or {}).get("signal_efficiency")
+    pub = rcfg.get("published") or {}
+    where = f"{cfg.get('_path', 'config')}: analyses.{analysis}.runs.{run}.published"
+    eff = pub.get("signal_efficiency")
+    factors = pub.get("signal_efficiency_factors")
+    if factors:
+        product = float(np.prod([float(f["value"]) for f in factors]))
+        if eff is not None and not math.isclose(float(eff), product, rel_tol=1e-6):
+            names = " x ".join(f"{f['name']} {f['value']}" for f in factors)
+            raise NA64Error(f"{where}: signal_efficiency = {eff} but the product of signal_efficiency_factors "
+                            f"({names}) is {product:.6g}; give one, or make them agree")
+        eff = product
     if eff is None:
         eff = settings(cfg)["published_efficiency_fallback"]
     if eff is None:

@@ -33,7 +33,22 @@ from .stats import build_problem, settings, solve, subsample, to_coupling_limits
 
 log = logging.getLogger(__name__)
 
-ASYMPTOTIC_MAX_MASSES = 5    # masses of the asymptotic cross-check of multi-channel models (pyhf fits are slow)
+# masses of the asymptotic cross-check of multi-channel models: lowest, middle and highest (pyhf fits are
+# slow: 3 instead of 5 masses since issue 15; the rows at these masses are the same as with 5)
+ASYMPTOTIC_MAX_MASSES = 3
+
+
+def skip_numba_extensions() -> None:
+    """Do not load the numba extensions of other installed packages (awkward, vector, which imports sympy).
+
+    numba imports every ``numba_extensions`` entry point at the first call of any jitted function, even
+    one loaded from its cache: ~1 CPU s per `limits` process (benchmarks/RESULTS.md), for extensions
+    the toy kernel (plain numpy arrays) never uses. Only for the `limits` process, which runs no other
+    numba code; numba has no public switch for this, hence its module flag.
+    """
+    import numba.core.entrypoints as entrypoints
+
+    entrypoints._already_initialized = True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,6 +117,7 @@ def write_tables(cfg: dict, analysis: str, models: list[str], calculator: str | 
 
 
 def run(args: argparse.Namespace) -> int:
+    skip_numba_extensions()
     cfg = config_from_args(args)
     analysis = registry.check_analysis(cfg, args.analysis)
     registry.members(cfg, analysis, args.model)   # NA64Error naming the choices

@@ -55,6 +55,9 @@ rule closure:
             subcategory="background",
         ),
         csv=P("closure_path", "{analysis}", "csv"),
+        # toy closure: its own table with explicit columns (closure.TOY_COLUMNS), and both tables in LaTeX
+        toys=P("closure_path", "{analysis}_toys", "csv"),
+        tex=P("closure_path", "{analysis}", "tex"),
         plot=report(
             P("closure_plot_path", "{analysis}", "png"),
             caption="../report/closure.rst",

@@ -25,10 +25,46 @@ rule publish:
         "na64flow publish --config {params.config:q} > {log:q} 2>&1"
 
 
+def plot_inputs(category):
+    """What the plots of one category read: its limit tables (every table for combined, whose overlay
+    draws each beam), and for an analysis its backgrounds, cut flows and histograms."""
+    if category == registry.COMBINED:
+        return limit_files()
+    out = [P("limits_path", a, m) for a, m in registry.limit_targets(config) if a == category]
+    out += [P("background_path", category, r) for r in RUNS[category]]
+    if SOURCE != "published":
+        out += [P("cutflow_path", category, "summary", "md")] + histograms(category)
+    return out
+
+
+PLOT_CATEGORIES = ANALYSES + [registry.COMBINED]
+
+# One job per plot category (na64flow.plotting.categories), each as soon as its inputs exist, so the
+# plots do not wait for every limit and run in parallel; `plot` joins them (hard links) for the report.
+for _cat in PLOT_CATEGORIES:
+
+    rule:
+        name:
+            f"plot_{_cat}"
+        input:
+            plot_inputs(_cat),
+        output:
+            plots=directory(P("plot_part_dir", _cat)),
+        params:
+            config=CONFIG,
+            category=_cat,
+        log:
+            P("log_path", "plot", _cat),
+        conda:
+            ENV
+        shell:
+            "na64flow plot --config {params.config:q} --category {params.category:q} --out-dir {output.plots:q} "
+            "> {log:q} 2>&1"
+
+
 rule plot:
     input:
-        publish_inputs,
-        [] if SOURCE == "published" else histograms(),
+        [P("plot_part_dir", c) for c in PLOT_CATEGORIES],
     output:
         plots=report(
             directory(P("figures_dir")),
@@ -44,7 +80,7 @@ rule plot:
     conda:
         ENV
     shell:
-        "na64flow plot --config {params.config:q} --out-dir {output.plots:q} > {log:q} 2>&1"
+        "na64flow plot --config {params.config:q} --gather {input:q} --out-dir {output.plots:q} > {log:q} 2>&1"
 
 
 # Observed HEPData and plots, from the products of `unblind` only (results/<tag>/unblinded/).

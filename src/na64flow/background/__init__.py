@@ -33,6 +33,7 @@ from .sources import (  # noqa: F401
     LABELS,
     ZERO_COUNT_68,
     compute,
+    decide_central,
     estimate_from_histograms,
     hadron_norm_factor,
     mc_norm_factor,

@@ -57,6 +57,7 @@ DEFAULTS = {
     "power_law_offset_gev": 1.0,     # [est] c in (x + c)^-p
     "min_fit_events": 10.0,          # [est] fewer side-band events in a fit range: shape unconstrained
     "max_closure_pull": 2.0,         # [est] a fit choice must reproduce the simulated box within 2 sigma
+    "syst_min_significance": 2.0,    # [lit: Barlow hep-ex/0207026] a range-choice check within 2 sigma adds no syst
     "validation_width_gev": 10.0,    # [est] pseudo-box thr < x < thr + width for closure on data
     "mc_norm_region": "calibration",
     "mc_norm_syst": {                # relative normalisation systematic of MC-based sources
@@ -190,27 +191,41 @@ def _upper_only(s: dict) -> bool:
     return bool(s.get("inputs", {}).get("upper_value_only"))
 
 
-def total_of(sources: list[dict]) -> dict:
-    """Sum of the estimates; stat and syst added in quadrature (independent sources).
+def total_entry(s: dict) -> str:
+    """How one source entered the central total (printed per source in every table)."""
+    if _upper_only(s):
+        return (f"0 (no simulated box event; its 68% upper value < {s['stat']:.3g} is the sample's sensitivity, "
+                "added only to the conservative NA64-convention total)")
+    if s.get("inputs", {}).get("upper_limit"):
+        return f"{s['estimate']:.3g} (published upper value, as published)"
+    return f"{s['estimate']:.3g} +- {float(np.hypot(s['stat'], s['syst'])):.2g}"
 
-    Every source with a measured estimate enters (side-band estimates, simulation x normalisation
-    measured in data, including a side-band source whose data side band is empty: it enters through its
-    simulation estimate). Sources with only an upper value (no simulated box event in the sample: the
-    value says how large the sample is, not how large the background) are listed with it in
-    ``upper_values`` and added, as the NA64 tables do (e.g. punch-through "< 0.01" inside the 0.51 +- 0.13
-    of NA64e 2016-2022 [paper]), to ``estimate_with_upper_values`` -- the conservative total, stated in
-    the tables. The central ``estimate`` (the likelihood's background) is the coverage-tested sum of
-    the measured sources (docs/background.md, "Coverage").
+
+def total_of(sources: list[dict]) -> dict:
+    """The central total: every source enters, none is left out; stat and syst added in quadrature
+    (independent sources).
+
+    Measured sources (side-band estimates, simulation x normalisation measured in data, a side-band source
+    with an empty data side band through its simulation) enter with their estimate and uncertainty. A
+    simulated process with **no simulated box event** enters with its estimate, 0: the sample's 68% upper
+    value (1.14 x mean weight) measures how large the sample is, not a background (e.g. NA64h pion
+    showers < 2.26 from 20000 events of weight 1.8, for a model without a box topology for them), and for
+    an exclusion limit the lower background is the conservative choice; the coverage study checks that the
+    total is then unbiased. The NA64 tables also print a "Total (conservatively)" with the upper values
+    added (NA64e 2016-2022: 0.04 + 0.3 + 0.16 + "< 0.01" -> 0.51 +- 0.13; NA64mu: 0.05 + 0.010 + "< 0.01"
+    -> 0.07 +- 0.03 [paper, seeds/na64-bicoq-2026-talk.txt]): ``estimate_with_upper_values``, printed
+    next to the central total. ``entries`` says for every source how it entered.
     """
+    est = sum(0.0 if _upper_only(s) else s["estimate"] for s in sources)
     used = [s for s in sources if not _upper_only(s)]
-    est = sum(s["estimate"] for s in used)
     stat = float(np.sqrt(sum(s["stat"] ** 2 for s in used)))
     syst = float(np.sqrt(sum(s["syst"] ** 2 for s in used)))
     out = {"estimate": float(est), "stat": stat, "syst": syst, "uncertainty": float(np.hypot(stat, syst))}
     upper = {s["name"]: s["stat"] for s in sources if _upper_only(s)}
     out["upper_values"] = upper
     out["estimate_with_upper_values"] = float(est + sum(upper.values()))
-    out["sources_in_estimate"] = [s["name"] for s in used]
+    out["sources_in_estimate"] = [s["name"] for s in sources]
+    out["entries"] = {s["name"]: total_entry(s) for s in sources}
     return out
 
 
@@ -245,6 +260,48 @@ def _run_scales(cfg: dict, analysis: str, run: str) -> dict[str, float]:
     return {k: float(v) for k, v in scales.items()}
 
 
+def decide_central(cfg: dict, analysis: str, run: str, hfile: dict, seed: int | None = None) -> tuple[dict, list[dict], str]:
+    """The central side-band method of this run, decided by its toy closure (a method that fails closure
+    cannot be the central estimate, issue 11 item 4).
+
+    The configured ``sideband.central`` is tested with ``closure.toy_closure`` (``background.closure.n_toys``
+    toys; ``closure.verdict: false`` or ``n_toys: 0`` skip the test, said in the record). Failing, it is
+    refused and the other method ("transfer" <-> "fit") is tested; the first that passes becomes central.
+    If none passes the configured one is kept and the source is marked CLOSURE FAILED. Returns (the
+    background settings with the decided central, the toy rows, a sentence saying what was decided and why).
+    The closure step calls the same function, so its toy table is the verdict the background used.
+    """
+    bcfg = settings(cfg)
+    setup = config.analysis_config(cfg, analysis)["setup"]
+    sb = (bcfg.get(setup) or {}).get("sideband")
+    configured = sb.get("central", "transfer")
+    ccfg = bcfg.get("closure") or {}
+    n_toys = int(ccfg.get("n_toys", 50))
+    replaced = [samples.mc_sample(p) for p in sb.get("replaces", []) if samples.mc_sample(p) in hfile["samples"]]
+    if not ccfg.get("verdict", True) or n_toys <= 0 or not replaced:
+        return bcfg, [], f"central '{configured}' as configured (toy closure not run: verdict off, no toys or no simulation)"
+    from .. import closure  # closure imports this package: import here, no cycle
+
+    runs = [str(r) for r in config.runs_of(cfg, analysis)]
+    if seed is None:   # the closure step's seed of this run: both steps show the same verdict
+        seed = int(cfg.get("seed", 0)) + (runs.index(str(run)) if str(run) in runs else 0)
+    rows = [closure.toy_closure(cfg, analysis, run, hfile, n_toys, seed, central=configured)]
+    chosen, note = configured, f"central '{configured}' as configured: toy closure passes"
+    if not rows[0]["passed"]:
+        alt = "fit" if configured == "transfer" else "transfer"
+        rows.append(closure.toy_closure(cfg, analysis, run, hfile, n_toys, seed, central=alt))
+        if rows[1]["passed"]:
+            chosen = alt
+            note = (f"configured central '{configured}' REFUSED: its toy closure fails ({rows[0]['reason']}); "
+                    f"replaced by '{alt}' (toy closure passes)")
+        else:
+            note = (f"CLOSURE FAILED: no method passes the toy closure ('{configured}': {rows[0]['reason']}; "
+                    f"'{alt}': {rows[1]['reason']}); '{configured}' kept")
+    out = dict(bcfg)
+    out[setup] = dict(bcfg[setup], sideband=dict(sb, central=chosen))
+    return out, rows, note
+
+
 def estimate_from_histograms(cfg: dict, analysis: str, run: str, hfile: dict, norm: dict | None = None) -> dict:
     """The background record (docs/contracts.md) of one analysis and run from its histogram file.
 
@@ -266,7 +323,13 @@ def estimate_from_histograms(cfg: dict, analysis: str, run: str, hfile: dict, no
     if sb:
         h = get_hist(hfile, samples.DATA, sb["histogram"])
         h_mc = replaced_simulation(hfile, sb)
-        ex, inputs = sideband_estimate(h, setup, cuts, bcfg, h_mc=h_mc)
+        bcfg_used, toy_rows, decision = decide_central(cfg, analysis, run, hfile)
+        ex, inputs = sideband_estimate(h, setup, cuts, bcfg_used, h_mc=h_mc)
+        toys_pass = bool(all(r["passed"] for r in toy_rows[-1:]))   # the verdict of the method now central
+        inputs["central_decision"] = decision
+        inputs["toy_closure"] = [{k: r[k] for k in ("method", "central_as_used", "n_toys", "pull_mean",
+                                                      "pull_mean_err", "pull_width", "passed", "reason")}
+                                 for r in toy_rows]
         inputs["replaces"] = list(sb.get("replaces", []))
         replaced = list(sb.get("replaces", []))
         empty = bool(ex.central.model == "mc_transfer" and ex.estimate == 0.0)
@@ -293,7 +356,9 @@ def estimate_from_histograms(cfg: dict, analysis: str, run: str, hfile: dict, no
                    "method": f"side-band extrapolation of data ({inputs['projection']} shape, {how}; "
                              f"syst = {inputs['syst_definition']})",
                    "inputs": inputs}
-        src["closure"] = {"central_closes": bool(ex.central.closes), "central_model": ex.central.model,
+        src["closure"] = {"central_closes": bool(ex.central.closes and toys_pass), "central_model": ex.central.model,
+                          "simulation_closure_passes": bool(ex.central.closes), "toy_closure_passes": toys_pass,
+                          "decision": decision,
                           "failed_candidates": [f"{c.model} {list(c.fit_range)}" for c in ex.candidates
                                                 if not c.closes]}
         src["name"] = sb["name"]
@@ -318,7 +383,7 @@ def estimate_from_histograms(cfg: dict, analysis: str, run: str, hfile: dict, no
             src = mc_source(hfile, sample, k_mc, k_mc_unc, float(norm_syst.get(process, norm_syst["default"])), note)
         src["name"] = process
         src["inputs"]["process"] = process
-        src["inputs"]["obtained"] = ("upper value: no simulated event in the box (added to the conservative total)"
+        src["inputs"]["obtained"] = ("simulation: no simulated event in the box (upper value only)"
                                      if src["inputs"]["upper_value_only"] else "simulation normalised to data")
         sources.append(src)
     sources = [{"name": s["name"], "label": LABELS.get(s["name"], s["name"]), **{k: v for k, v in s.items() if k != "name"}}

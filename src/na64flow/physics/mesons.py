@@ -4,11 +4,22 @@ P_M = probability per pion on target that a meson M (eta or eta') is produced by
 exchange pi- p -> M n on a proton of the target and leaves it with ~all the beam energy (physics.md §3:
 Br(M -> inv) < N_up / (N_piOT P_M eps_M)). Treatment:
 
-* Free-proton cross sections at p = 50 GeV/c: sigma(pi- p -> eta n) = 6.0 ub and sigma(pi- p -> eta' n)
-  = 3.3 ub [est]. The measured values (GAMS, Alde et al., Z. Phys. C 36 (1987) 603; Apel et al.,
-  Phys. Lett. B 83 (1979) 131, 15-40 GeV/c) could not be read in the sources available to us: these
-  numbers are from memory of those papers (eta ~ 7 ub at 38-40 GeV/c, eta'/eta ~ 0.55), Regge-scaled
-  (a2 exchange, sigma ~ p^(2 alpha(0) - 2) ~ p^-0.9) to 50 GeV/c. O(30%) uncertainty. Not tuned.
+* Free-proton cross section of pi- p -> eta n (issue 12): the parametrisation of the measured pi- p
+  charge-exchange data by V. Lyubovitskij (NA64 collaboration), as implemented in Geant4
+  ``G4ChargeExchangeXS`` (source/processes/hadronic/cross_sections/src/G4ChargeExchangeXS.cc, Geant4
+  11.2+; V. Ivanchenko, T. L. Chau 2023) [lit]:
+      sigma(pi- p -> M n) = A x^-(2-2alpha') (1 + g0 + g1 ln x) / (c0 + c1 ln x)  ub,   x = s / (10 GeV^2),
+  eta: A = 36, 2 - 2alpha' = 1.26, g0 = 4.6, g1 = -0.5, c0 = 6.0, c1 = 1.6, i.e. 0.99 ub at 50 GeV/c,
+  1.4 ub at 40 GeV/c, 6.2 ub at 15 GeV/c, 25 ub at 6 GeV/c (an A2-exchange fall ~ p^-1.5). The earlier
+  [est] 6.0 ub at 50 GeV/c (from memory of GAMS/Apel et al., "7 ub at 38-40 GeV/c") fails that Regge fall
+  from the few-GeV values by a factor 3-5 (likely a dsigma/dt(0) in ub/GeV^2 read as ub): replaced.
+  The measured tables (GAMS, Alde et al., Z. Phys. C 36 (1987) 603; Apel et al., Phys. Lett. B 83 (1979)
+  131; Dahl et al., PRL 37 (1976) 80, 20-200 GeV) were not readable in our sources.
+* eta': sigma(eta') = R sigma(eta) with R = 0.55 [est]: quark-flavour mixing gives R ~ tan^2(phi) = 0.67
+  (phi = 39.3 deg, Feldmann-Kroll-Stech [lit]) before the t_min/phase-space suppression of the heavier
+  eta'; 0.55 is the GAMS eta'/eta ratio as remembered (not readable here). The same Geant4 parametrisation
+  gives 0.029 ub for eta' (R = 0.03), against the mixing estimate by 20x (the
+  choice rests on the mixing argument only; a published limit is never an input): not adopted for eta'.
 * Nuclei: an exclusive process needs the incoming pion and the outgoing meson to cross the nucleus
   without an inelastic interaction (which would make visible hadrons). Glauber-type effective proton
   number (incoherent, optical limit) [lit: Glauber; e.g. Kopeliovich, Nemchik et al. for exclusive
@@ -48,10 +59,12 @@ from .constants import (
     UB_TO_CM2,
 )
 
-SIGMA_CEX_50GEV_UB = {"eta": 6.0, "etaprime": 3.3}    # [est] see module docstring
+# pi- p -> eta n, Lyubovitskij (NA64) parametrisation in Geant4 G4ChargeExchangeXS [lit]: A (ub), 2-2alpha', g0, g1, c0, c1
+ETA_CEX_PARAMETERS = (36.0, 1.26, 4.6, -0.5, 6.0, 1.6)
+ETAPRIME_TO_ETA = 0.55                                # [est] see module docstring
 MESON_MASS_GEV = {"eta": M_ETA_GEV, "etaprime": M_ETAPRIME_GEV}
 REFERENCE_MOMENTUM_GEV = 50.0
-REGGE_POWER = -0.9                                    # [est] sigma ~ p^(2 alpha_a2(0) - 2), alpha_a2(0) ~ 0.55
+M_PI_GEV, M_P_GEV = 0.13957, 0.93827                  # [lit, PDG]
 SIGMA_ABS_MB = 21.0                                   # inelastic pi N at 50 GeV/c [lit, PDG]
 WS_DIFFUSENESS_FM = 0.546                             # [lit]
 POLYSTYRENE_RHO_G_CM3 = 1.05                          # [lit, PDG]
@@ -60,11 +73,22 @@ POLYSTYRENE_N_MOLECULES_CM3 = N_AVOGADRO * POLYSTYRENE_RHO_G_CM3 / 104.15   # C8
 SCINT_TO_LEAD_THICKNESS = 1.0                         # [est] 1.5 mm Sc per 1.5 mm Pb
 
 
+def sigma_eta_proton_ub(p_gev: float = REFERENCE_MOMENTUM_GEV) -> float:
+    """sigma(pi- p -> eta n) in microbarn at beam momentum ``p_gev`` (module docstring; Geant4
+    G4ChargeExchangeXS form, s = m_p^2 + m_pi^2 + 2 m_p E_pi, x = s / 10 GeV^2)."""
+    a, power, g0, g1, c0, c1 = ETA_CEX_PARAMETERS
+    e_pi = math.hypot(p_gev, M_PI_GEV)
+    x = (M_P_GEV**2 + M_PI_GEV**2 + 2.0 * M_P_GEV * e_pi) / 10.0
+    lx = math.log(x)
+    return a * x ** (-power) * max(1.0 + g0 + g1 * lx, 0.0) / max(c0 + c1 * lx, 1e-16)
+
+
 def sigma_proton_ub(meson: str, p_gev: float = REFERENCE_MOMENTUM_GEV) -> float:
-    """sigma(pi- p -> M n) in microbarn at beam momentum ``p_gev`` (Regge-scaled from 50 GeV/c) [est]."""
-    if meson not in SIGMA_CEX_50GEV_UB:
-        raise NA64Error(f"unknown meson '{meson}'; known: {', '.join(SIGMA_CEX_50GEV_UB)}")
-    return SIGMA_CEX_50GEV_UB[meson] * (p_gev / REFERENCE_MOMENTUM_GEV) ** REGGE_POWER
+    """sigma(pi- p -> M n) in microbarn: eta from :func:`sigma_eta_proton_ub` [lit], eta' = 0.55 x eta [est]."""
+    if meson not in MESON_MASS_GEV:
+        raise NA64Error(f"unknown meson '{meson}'; known: {', '.join(MESON_MASS_GEV)}")
+    sig = sigma_eta_proton_ub(p_gev)
+    return sig if meson == "eta" else ETAPRIME_TO_ETA * sig
 
 
 def effective_protons(a_mass: float, z: int, sigma_abs_mb: float = SIGMA_ABS_MB) -> float:

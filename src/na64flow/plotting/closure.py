@@ -1,7 +1,8 @@
 """Closure plot of the side-band method (written by the closure step, rows of na64flow.closure).
 
 Top: estimate and truth per test row (errors never below zero events); bottom: pull (with the
-systematic) of every row, the toy rows as the mean pull with the pull width as its bar (expect 0 and 1).
+systematic) of every row, the toy rows (kind "toys": pull_mean, pull_width) as the mean pull with the pull
+width as its bar (expect 0 and 1).
 Every row is drawn, toy rows included; failing rows are red crosses labelled "fails".
 """
 
@@ -36,13 +37,13 @@ def plot_closure(rows: list[dict], out_base, analysis: str, pull_pass: float = 2
     fig, (ax, axp) = plt.subplots(2, 1, figsize=(max(10, 2.3 * n + 2), 9), sharex=True,
                                   gridspec_kw={"height_ratios": [2, 1.4], "hspace": 0.05})
     x = np.arange(n)
-    toy = np.array([r["test"].startswith("toys") for r in rows], bool)
+    toy = np.array([r.get("kind") == "toys" for r in rows], bool)
     passed = np.array([bool(r["passed"]) for r in rows], bool)
     if n:
-        est = np.array([r["estimate"] for r in rows], float)
-        err = np.array([math.hypot(r["stat"], r["syst"]) for r in rows], float)
-        tru = np.array([r["truth"] for r in rows], float)
-        terr = np.array([r["truth_unc"] for r in rows], float)
+        est = np.array([np.nan if t else r["estimate"] for r, t in zip(rows, toy, strict=True)], float)
+        err = np.array([np.nan if t else math.hypot(r["stat"], r["syst"]) for r, t in zip(rows, toy, strict=True)], float)
+        tru = np.array([np.nan if t else r["truth"] for r, t in zip(rows, toy, strict=True)], float)
+        terr = np.array([np.nan if t else r["truth_unc"] for r, t in zip(rows, toy, strict=True)], float)
         m = ~toy
         if m.any():
             ax.errorbar(x[m] - 0.12, est[m], yerr=[np.minimum(err[m], np.clip(est[m], 0, None)), err[m]], fmt="o",
@@ -54,8 +55,8 @@ def plot_closure(rows: list[dict], out_base, analysis: str, pull_pass: float = 2
         for i in np.flatnonzero(toy):
             ax.text(i, 0.5, "toys:\nsee pulls", transform=ax.get_xaxis_transform(), ha="center", va="center",
                     fontsize=11, color="0.4")
-        pull = np.array([r["estimate"] if t else r["pull_with_syst"] for r, t in zip(rows, toy, strict=True)], float)
-        perr = np.array([r["pull_with_syst"] if t else 0.0 for r, t in zip(rows, toy, strict=True)], float)
+        pull = np.array([r["pull_mean"] if t else r["pull_with_syst"] for r, t in zip(rows, toy, strict=True)], float)
+        perr = np.array([r["pull_width"] if t else 0.0 for r, t in zip(rows, toy, strict=True)], float)
         for ok, color, marker, lab in ((True, PASS_COLOR, "o", "passes"), (False, FAIL_COLOR, "X", "fails")):
             sel = passed == ok
             if sel.any():
@@ -63,13 +64,14 @@ def plot_closure(rows: list[dict], out_base, analysis: str, pull_pass: float = 2
                              ms=10, capsize=4, label=lab)
         for i, r in enumerate(rows):
             if toy[i]:
-                axp.annotate(f"width {r['pull_with_syst']:.2g}", (i, pull[i]), xytext=(8, 8), textcoords="offset points",
+                axp.annotate(f"width {r['pull_width']:.2g}", (i, pull[i]), xytext=(8, 8), textcoords="offset points",
                              fontsize=10)
             if not passed[i]:
                 ax.text(i, 0.92, "fails", transform=ax.get_xaxis_transform(), ha="center", color=FAIL_COLOR, fontsize=12)
         lim = max(3.0, float(np.nanmax(np.abs(pull) + perr)) * 1.2 if np.isfinite(pull).any() else 3.0)
         axp.set_ylim(-lim, lim)
-        axp.set_xticks(x, [f"{r['run']}\n{_short(r['test'])}" for r in rows], fontsize=10, rotation=0)
+        axp.set_xticks(x, [f"{r['run']}\n{_short(r['test'] if not t else 'toys ' + r['central_as_used'])}"
+                           for r, t in zip(rows, toy, strict=True)], fontsize=10, rotation=0)
         axp.legend(fontsize=11, loc="lower right", ncol=2)
         ax.legend(fontsize=12, loc="upper left")
     else:

@@ -1,5 +1,8 @@
 """Limit plots: eps/g vs mass with expected bands and observed, beams overlaid, LDM y, Br(eta/eta').
 
+The (g-2)_mu band's physics (one-loop Z' contribution, the measured Delta a_mu) is
+:mod:`na64flow.physics.g_minus_2`; this module only draws it.
+
 Bands are drawn as steps centred on the computed masses (``where="mid"``): the limits exist at those
 masses only. With a background of b events the pseudo-experiments observe n = 0 with probability e^-b;
 when e^-b exceeds a quantile's probability (2.3% for -2 sigma, 15.9% for -1 sigma, 50% for the median)
@@ -16,46 +19,12 @@ import numpy as np
 
 from .. import NA64Error, registry
 from ..config import runs_of, section
-from ..physics.constants import M_MU_GEV
+from ..physics import g_minus_2
 from ..publish.inputs import analyses_of, background_of, read_limits
 from .style import BAND_1SIGMA, BAND_2SIGMA, EXPECTED_COLOR, OBSERVED_COLOR, exposure_text
 
 REFERENCE_COLOR = "#d01c8b"   # published limits (magenta: apart from the observed dark red)
 QUANTILE_P = {"-2 sigma": 0.0228, "-1 sigma": 0.1587, "median": 0.5}
-
-
-# ------------------------------------------------------------------------------------------------
-# physics of the (g-2)_mu band
-
-
-def delta_a_mu_zprime(g: float | np.ndarray, mass_gev: float | np.ndarray) -> np.ndarray:
-    """One-loop contribution of a vector Z' with coupling g to the muon to a_mu = (g-2)_mu/2.
-
-    Delta a_mu = g^2/(4 pi^2) * Int_0^1 dz m_mu^2 z (1-z)^2 / (m_mu^2 (1-z)^2 + m_Z'^2 z)
-    [lit: Leveille, Nucl. Phys. B137 (1978) 63; Pospelov, PRD 80 (2009) 095002, eq. 4 with
-    alpha eps^2 -> g^2/(4 pi)]. Limits: g^2/(8 pi^2) for m_Z' -> 0 (Schwinger term of a light
-    vector), g^2 m_mu^2/(12 pi^2 m_Z'^2) for m_Z' >> m_mu. Vectorised over g and mass_gev.
-    """
-    from scipy.integrate import quad
-
-    g = np.asarray(g, dtype=float)
-    masses = np.atleast_1d(np.asarray(mass_gev, dtype=float))
-    m2 = M_MU_GEV ** 2
-    integral = np.array([quad(lambda z, mz=mz: m2 * z * (1 - z) ** 2 / (m2 * (1 - z) ** 2 + mz ** 2 * z),
-                              0.0, 1.0, epsabs=0, epsrel=1e-9)[0] for mz in masses.ravel()])
-    integral = integral.reshape(masses.shape)
-    if np.ndim(mass_gev) == 0:
-        integral = integral[0]
-    return g ** 2 / (4 * math.pi ** 2) * integral
-
-
-def g_minus_2_band(mass_gev: np.ndarray, delta_a_mu: float, delta_a_mu_unc: float,
-                   n_sigma: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
-    """(g_low, g_high) explaining Delta a_mu within +-n_sigma: g = sqrt(Delta a_mu / Delta a_mu(g=1))."""
-    unit = delta_a_mu_zprime(1.0, mass_gev)
-    lo = max(delta_a_mu - n_sigma * delta_a_mu_unc, 0.0)
-    hi = delta_a_mu + n_sigma * delta_a_mu_unc
-    return np.sqrt(lo / unit), np.sqrt(hi / unit)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -137,12 +106,13 @@ def _observed_note(p) -> str:
 def _draw_g_minus_2_band(p, ax, masses_gev: np.ndarray) -> str:
     """Fill the (g-2)_mu band (publish.g_minus_2) over the mass range; return its caption sentence."""
     gm2 = section(p.cfg, "publish").get("g_minus_2", {})
-    delta, unc, n = gm2.get("delta_a_mu", 2.51e-9), gm2.get("delta_a_mu_unc", 5.9e-10), gm2.get("n_sigma", 2.0)
+    delta = gm2.get("delta_a_mu", g_minus_2.DELTA_A_MU)
+    unc, n = gm2.get("delta_a_mu_unc", g_minus_2.DELTA_A_MU_UNC), gm2.get("n_sigma", g_minus_2.N_SIGMA)
     grid = np.geomspace(masses_gev.min(), masses_gev.max(), 60)
-    lo, hi = g_minus_2_band(grid, delta, unc, n)
+    lo, hi = g_minus_2.g_minus_2_band(grid, delta, unc, n)
     ax.fill_between(grid, lo, hi, color="#92dadd", alpha=0.6, lw=0, label=rf"$(g-2)_\mu$ $\pm{n:g}\sigma$")
     return (f"Cyan: couplings explaining Delta a_mu = ({delta:.3g} +- {unc:.2g}) within +-{n:g} sigma "
-            f"[{gm2.get('reference', 'see config publish.g_minus_2')}].")
+            f"[{gm2.get('reference', g_minus_2.REFERENCE)}].")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -208,9 +178,11 @@ def plot_beam_overlay(p, model: str = "dark_photon") -> None:
            + exposure_text(p.cfg, "combined") + "." + caption_extra, rlabel="all beams")
 
 
-def plot_ldm_y(p) -> None:
-    """y = eps^2 alpha_D (m_chi/m_A')^4 vs m_chi (m_A' = 3 m_chi) for each alpha_D file found."""
-    wanted = sorted((a, m) for a, m in registry.limit_targets(p.cfg) if registry.parse_model(m)[1] is not None)
+def plot_ldm_y(p, analysis: str | None = None) -> None:
+    """y = eps^2 alpha_D (m_chi/m_A')^4 vs m_chi (m_A' = 3 m_chi) for each alpha_D file found (of one
+    analysis if given)."""
+    wanted = sorted((a, m) for a, m in registry.limit_targets(p.cfg)
+                    if registry.parse_model(m)[1] is not None and analysis in (None, a))
     files = [(a, m, p.limits_path(a, m)) for a, m in wanted]
     files = [(a, m, f) for a, m, f in files if p.need(f, f"limits --analysis {a} --model {m}")]
     for analysis, name, path in files:

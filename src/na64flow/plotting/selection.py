@@ -111,6 +111,9 @@ def plot_ecal_hcal(p, analysis: str, run: str) -> None:
         cmap = matplotlib_cmap("viridis")
         art = p.hep.hist2dplot(hh, ax=ax, norm=LogNorm(vmin=vmin, vmax=max(vmax, 10 * vmin)), cmap=cmap, flow=None,
                                cbar=True)
+        # the bins as one image in vector formats (PDF), not ~1e5 separate paths: 10x smaller and faster
+        # to write and to open; PNG is unchanged, axes, box and text stay vectors
+        art.pcolormesh.set_rasterized(True)
         art.cbar.set_label("data events per bin" if is_data else "expected events per bin (weighted MC)",
                            fontsize=16)
         ax.add_patch(Rectangle((0, 0), ecal_max, hcal_max, fill=blinded and is_data, fc="white",

@@ -18,9 +18,9 @@ monotone in mu). Expected bands follow pyhf's ToyCalculator: percentiles (2.275,
 
 from __future__ import annotations
 
+import functools
 import math
 
-import numba
 import numpy as np
 
 from .. import NA64Error
@@ -28,7 +28,6 @@ from .model import Channel
 from .settings import BAND_COLUMNS, NORMAL_PERCENTILES
 
 
-@numba.njit(cache=True)
 def _sb_cdf(arrivals, signal_factor, s, n_bkg, w, thresholds, tol):  # pragma: no cover - compiled
     """P(t_sb <= threshold_j) over the s+b toys for sorted thresholds.
 
@@ -48,6 +47,15 @@ def _sb_cdf(arrivals, signal_factor, s, n_bkg, w, thresholds, tol):  # pragma: n
             t += (n_bkg[i, j] + k) * w[j]
         hist[np.searchsorted(thresholds, t - tol)] += 1.0
     return np.cumsum(hist)[:m] / n_toys
+
+
+@functools.cache
+def _sb_cdf_compiled():
+    """:func:`_sb_cdf` compiled by numba (on first use, from numba's on-disk cache), so that importing
+    the stats package (background, plotting, publish do) does not import numba (~0.5 CPU s)."""
+    import numba
+
+    return numba.njit(cache=True)(_sb_cdf)
 
 
 def _weighted_percentiles(values: np.ndarray, counts: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -137,7 +145,7 @@ class ToyCLs:
         thr = thresholds[order]
         tol = 1e-9 * (1.0 + np.abs(thr).max())
         p_sb = np.empty_like(thr)
-        p_sb[order] = _sb_cdf(self.arrivals, self.signal_factor, s, self.n_bkg_sb, w, thr, tol)
+        p_sb[order] = _sb_cdf_compiled()(self.arrivals, self.signal_factor, s, self.n_bkg_sb, w, thr, tol)
         p_b = (self.b_counts[None, :] * (t_rows[None, :] <= thresholds[:, None] + tol)).sum(axis=1) / self.n_toys
         cls_all = p_sb / np.maximum(p_b, 1.0 / self.n_toys)
         expected = _weighted_percentiles(cls_all[:len(t_rows)], self.b_counts, NORMAL_PERCENTILES)

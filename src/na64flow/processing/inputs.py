@@ -1,0 +1,116 @@
+"""Inputs of one analysis run: its file list per sample and the up-front check of every file.
+
+:func:`fileset_of` reads the simulation manifest or ``input.ntuples.<A>.<R>`` (lists, globs or file
+lists: :func:`expand_file_list`); :func:`check_inputs` opens every file before any event is read
+(tree, schema branches, weight branch, truncation), raising NA64Error naming the file and branch.
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .. import NA64Error, contracts
+from ..config import run_config, section
+from ..events import TRUTH, branch_names, check_tree, open_tree
+from ..paths import manifest_path
+from ..samples import is_data
+
+
+def fileset_of(cfg: dict, analysis: str, run: str) -> tuple[dict[str, list[str]], float]:
+    """{sample: [absolute file paths]} and n_ot of a run, from the manifest or ``input.ntuples``."""
+    inp = section(cfg, "input")
+    rcfg = run_config(cfg, analysis, run)
+    if inp.get("source", "simulation") == "ntuples":
+        nt = inp.get("ntuples", {})
+        try:
+            block = nt[analysis][str(run)]
+        except (KeyError, TypeError):
+            raise NA64Error(f"{cfg.get('_path', 'config')}: input.source is 'ntuples' but "
+                            f"input.ntuples.{analysis}.{run} is not set ({{data: [files], mc: {{process: [files]}}}})") from None
+        key = f"input.ntuples.{analysis}.{run}"
+        files: dict[str, list[str]] = {}
+        if "data" in block:
+            files["data"] = expand_file_list(block["data"], f"{key}.data")
+        for proc, lst in (block.get("mc") or {}).items():
+            files[f"mc_{proc}"] = expand_file_list(lst, f"{key}.mc.{proc}")
+        for sample, lst in (block.get("signal") or {}).items():
+            files[sample] = expand_file_list(lst, f"{key}.signal.{sample}")
+        if not files:
+            raise NA64Error(f"{key}: no files listed")
+        return files, float(rcfg["n_ot"])
+    mpath = manifest_path(cfg, analysis, run)
+    manifest = contracts.read_manifest(mpath)
+    n_ot = manifest.n_ot if manifest.n_ot is not None else float(rcfg["n_ot"])
+    return manifest.files(Path(mpath).parent), n_ot
+
+
+def expand_file_list(spec, key: str) -> list[str]:
+    """Absolute file paths from a configuration entry: a list of paths or glob patterns, or one string
+    naming a text file list (one path per line, '#' comments, relative to the list's folder) or a glob.
+
+    NA64Error naming the key when a file list is missing or a pattern matches nothing.
+    """
+    if isinstance(spec, str):
+        if any(c in spec for c in "*?["):
+            spec = [spec]
+        else:
+            lst = Path(spec)
+            if not lst.is_file():
+                raise NA64Error(f"{spec}: file list not found (configuration key {key})")
+            lines = [ln.split("#", 1)[0].strip() for ln in lst.read_text().splitlines()]
+            spec = [str(lst.parent / ln) if not Path(ln).is_absolute() else ln for ln in lines if ln]
+    if not isinstance(spec, list | tuple):
+        raise NA64Error(f"{key}: expected a list of files, a glob or a file-list path, got {type(spec).__name__}")
+    out: list[str] = []
+    for item in spec:
+        item = str(item)
+        if any(c in item for c in "*?["):
+            matches = sorted(globmod.glob(item))
+            if not matches:
+                raise NA64Error(f"{item}: no file matches this pattern (configuration key {key})")
+            out += matches
+        else:
+            out.append(item)
+    return [str(Path(f).resolve()) for f in out]
+
+
+def check_inputs(fileset: dict[str, list[str]], setup: str, tree_name: str, branch_map: dict[str, str],
+                 allow_empty_data: bool = False) -> None:
+    """Open every file up front: readable, tree present, schema branches present, not truncated.
+
+    Simulated/MC samples must also carry the ``weight`` branch. A data file without events is an error
+    unless ``allow_empty_data`` (``analyses.<a>.runs.<r>.allow_empty_data``). Raises NA64Error naming the
+    file (and branch). Truncation is detected by checking every basket of every schema branch lies
+    inside the file.
+    """
+    for sample, files in fileset.items():
+        if not files:
+            raise NA64Error(f"sample '{sample}': empty file list")
+        for path in files:
+            if Path(path).exists() and os.path.getsize(path) == 0:
+                raise NA64Error(f"{path}: empty file (0 bytes)")
+            tree = open_tree(path, tree_name)
+            check_tree(tree, setup, path, branch_map, read_probe=False)   # no basket decompressed
+            if is_data(sample) and tree.num_entries == 0 and not allow_empty_data:
+                raise NA64Error(f"{path}: tree '{tree_name}' holds no events (data sample '{sample}'); "
+                                "remove the file from the input list, or set "
+                                "analyses.<analysis>.runs.<run>.allow_empty_data: true if that is expected")
+            if not is_data(sample):
+                wname = branch_map.get("weight", "weight")
+                if wname not in tree.keys():
+                    raise NA64Error(f"{path}: branch '{wname}' (event weight) missing in simulated sample '{sample}'")
+            size = os.path.getsize(path)
+            for name in branch_names(setup) + ([b.name for b in TRUTH if b.name == "weight"] if not is_data(sample) else []):
+                br = tree[branch_map.get(name, name)]
+                if not hasattr(br, "num_baskets"):   # RNTuple field: no TBasket table to check
+                    continue
+                nb = br.num_baskets
+                seeks = np.asarray(br.member("fBasketSeek"))[:nb]
+                nbytes = np.asarray(br.member("fBasketBytes"))[:nb]
+                if np.any(seeks + nbytes > size):
+                    raise NA64Error(f"{path}: branch '{br.name}' points beyond the end of the file "
+                                    f"({size} bytes): the file is truncated")
