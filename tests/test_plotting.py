@@ -37,13 +37,19 @@ def test_limit_plots_from_hand_made_limit_files(cfg_png):
     assert any("histograms/na64e/2016-2022.pkl" in m for m in index["missing"])
 
 
-def test_ecal_hcal_plane_plotted_with_box_from_histogram_file(cfg_png):
-    path = plotting.paths.histograms_path(cfg_png, "na64e", "2016-2022")
+def _plane_plot(cfg: dict):
+    """The (E_ECAL, E_HCAL) plot of a blinded na64e 2016-2022 histogram file holding one data plane."""
+    path = plotting.paths.histograms_path(cfg, "na64e", "2016-2022")
     histograms.save(path, {"schema_version": histograms.SCHEMA_VERSION, "analysis": "na64e", "run": "2016-2022",
                            "blinded": True, "n_ot": 2e9, "box": {},
                            "samples": {"data": {"cutflow": {}, "regions": {}, "hists": {"ecal_hcal": ecal_hcal_hist()}}}})
-    p = plotting.Plotter(cfg_png, plotting.paths.plots_dir(cfg_png))
+    p = plotting.Plotter(cfg, plotting.paths.plots_dir(cfg))
     plotting.plot_ecal_hcal(p, "na64e", "2016-2022")
+    return p
+
+
+def test_ecal_hcal_plane_plotted_with_box_from_histogram_file(cfg_png):
+    p = _plane_plot(cfg_png)
     assert [m["name"] for m in p.made] == ["ecal_hcal_2016_2022"]
     assert "blinded" in p.made[0]["caption"]
     assert (p.out_dir / "na64e-ecal_hcal_2016_2022.png").exists()
@@ -123,12 +129,7 @@ def test_gather_names_the_category_whose_plots_are_missing(cfg_png, tmp_path):
 def test_ecal_hcal_bins_are_one_image_in_the_pdf(cfg_png):
     """The (E_ECAL, E_HCAL) bins are rasterised in vector output: the PDF holds an image, not a path per bin."""
     cfg_png["publish"]["formats"] = ["pdf"]
-    path = plotting.paths.histograms_path(cfg_png, "na64e", "2016-2022")
-    histograms.save(path, {"schema_version": histograms.SCHEMA_VERSION, "analysis": "na64e", "run": "2016-2022",
-                           "blinded": True, "n_ot": 2e9, "box": {},
-                           "samples": {"data": {"cutflow": {}, "regions": {}, "hists": {"ecal_hcal": ecal_hcal_hist()}}}})
-    p = plotting.Plotter(cfg_png, plotting.paths.plots_dir(cfg_png))
-    plotting.plot_ecal_hcal(p, "na64e", "2016-2022")
+    p = _plane_plot(cfg_png)
     pdf = (p.out_dir / "na64e-ecal_hcal_2016_2022.pdf").read_bytes()
     # the colour bar is an image anyway (matplotlib rasterises long bars); the bins add one more
     assert pdf.count(b"/Subtype /Image") >= 2 and len(pdf) < 100_000   # 3e5 bytes with a path per bin
