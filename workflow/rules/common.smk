@@ -212,6 +212,18 @@ def all_targets():
     return targets
 
 
+def plot_inputs(category):
+    """What the plots of one category read: its limit tables (every table for combined, whose overlay
+    draws each beam), and for an analysis its backgrounds, cut flows and histograms."""
+    if category == registry.COMBINED:
+        return limit_files()
+    out = [P("limits_path", a, m) for a, m in registry.limit_targets(config) if a == category]
+    out += [P("background_path", category, r) for r in RUNS[category]]
+    if SOURCE != "published":
+        out += [P("cutflow_path", category, "summary", "md")] + histograms(category)
+    return out
+
+
 def publish_inputs(wildcards=None):
     out = limit_files()
     if SOURCE != "published":

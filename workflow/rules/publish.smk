@@ -25,18 +25,6 @@ rule publish:
         "na64flow publish --config {params.config:q} > {log:q} 2>&1"
 
 
-def plot_inputs(category):
-    """What the plots of one category read: its limit tables (every table for combined, whose overlay
-    draws each beam), and for an analysis its backgrounds, cut flows and histograms."""
-    if category == registry.COMBINED:
-        return limit_files()
-    out = [P("limits_path", a, m) for a, m in registry.limit_targets(config) if a == category]
-    out += [P("background_path", category, r) for r in RUNS[category]]
-    if SOURCE != "published":
-        out += [P("cutflow_path", category, "summary", "md")] + histograms(category)
-    return out
-
-
 PLOT_CATEGORIES = ANALYSES + [registry.COMBINED]
 
 # One job per plot category (na64flow.plotting.categories), each as soon as its inputs exist, so the
