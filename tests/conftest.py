@@ -33,7 +33,7 @@ def pytest_cmdline_main(config):
 
 
 # modules whose module fixture is the longest: scheduled first so that no long module starts last
-LONGEST_FIRST = ("test_release_path.py", "test_blinding_outputs.py", "test_workflow_blinding.py",
+LONGEST_FIRST = ("test_release_path.py", "test_release_published.py", "test_blinding_outputs.py", "test_workflow_blinding.py",
                  "test_coverage.py")
 
 

@@ -1,7 +1,8 @@
 """The README's commands are the tests (issue 9): a fresh clone, a new virtual environment, the README's
 main command exactly as written (real configs/default.yaml, relative results/), then every contract
 output of docs/contracts.md checked for validity, and `snakemake -n` must have nothing left to do.
-The same for the published reproduction of the README's "Everyday use".
+The published reproduction of the README's "Everyday use" runs in a fresh clone of its own
+(tests/test_release_published.py), so that the two reproductions run on the two workers side by side.
 
 A fresh clone is what a new user has: no results/, no caches, no absolute results_root. Uncommitted
 changes of tracked files (and new files git does not ignore) are copied over the clone, so a developer
@@ -182,18 +183,6 @@ def test_readme_main_command_in_a_fresh_clone_writes_every_contract_output(fresh
 def test_after_the_main_command_snakemake_has_nothing_to_do(fresh_default):
     clone, env = fresh_default
     _nothing_to_do(clone, env)
-
-
-def test_published_reproduction_in_the_fresh_clone(fresh_default):
-    clone, env = fresh_default
-    cmd = "python3 -m snakemake --cores all --configfile configs/published.yaml"
-    readme = (clone / "README.md").read_text()
-    assert cmd.replace("python3 -m ", "") in readme, "the README's published command changed: update this test"
-    out = _run(cmd, clone, env)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-6000:]
-    cfg = _cfg(clone, "published")
-    check_contract_outputs(clone / "results" / cfg["tag"], cfg, with_events=False)
-    _nothing_to_do(clone, env, "--configfile", "configs/published.yaml")
 
 
 def test_report_of_the_fresh_run_says_complete_and_renders(fresh_default):
