@@ -105,6 +105,24 @@ def test_data_and_summed_simulation_side_by_side_at_every_cut_with_ratio():
     assert md_rows[-1][3].startswith("8.0")                           # the simulation box stays visible
 
 
+def test_blinded_ratio_compares_data_with_the_simulation_outside_the_blinded_region():
+    """Blinded data count only events outside the blinded region: the simulation they are compared with is
+    the simulated events outside it too (``cutflow_outside_blinded_region``), except the box row, which
+    shows the whole simulated expectation (there are no data there)."""
+    c = _content()
+    for name, frac in (("mc_flat", 0.5), ("mc_rare", 0.5)):
+        cf = c["samples"][name]["cutflow"]
+        c["samples"][name]["cutflow_outside_blinded_region"] = {
+            "names": cf["names"], "raw": [int(x * frac) for x in cf["raw"]],
+            "weighted": [x * frac for x in cf["weighted"]], "sumw2": [x * frac for x in cf["sumw2"]]}
+    rows = comparison_rows(c)
+    assert rows[0]["sim"] == pytest.approx(500.0) and rows[0]["ratio"] == pytest.approx(2.0)
+    assert rows[-1]["sim"] == pytest.approx(8.0 + 1e-4)               # box row: whole expectation
+    note = run_sections(c)[0][1]
+    assert "compares like with like" in note
+    assert "below 1 by the simulated fraction" in run_sections(_content())[0][1]   # older files: said so
+
+
 def test_unblinded_box_row_shows_the_count_and_ratio():
     rows = comparison_rows(_content(blinded=False))
     assert rows[-1]["data"] == 2.0 and rows[-1]["ratio"] == pytest.approx(2.0 / (8.0 + 1e-4))

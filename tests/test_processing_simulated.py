@@ -54,3 +54,23 @@ def test_signal_events_end_in_the_box_and_not_in_the_hcal_side_band(simulated):
         if name.startswith("signal_brem"):
             assert s["regions"]["box"]["raw"] > 0.25 * s["cutflow"]["raw"][0], name
             assert s["regions"]["sb_hcal"]["raw"] < 0.05 * s["cutflow"]["raw"][0], name
+
+
+def test_simulated_samples_carry_their_cutflow_outside_the_blinded_region_and_data_do_not(simulated):
+    """Blinded data count only events outside the blinded region; each simulated sample carries the same rows
+    for its own events outside that region (what the data/simulation ratio compares with). It is a subset at
+    every row, empty in the box row, and smaller than the whole where simulated events lie in the region
+    (signal samples are generated there)."""
+    content, _ = simulated
+    samples = content["samples"]
+    assert "cutflow_outside_blinded_region" not in samples["data"]
+    for name, s in samples.items():
+        if name == "data":
+            continue
+        full, out = s["cutflow"], s["cutflow_outside_blinded_region"]
+        assert out["names"] == full["names"], name
+        assert all(o <= f for o, f in zip(out["raw"], full["raw"], strict=True)), name
+        assert all(a >= b for a, b in zip(out["raw"], out["raw"][1:])) and out["raw"][-1] == 0, name
+    signal = [n for n in samples if n.startswith("signal_")]
+    assert signal and all(samples[n]["cutflow_outside_blinded_region"]["raw"][0] < samples[n]["cutflow"]["raw"][0]
+                          for n in signal)

@@ -148,17 +148,22 @@ def comparison_rows(content: dict) -> list[dict]:
     ref = data or (samples[mc[0]]["cutflow"] if mc else None)
     names = ref["names"] if ref else []
     out = []
+    # blinded: the data count only events outside the blinded region; so does the simulation they are
+    # compared with, where every simulated sample carries that cut-flow (histograms made by `process`)
+    key = ("cutflow_outside_blinded_region" if content.get("blinded") and data and mc
+           and all("cutflow_outside_blinded_region" in samples[m] for m in mc) else "cutflow")
     for i, step in enumerate(names):
+        k = key if i < len(names) - 1 else "cutflow"     # the box row (blinded: no data) shows the whole expectation
         d = data["weighted"][i] if data else None
-        s = sum(float(samples[m]["cutflow"]["weighted"][i]) for m in mc) if mc else None
-        s_err = math.sqrt(sum(float(samples[m]["cutflow"]["sumw2"][i]) for m in mc)) if mc else None
+        s = sum(float(samples[m][k]["weighted"][i]) for m in mc) if mc else None
+        s_err = math.sqrt(sum(float(samples[m][k]["sumw2"][i]) for m in mc)) if mc else None
         ratio = _ratio(d, s)
         ratio_err = None
         if ratio is not None and d and d > 0:
             ratio_err = ratio * math.hypot(1 / math.sqrt(d), (s_err or 0.0) / s)
         out.append({"step": step, "data": d, "data_cum_eff": _ratio(d, data["weighted"][0]) if data else None,
                     "sim": s, "sim_err": s_err, "ratio": ratio, "ratio_err": ratio_err,
-                    "_blinded": bool(data) and d is None})
+                    "_blinded": bool(data) and d is None, "_sim_outside": key != "cutflow"})
     return out
 
 
@@ -199,9 +204,14 @@ def run_sections(content: dict) -> list[tuple[str, str, list[str], list[list[str
             f"Data: events remaining after each step (unweighted counts, cumulative efficiency = fraction of the "
             f"events read). Simulation: sum of the {len(mc)} simulated processes weighted to the run's exposure, "
             "error = MC statistics sqrt(sum w^2). Ratio error: data Poisson and MC statistics."
-            + (" Blinded: the data box row is not computed, and the data count only events outside the blinded "
-               "region (box observables outside the box, decided before any cut) while the simulation counts all "
-               "events, so data/simulation is below 1 by the simulated fraction inside that region"
+            + ((" Blinded: the data box row is not computed, and the data count only events outside the blinded "
+                "region (box observables outside the box, decided before any cut); the simulation column counts "
+                "likewise only the simulated events outside that region, so data/simulation compares like with "
+                "like (its box row, and the per-process table below, count all simulated events)"
+                if comp[0]["_sim_outside"] else
+                " Blinded: the data box row is not computed, and the data count only events outside the blinded "
+                "region (box observables outside the box, decided before any cut) while the simulation counts all "
+                "events, so data/simulation is below 1 by the simulated fraction inside that region")
                + _withheld_note(content) + "." if content.get("blinded") else ""),
             ["cut", "data", "data cum. eff.", "simulation (sum)", "data / simulation"], rows))
     if mc:

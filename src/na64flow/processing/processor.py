@@ -96,6 +96,9 @@ class NA64Processor(processor.ProcessorABC):
         """Zero accumulator of one sample (also used for samples whose files hold no events)."""
         n = len(self.step_names())
         return {"cutflow": {"raw": np.zeros(n, np.int64), "weighted": np.zeros(n), "sumw2": np.zeros(n)},
+                # simulated samples: the same rows for their events outside the blinded region, so that a
+                # blinded data cut-flow (which counts only those) is compared like with like
+                "cutflow_outside": {"raw": np.zeros(n, np.int64), "weighted": np.zeros(n), "sumw2": np.zeros(n)},
                 "regions": {r.name: np.zeros(3) for r in self.analysis.regions},
                 "hists": {k: H.make_hist(axes, self.thresholds) for k, axes in self.hist_specs().items()}}
 
@@ -171,6 +174,11 @@ class NA64Processor(processor.ProcessorABC):
         cf = out["cutflow"]
         for i, m in enumerate(masks):
             cf["raw"][i], cf["weighted"][i], cf["sumw2"][i] = sums(m)
+        if self.blind and not is_data(sample):
+            outside = ~(steps.valid & steps.box)
+            cfo = out["cutflow_outside"]
+            for i, m in enumerate(masks[:-1]):      # the box row lies inside the region: 0
+                cfo["raw"][i], cfo["weighted"][i], cfo["sumw2"][i] = sums(m & outside)
 
         for r in self.analysis.regions:
             out["regions"][r.name][:] = sums(r(cols, self.cuts, steps) & keep)
@@ -234,6 +242,13 @@ def finalise(proc: NA64Processor, sample: str, acc: dict, blind: bool) -> dict:
     if blind and is_data(sample):
         raw[-1] = weighted[-1] = sumw2[-1] = None
         regions.pop("box", None)
-    return {"kind": _sample_kind(sample),
-            "cutflow": {"names": names, "raw": raw, "weighted": weighted, "sumw2": sumw2},
-            "regions": regions, "hists": acc["hists"]}
+    out = {"kind": _sample_kind(sample),
+           "cutflow": {"names": names, "raw": raw, "weighted": weighted, "sumw2": sumw2},
+           "regions": regions, "hists": acc["hists"]}
+    if blind and not is_data(sample) and "cutflow_outside" in acc:
+        # MC only (no data information): the cut-flow of the simulated events outside the blinded region
+        cfo = acc["cutflow_outside"]
+        out["cutflow_outside_blinded_region"] = {"names": names, "raw": [int(x) for x in cfo["raw"]],
+                                                 "weighted": [float(x) for x in cfo["weighted"]],
+                                                 "sumw2": [float(x) for x in cfo["sumw2"]]}
+    return out
