@@ -6,6 +6,7 @@ Format (docs/contracts.md "Histogram file"), a pickled dict::
      "box": {"conditions": [{"variable", "op", "key", "value", "label"}]},
      "samples": {sample: {
          "cutflow": {"names": [...], "raw": [...], "weighted": [...], "sumw2": [...]},
+         "cutflow_outside_blinded_region": {...},   # simulated samples of a blinded file only (below)
          "regions": {region: {"raw": int, "weighted": float, "sumw2": float}},
          "hists": {name: hist.Hist (Weight storage)}}}}
 
@@ -23,6 +24,10 @@ with the candidates alone removed, (events after the last cut) - (integral of ``
 (events in the files) - (row 0) would equal it. The one number that remains derivable, from the
 input files rather than from this file, is (entries of the data ntuples) - (row 0) = events of the
 blinded region before any cut (README "Blinding protocol").
+
+In a blinded file every simulated sample also carries ``cutflow_outside_blinded_region``: the same rows
+for its own events outside the blinded region (box row 0). Blinded data are compared with it (the run
+table's data-vs-simulation section, the cut-flow plot), like with like; it holds no data information.
 
 ``python -m na64flow.histograms FILE.pkl [--dump-json OUT.json] [--full]`` prints/writes the JSON dump
 (cut-flows, regions and per-histogram sums and a digest of the bin contents; ``--full`` adds all bins).
