@@ -140,6 +140,25 @@ def _csv(rows: list[dict], columns) -> str:
 # one run: data vs simulation, processes, signal
 
 
+OUTSIDE_BLINDED = "cutflow_outside_blinded_region"
+
+
+def compared_simulation(content: dict) -> dict[str, dict] | None:
+    """{simulated process: {"weighted", "sumw2"} per row}: what blinded data are compared with, or None.
+
+    Blinded data count only events outside the blinded region; so does the simulation they are compared
+    with: each process's events outside that region at every row but the box, whose row (no data there)
+    keeps the whole expectation. None where the file is not blinded, has no data, or a simulated sample
+    lacks that cut-flow (histogram files made before `process` wrote it): compare with the whole cut-flow.
+    """
+    samples = content["samples"]
+    mc = [s for s in sorted(samples) if s.startswith("mc_")]
+    if not (content.get("blinded") and "data" in samples and mc and all(OUTSIDE_BLINDED in samples[m] for m in mc)):
+        return None
+    return {m: {k: list(samples[m][OUTSIDE_BLINDED][k][:-1]) + [samples[m]["cutflow"][k][-1]]
+                for k in ("weighted", "sumw2")} for m in mc}
+
+
 def comparison_rows(content: dict) -> list[dict]:
     """Per step: data (count, None if blinded), simulation sum (weighted) with its error, ratio and its error."""
     samples = content["samples"]
@@ -147,23 +166,20 @@ def comparison_rows(content: dict) -> list[dict]:
     data = samples.get("data", {}).get("cutflow")
     ref = data or (samples[mc[0]]["cutflow"] if mc else None)
     names = ref["names"] if ref else []
+    compared = compared_simulation(content)
+    sim = compared or {m: samples[m]["cutflow"] for m in mc}
     out = []
-    # blinded: the data count only events outside the blinded region; so does the simulation they are
-    # compared with, where every simulated sample carries that cut-flow (histograms made by `process`)
-    key = ("cutflow_outside_blinded_region" if content.get("blinded") and data and mc
-           and all("cutflow_outside_blinded_region" in samples[m] for m in mc) else "cutflow")
     for i, step in enumerate(names):
-        k = key if i < len(names) - 1 else "cutflow"     # the box row (blinded: no data) shows the whole expectation
         d = data["weighted"][i] if data else None
-        s = sum(float(samples[m][k]["weighted"][i]) for m in mc) if mc else None
-        s_err = math.sqrt(sum(float(samples[m][k]["sumw2"][i]) for m in mc)) if mc else None
+        s = sum(float(sim[m]["weighted"][i]) for m in mc) if mc else None
+        s_err = math.sqrt(sum(float(sim[m]["sumw2"][i]) for m in mc)) if mc else None
         ratio = _ratio(d, s)
         ratio_err = None
         if ratio is not None and d and d > 0:
             ratio_err = ratio * math.hypot(1 / math.sqrt(d), (s_err or 0.0) / s)
         out.append({"step": step, "data": d, "data_cum_eff": _ratio(d, data["weighted"][0]) if data else None,
                     "sim": s, "sim_err": s_err, "ratio": ratio, "ratio_err": ratio_err,
-                    "_blinded": bool(data) and d is None, "_sim_outside": key != "cutflow"})
+                    "_blinded": bool(data) and d is None, "_sim_outside": compared is not None})
     return out
 
 

@@ -167,23 +167,20 @@ def plot_cutflow(p, analysis: str, run: str) -> None:
     total = sum(mc_vals.values()) if mc else np.zeros(n)
     total_err = np.sqrt(sum(np.nan_to_num(arr(errors[s])) ** 2 for s in mc)) if mc else np.zeros(n)
     # blinded data count only events outside the blinded region: the simulation drawn against them is the
-    # simulated events outside it too (box row: the whole expectation), where the histogram file carries it
-    # (the numbers of the run table's "Data vs simulation", cutflow.comparison_rows)
-    like_with_like = False
+    # simulated events outside it too (box row: the whole expectation), the run table's numbers
+    compared = None
     hpath = paths.histograms_path(p.cfg, analysis, run)
     if mc and hpath.is_file():
-        content = _load_histograms(hpath)
-        outside = {s: content["samples"].get(s, {}).get("cutflow_outside_blinded_region") for s in mc}
-        if content.get("blinded") and all(o is not None and len(o["weighted"]) == n for o in outside.values()):
-            for s in mc:
-                mc_vals[s][:-1] = np.asarray(outside[s]["weighted"][:-1], float)
-                err = np.nan_to_num(arr(errors[s]))
-                err[:-1] = np.sqrt(np.asarray(outside[s]["sumw2"][:-1], float))
-                errors[s] = list(err)
+        from ..cutflow import compared_simulation
+
+        compared = compared_simulation(_load_histograms(hpath))
+        if compared is not None and all(s in compared and len(compared[s]["weighted"]) == n for s in mc):
+            mc_vals = {s: np.asarray(compared[s]["weighted"], float) for s in mc}
             total = sum(mc_vals.values())
-            total_err = np.sqrt(sum(np.nan_to_num(arr(errors[s])) ** 2 for s in mc))
-            like_with_like = True
-    ratio_sim, ratio_sim_err = total, total_err
+            total_err = np.sqrt(sum(np.asarray(compared[s]["sumw2"], float) for s in mc))
+        else:
+            compared = None
+    like_with_like = compared is not None
     order = sorted(mc, key=lambda s: mc_vals[s][-2] if n > 1 else mc_vals[s][-1])   # largest before the box on top
     colors = process_colors(mc)
     nrows = 3 if keep_signal else 2
@@ -209,9 +206,8 @@ def plot_cutflow(p, analysis: str, run: str) -> None:
     ax.legend(fontsize=11, ncol=3, loc="upper right")
     if data is not None and mc:
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(ratio_sim > 0, data / ratio_sim, np.nan)
-            r_err = ratio * np.sqrt(1 / np.where(data > 0, data, np.nan)
-                                    + (ratio_sim_err / np.where(ratio_sim > 0, ratio_sim, 1)) ** 2)
+            ratio = np.where(total > 0, data / total, np.nan)
+            r_err = ratio * np.sqrt(1 / np.where(data > 0, data, np.nan) + (total_err / np.where(total > 0, total, 1)) ** 2)
         axr.errorbar(x, ratio, yerr=r_err, fmt="o", color=DATA_COLOR, ms=5)
         axr.axhline(1.0, color="0.5", ls="--")
         finite = ratio[np.isfinite(ratio)]
