@@ -60,27 +60,23 @@ TOY_MIN_SIDEBAND = 400.0   # [est] expected side-band events of the toys (asympt
 
 def validation_truth(h, setup: str, cuts, width_gev: float) -> tuple[float, float]:
     """Count (and its error) in the validation pseudo-box next to the signal box, never inside it."""
-    view = h.view(flow=False)
-    vals = np.asarray(view["value"] if view.dtype.names else view, float)
-    var = np.asarray(view["variance"], float) if view.dtype.names else vals
+    from .background.sideband import bins_inside
+
     if setup in ("electron", "hadron"):
         ie = background._axis_index(h, "ecal", 0)
         e_edges, h_edges = h.axes[ie].edges, h.axes[1 - ie].edges
         thr, hz = float(cuts.ecal_max_gev), float(cuts.hcal_zero_gev)
-        e_sel = np.flatnonzero((e_edges[:-1] >= thr - 1e-9) & (e_edges[1:] <= thr + width_gev + 1e-9))
-        h_sel = np.flatnonzero(h_edges[1:] <= hz + 1e-9)
-        assert e_edges[e_sel[0]] >= thr - 1e-9, "validation region overlaps the signal box"
-        if ie == 0:
-            sub, subv = vals[np.ix_(e_sel, h_sel)], var[np.ix_(e_sel, h_sel)]
-        else:
-            sub, subv = vals[np.ix_(h_sel, e_sel)], var[np.ix_(h_sel, e_sel)]
+        e_bins = bins_inside(e_edges, thr, thr + width_gev)
+        h_stop = int(np.count_nonzero(h_edges[1:] <= hz + 1e-9))    # bins with upper edge <= hcal_zero
+        assert e_bins.stop > e_bins.start and e_edges[e_bins.start] >= thr - 1e-9, \
+            "validation region overlaps the signal box"
+        sub_h = h[{ie: e_bins, 1 - ie: slice(0, h_stop)}]
     elif setup == "muon":
-        edges = h.axes[0].edges
         p_max = float(cuts.p_out_max_gev)
-        sel = np.flatnonzero((edges[:-1] >= p_max - 1e-9) & (edges[1:] <= p_max + width_gev + 1e-9))
-        sub, subv = vals[sel], var[sel]
+        sub_h = h[bins_inside(h.axes[0].edges, p_max, p_max + width_gev)]
     else:
         raise NA64Error(f"no validation region for setup '{setup}'")
+    sub, subv = (np.ascontiguousarray(a) for a in background.values_variances(sub_h))
     return float(sub.sum()), float(np.sqrt(max(subv.sum(), 1.0 if sub.sum() == 0 else 0.0)))
 
 
@@ -99,8 +95,7 @@ def _poisson_like(h, rng) -> hist.Hist:
     out = hist.Hist(*h.axes, storage=hist.storage.Weight())
     mu = np.clip(np.asarray(h.values(), float), 0, None)
     n = rng.poisson(mu).astype(float)
-    out.view(flow=False)["value"] = n
-    out.view(flow=False)["variance"] = n
+    out[...] = np.stack([n, n], axis=-1)      # (value, variance) per bin, flow bins stay empty
     return out
 
 
@@ -109,8 +104,8 @@ def _mc_like(h, rng) -> hist.Hist:
     draw, (var / value) x Poisson(value^2 / var) -- same mean and variance, never negative (a Gaussian
     clipped at 0 would shrink the spread of the many few-event bins of an importance-sampled sample)."""
     out = h.copy()
-    v = out.view(flow=False)
-    val, var = np.asarray(v["value"], float), np.asarray(v["variance"], float)
+    val, var = np.asarray(out.values(), float), np.asarray(out.variances(), float)
+    v = out.view(flow=False)    # in-place write of the values only: the storage view is hist's write access
     ok = (val > 0) & (var > 0)
     scale = np.where(ok, var / np.where(ok, val, 1.0), 0.0)
     n_eff = np.where(ok, val**2 / np.where(ok, var, 1.0), 0.0)
@@ -141,7 +136,7 @@ def _factorised_truth(h, ecal_range_gev):
     w_col = np.where(col_w > 0, col_w2 / np.where(col_w > 0, col_w, 1.0), 0.0)
     w_bin = np.where(vals > 0, var / np.where(vals > 0, vals, 1.0), w_col[:, None])
     true = col_w[:, None] * shape[None, :]
-    v = out.view(flow=False)
+    v = out.view(flow=False)    # in-place write of the strip's columns: the storage view is hist's write access
     sl = (cols, slice(None)) if ie == 0 else (slice(None), cols)
     v["value"][sl] = true if ie == 0 else true.T
     v["variance"][sl] = (true * w_bin) if ie == 0 else (true * w_bin).T

@@ -26,6 +26,7 @@ from .sideband import (  # noqa: F401
     sideband_estimate,
     simulation_projection,
     spectrum_above,
+    values_variances,
     sum_hists,
 )
 from .sources import (  # noqa: F401

@@ -29,6 +29,20 @@ def _axis_index(h, key: str, default: int) -> int:
     return default
 
 
+def bins_inside(edges, lo: float, hi: float) -> slice:
+    """Index range of the bins lying fully inside [lo, hi] (edges within 1e-9). Not ``hist.loc``, which
+    picks the bin *containing* a value: a bin straddling lo or hi must stay out."""
+    inside = np.flatnonzero((edges[:-1] >= lo - 1e-9) & (edges[1:] <= hi + 1e-9))
+    return slice(int(inside[0]), int(inside[-1]) + 1) if len(inside) else slice(0, 0)
+
+
+def values_variances(h):
+    """(values, variances) of a histogram without flow bins; variances = values for unweighted storage."""
+    values = np.asarray(h.values(), float)
+    variances = h.variances()
+    return values, (values if variances is None else np.asarray(variances, float))
+
+
 def hcal_strip(h, ecal_range_gev: tuple[float, float], hcal_min_gev: float):
     """E_HCAL spectrum of the strip ecal_range (bins fully inside) for E_HCAL >= hcal_min_gev only.
 
@@ -37,30 +51,24 @@ def hcal_strip(h, ecal_range_gev: tuple[float, float], hcal_min_gev: float):
     """
     ie = _axis_index(h, "ecal", 0)
     ih = 1 - ie
-    e_edges = h.axes[ie].edges
     h_edges = h.axes[ih].edges
     lo, hi = ecal_range_gev
-    e_sel = (e_edges[:-1] >= lo - 1e-9) & (e_edges[1:] <= hi + 1e-9)
+    e_bins = bins_inside(h.axes[ie].edges, lo, hi)
     h_start = int(np.searchsorted(h_edges, hcal_min_gev - 1e-9))
-    if not e_sel.any() or h_start >= len(h_edges) - 1:
+    if e_bins.stop <= e_bins.start or h_start >= len(h_edges) - 1:
         raise NA64Error(f"histogram '{h.name or 'ecal_hcal'}': no bins for E_ECAL in [{lo}, {hi}] GeV and "
                         f"E_HCAL >= {hcal_min_gev} GeV")
-    sl = [slice(None), slice(None)]
-    sl[ie] = np.flatnonzero(e_sel)
-    sl[ih] = slice(h_start, None)
-    view = h.view(flow=False)[tuple(sl)]     # side band only: box bins are not part of the view
-    values = np.asarray(view["value"] if view.dtype.names else view, float)
-    variances = np.asarray(view["variance"], float) if view.dtype.names and "variance" in view.dtype.names else values
-    return h_edges[h_start:], values.sum(axis=ie), variances.sum(axis=ie)
+    # side band only: box bins are sliced away (explicit bounds: no flow bin enters the sum)
+    strip = h[{ie: slice(e_bins.start, e_bins.stop, sum), ih: slice(h_start, len(h_edges) - 1)}]
+    values, variances = values_variances(strip)
+    return h_edges[h_start:], values, variances
 
 
 def spectrum_above(h, x_min_gev: float):
     """1D spectrum (edges, values, variances) restricted to bins with lower edge >= x_min_gev."""
     edges = h.axes[0].edges
     start = int(np.searchsorted(edges, x_min_gev - 1e-9))
-    view = h.view(flow=False)[start:]
-    values = np.asarray(view["value"] if view.dtype.names else view, float)
-    variances = np.asarray(view["variance"], float) if view.dtype.names and "variance" in view.dtype.names else values
+    values, variances = values_variances(h[start:len(edges) - 1])
     return edges[start:], values, variances
 
 
@@ -98,12 +106,6 @@ def sum_hists(hfile: dict, sample_names: list[str], name: str):
 # estimators
 
 
-def _view_arrays(view):
-    values = np.asarray(view["value"] if view.dtype.names else view, float)
-    variances = np.asarray(view["variance"], float) if view.dtype.names and "variance" in view.dtype.names else values
-    return values, variances
-
-
 def simulation_projection(h_mc, setup: str, ecal_range_gev=None):
     """Full 1D projection (edges, values, variances) of a *simulated* histogram, box included.
 
@@ -111,14 +113,11 @@ def simulation_projection(h_mc, setup: str, ecal_range_gev=None):
     hadron) or the p_out spectrum (muon). Used for simulation transfer factors and closure truth.
     """
     if setup == "muon":
-        vals, var = _view_arrays(h_mc.view(flow=False))
+        vals, var = values_variances(h_mc)
         return h_mc.axes[0].edges, vals, var
     ie = _axis_index(h_mc, "ecal", 0)
-    e_edges = h_mc.axes[ie].edges
-    lo, hi = ecal_range_gev
-    e_sel = np.flatnonzero((e_edges[:-1] >= lo - 1e-9) & (e_edges[1:] <= hi + 1e-9))
-    vals, var = _view_arrays(h_mc.view(flow=False))
-    vals, var = np.take(vals, e_sel, axis=ie).sum(axis=ie), np.take(var, e_sel, axis=ie).sum(axis=ie)
+    e_bins = bins_inside(h_mc.axes[ie].edges, *ecal_range_gev)
+    vals, var = values_variances(h_mc[{ie: slice(e_bins.start, e_bins.stop, sum)}])
     return h_mc.axes[1 - ie].edges, vals, var
 
 
@@ -138,11 +137,8 @@ def factorised_projection(h_mc, ecal_range_gev):
     simulated event counts about equally and the ratio rests on all box events of the sample.
     """
     ie = _axis_index(h_mc, "ecal", 0)
-    e_edges = h_mc.axes[ie].edges
-    lo, hi = ecal_range_gev
-    e_sel = np.flatnonzero((e_edges[:-1] >= lo - 1e-9) & (e_edges[1:] <= hi + 1e-9))
-    vals, var = _view_arrays(h_mc.view(flow=False))
-    vals, var = np.take(vals, e_sel, axis=ie), np.take(var, e_sel, axis=ie)
+    e_bins = bins_inside(h_mc.axes[ie].edges, *ecal_range_gev)
+    vals, var = values_variances(h_mc[{ie: e_bins}])
     if ie == 1:
         vals, var = vals.T, var.T                 # rows: E_ECAL columns
     col_w, col_w2 = vals.sum(axis=1), var.sum(axis=1)

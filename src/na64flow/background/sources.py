@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import NA64Error, config, fits, normalisation, paths, samples
-from .sideband import _view_arrays, get_hist, interval_sum, replaced_simulation, sideband_estimate
+from .sideband import get_hist, interval_sum, replaced_simulation, sideband_estimate, values_variances
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def hadron_norm_factor(hfile: dict, hn: dict) -> tuple[float, float, str] | None
         h = hfile["samples"][sample]["hists"].get(name)
         if h is None:
             return 0.0, 0.0
-        vals, var = _view_arrays(h.view(flow=False))
+        vals, var = values_variances(h)
         return interval_sum(h.axes[0].edges, vals, var, lo, hi)
 
     n_data, _ = slice_sum(samples.DATA)
