@@ -60,20 +60,18 @@ TOY_MIN_SIDEBAND = 400.0   # [est] expected side-band events of the toys (asympt
 
 def validation_truth(h, setup: str, cuts, width_gev: float) -> tuple[float, float]:
     """Count (and its error) in the validation pseudo-box next to the signal box, never inside it."""
-    from .background.sideband import bins_inside
-
     if setup in ("electron", "hadron"):
         ie = background._axis_index(h, "ecal", 0)
         e_edges, h_edges = h.axes[ie].edges, h.axes[1 - ie].edges
         thr, hz = float(cuts.ecal_max_gev), float(cuts.hcal_zero_gev)
-        e_bins = bins_inside(e_edges, thr, thr + width_gev)
+        e_bins = background.bins_inside(e_edges, thr, thr + width_gev)
         h_stop = int(np.count_nonzero(h_edges[1:] <= hz + 1e-9))    # bins with upper edge <= hcal_zero
         assert e_bins.stop > e_bins.start and e_edges[e_bins.start] >= thr - 1e-9, \
             "validation region overlaps the signal box"
         sub_h = h[{ie: e_bins, 1 - ie: slice(0, h_stop)}]
     elif setup == "muon":
         p_max = float(cuts.p_out_max_gev)
-        sub_h = h[bins_inside(h.axes[0].edges, p_max, p_max + width_gev)]
+        sub_h = h[background.bins_inside(h.axes[0].edges, p_max, p_max + width_gev)]
     else:
         raise NA64Error(f"no validation region for setup '{setup}'")
     sub, subv = (np.ascontiguousarray(a) for a in background.values_variances(sub_h))

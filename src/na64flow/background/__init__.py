@@ -18,6 +18,7 @@ The coverage study of the whole method is ``na64flow.coverage``.
 from .cli import add_arguments, run, write_outputs  # noqa: F401
 from .sideband import (  # noqa: F401
     _axis_index,
+    bins_inside,
     get_hist,
     hcal_strip,
     interval_sum,
@@ -26,8 +27,8 @@ from .sideband import (  # noqa: F401
     sideband_estimate,
     simulation_projection,
     spectrum_above,
-    values_variances,
     sum_hists,
+    values_variances,
 )
 from .sources import (  # noqa: F401
     DEFAULTS,
