@@ -13,7 +13,17 @@ from scipy import stats
 
 from na64flow import NA64Error, config, events
 from na64flow.simulation import cli as sim_cli
-from na64flow.simulation import detector, generator, merge, processes, trigger, writer
+from na64flow.simulation import (
+    detector,
+    generator,
+    merge,
+    processes,
+    processes_electron,
+    processes_hadron,
+    processes_muon,
+    trigger,
+    writer,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "configs" / "default.yaml"
@@ -219,7 +229,7 @@ def test_dimuon_rate_per_eot_in_the_data_stream(tmp_path):
     model = generator.build_model(cfg, "na64e", "2016-2022")
     # independent P(trigger) of a dimuon event, from a fresh unconditioned sample
     rng = np.random.default_rng(11)
-    t = processes.dimuon(rng, 40000, model.ctx())
+    t = processes_electron.dimuon(rng, 40000, model.ctx())
     cols = detector.respond(rng, t, setup="electron", run_number=2016, vhcal=False)
     p_trig = trigger.physics_trigger(cols, "electron", 100.0).mean()
     counts = generator.data_counts(model)
@@ -283,22 +293,22 @@ def test_muon_momentum_tails_follow_the_student_t_model(tmp_path):
     model = generator.build_model(cfg, "na64mu", "2022")
     rng = np.random.default_rng(3)
     n = 60000
-    t = processes.momentum_misreco(rng, n, model.ctx())
+    t = processes_muon.momentum_misreco(rng, n, model.ctx())
     c = detector.respond(rng, t, setup="muon", run_number=2022, vhcal=False)
     delta = c["ms2_momentum_gev"] / t["p_out_true_gev"] - 1
     for x in (0.1, 0.2, 0.4):
-        expected = n * processes.student2_abs_sf(x / processes.MS_TAIL_SCALE)
+        expected = n * processes_muon.student2_abs_sf(x / processes_muon.MS_TAIL_SCALE)
         k = np.sum(delta < -x)
         assert abs(k - expected) < 4.5 * np.sqrt(expected) + 0.05 * expected, x
-    tn = processes.muon_nominal(rng, n, model.ctx())
+    tn = processes_muon.muon_nominal(rng, n, model.ctx())
     cn = detector.respond(rng, tn, setup="muon", run_number=2022, vhcal=False)
     core = cn["ms2_momentum_gev"] / tn["p_out_true_gev"] - 1
     assert np.std(core) == pytest.approx(detector.MS_RES_REL, rel=0.05)
     assert np.mean(core < -0.5) == 0       # no tail in the nominal muons
     # the tail component used for trigger-conditioned sampling has the same law above its cut
-    tt = processes._student2_abs_above(rng, n, processes.MS_TAIL_TRIGGERABLE)
-    frac = np.mean(tt > 20) * processes.student2_abs_sf(10)
-    assert frac == pytest.approx(processes.student2_abs_sf(20), rel=0.1)
+    tt = processes_muon._student2_abs_above(rng, n, processes_muon.MS_TAIL_TRIGGERABLE)
+    frac = np.mean(tt > 20) * processes_muon.student2_abs_sf(10)
+    assert frac == pytest.approx(processes_muon.student2_abs_sf(20), rel=0.1)
 
 
 def test_signal_emitted_energy_spectrum_follows_dsigma_dx(tmp_path):
@@ -351,14 +361,14 @@ def test_hadron_setup_charge_exchange_triggers_and_pion_showers_do_not_disappear
     cfg = small_cfg(tmp_path)
     model = generator.build_model(cfg, "na64h", "2022")
     rng = np.random.default_rng(21)
-    t = processes.pion_shower(rng, 50000, model.ctx())
+    t = processes_hadron.pion_shower(rng, 50000, model.ctx())
     c = detector.respond(rng, t, setup="hadron", run_number=2022, vhcal=True)
     gone = (c["ecal_gev"] < 1) & (trigger.hcal_sum(c) < 1) & (c["veto_mip"] < 0.5)
     assert gone.sum() == 0                       # ordinary showers never fake a full disappearance
     trig = trigger.physics_trigger(c, "hadron", 50.0)
     # only the large-leak component (1e-3) fires the low-energy trigger
-    assert trig.sum() < 5 * 50000 * processes.PION_BIG_LEAK_PROB
-    t0 = processes.cex_pi0(rng, 5000, model.ctx())
+    assert trig.sum() < 5 * 50000 * processes_hadron.PION_BIG_LEAK_PROB
+    t0 = processes_hadron.cex_pi0(rng, 5000, model.ctx())
     c0 = detector.respond(rng, t0, setup="hadron", run_number=2022, vhcal=True)
     assert trigger.physics_trigger(c0, "hadron", 50.0).mean() > 0.95
     assert np.median(c0["ecal_gev"]) == pytest.approx(50.0, rel=0.03)   # the pi0 takes ~all of E0

@@ -152,17 +152,17 @@ def test_hadron_box_importance_weights_reproduce_the_natural_flag_rates(monkeypa
     # natural sample: checks the weights, not the physics values
     from types import SimpleNamespace
 
-    from na64flow.simulation import detector, processes, trigger
+    from na64flow.simulation import detector, processes_electron, trigger
 
     monkeypatch.setattr(detector, "SRD_FAKE_PROB", 0.3)
-    monkeypatch.setattr(processes, "SRD_ALL_FAKE_PROB", 0.3**3)
-    monkeypatch.setattr(processes, "HADRON_BOX_PROB", 0.05)
+    monkeypatch.setattr(processes_electron, "SRD_ALL_FAKE_PROB", 0.3**3)
+    monkeypatch.setattr(processes_electron, "HADRON_BOX_PROB", 0.05)
     ctx = SimpleNamespace(e0_gev=100.0, beam="e-", setup="electron", vhcal=False, dimuon_loss_prob=0.0)
     n = 60000
     out = {}
     for comp, seed in (("ps", 1), ("ps_box", 2)):
         rng = np.random.default_rng(seed)
-        t = processes.hadron_contamination(rng, n, ctx, component=comp)
+        t = processes_electron.hadron_contamination(rng, n, ctx, component=comp)
         cols = detector.respond(rng, t, setup="electron", run_number=2022, vhcal=False)
         w = t["bias_weight"]
         lead = t["true_e_miss_gev"] > 0

@@ -10,7 +10,7 @@ import numpy as np
 import uproot
 
 from na64flow import events
-from na64flow.simulation.processes import _gamma_pdf_ratio
+from na64flow.simulation.processes_electron import _gamma_pdf_ratio
 
 
 def test_written_files_carry_the_measured_choice_of_compression(tmp_path):
@@ -35,10 +35,10 @@ def test_upstream_importance_weight_equals_the_ratio_of_the_gamma_pdfs():
 def test_simulating_a_chunk_with_importance_weights_does_not_import_scipy_stats():
     code = (
         "import sys, types\n"
-        "from na64flow.simulation import processes\n"
+        "from na64flow.simulation import processes_electron\n"
         "ctx = types.SimpleNamespace(e0_gev=100.0, beam='e-', setup='electron', vhcal=False, dimuon_loss_prob=0.0)\n"
         "import numpy as np\n"
-        "t = processes.upstream_interaction(np.random.default_rng(1), 1000, ctx, component='enhanced')\n"
+        "t = processes_electron.upstream_interaction(np.random.default_rng(1), 1000, ctx, component='enhanced')\n"
         "assert np.all(np.isfinite(t['bias_weight']))\n"
         "print('scipy.stats' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
