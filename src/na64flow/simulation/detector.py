@@ -1,6 +1,6 @@
 """Detector response of the fast simulation: true deposits -> reconstructed branches of the event schema.
 
-Every process generator (``processes.py``) returns a :class:`Truth` table of true quantities (incoming
+Every process generator (``processes_<setup>.py``) returns a :class:`Truth` table of true quantities (incoming
 momentum, synchrotron-radiation scale, e-m and hadronic energy in the ECAL, the four HCAL modules,
 VETO/VHCAL deposits, times, truth labels). :func:`respond` turns it into the schema columns of
 ``na64flow.events`` with the resolutions, noise, inefficiencies and tails below.
