@@ -373,7 +373,7 @@ def signal_columns(model: RunModel, rng, mode: str, mass_gev: float, n: int) -> 
     t = detector.blank(n, model.e0_gev)
     ctx = model.ctx()
     if model.setup == "electron":
-        p = processes_electron._electron_beam(t, rng, ctx)
+        p = processes_electron.electron_beam(t, rng, ctx)
         vis = np.clip(p - med, 0.0, None)
         t["ecal_em_gev"] = vis
         t["em_start_x0"] = rng.exponential(0.3, n)
@@ -381,7 +381,7 @@ def signal_columns(model: RunModel, rng, mode: str, mass_gev: float, n: int) -> 
         from ..physics.sampling import lepton_mass_gev
         from . import muon_geometry
 
-        p = processes_muon._muon_beam(t, rng, ctx)
+        p = processes_muon.muon_beam(t, rng, ctx)
         t["p_out_true_gev"] = np.clip(p - med - 2.0, 0.5, None)
         # scattered-muon angle from the WW emission (x = E_Z'/E0), then the ECAL after the emission point
         x = np.clip(med / model.e0_gev, 1e-6, 1 - 1e-6)
@@ -389,7 +389,7 @@ def signal_columns(model: RunModel, rng, mode: str, mass_gev: float, n: int) -> 
             rng, x, model.e0_gev, mass_gev, lepton_mass_gev(model.beam))
         t["mu_scatter_x0"] = np.clip(muon_geometry.ECAL_X0 - depth, 0.0, None)
     else:
-        processes_hadron._pion_beam(t, rng, ctx)
+        processes_hadron.pion_beam(t, rng, ctx)
         t["ecal_mip"] = np.clip(depth / ECAL_DEPTH_X0, 0, 1)
         t["ecal_had_gev"] = recoil
         t["had_start_x0"] = depth

@@ -112,7 +112,7 @@ def downstream(rng, p_out_gev, theta_x_mrad, theta_y_mrad, scatter_x0, p_beam_ge
     th0 = highland_rad(p, scatter_x0)
     tx = 1e-3 * theta_x_mrad + th0 * rng.standard_normal(n)
     ty = 1e-3 * theta_y_mrad + th0 * rng.standard_normal(n)
-    # bend relative to the undisturbed beam muon (p_beam - 2 GeV ionisation, as processes_muon._muon_beam)
+    # bend relative to the undisturbed beam muon (p_beam - 2 GeV ionisation, as processes_muon.muon_beam)
     p_ref = np.maximum(np.asarray(p_beam_gev, float) - 2.0, 1.0)
     dbend = KICK_GEV_RAD * (1.0 / p - 1.0 / p_ref)
 

@@ -11,7 +11,7 @@ LAMBDA_I_X0 = 17.59 / 0.5612   # Pb nuclear interaction length in X0 (31.3) [lit
 ECAL_DEPTH_X0 = 40.0           # [paper]
 
 
-def _brem_fraction(rng, n, x_min=0.02, x_max=1.0):
+def brem_fraction(rng, n, x_min=0.02, x_max=1.0):
     """Photon energy fraction x from the bremsstrahlung spectrum dN/dx ~ (4/3 (1-x) + x^2)/x [lit, Tsai]."""
     out = np.empty(0)
     while len(out) < n:
@@ -22,7 +22,7 @@ def _brem_fraction(rng, n, x_min=0.02, x_max=1.0):
     return out[:n]
 
 
-def _em(t: Truth, rng, e_gev, start_x0=None):
+def em_deposit(t: Truth, rng, e_gev, start_x0=None):
     """Ordinary e-m shower of energy e_gev in the ECAL; SR of an electron of that energy."""
     t["ecal_em_gev"] = np.asarray(e_gev, float).copy()
     t["em_start_x0"] = rng.exponential(0.3, len(e_gev)) if start_x0 is None else start_x0

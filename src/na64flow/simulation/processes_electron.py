@@ -8,10 +8,10 @@ import math
 import numpy as np
 
 from .detector import Truth, blank, hadronic_split
-from .process_common import ECAL_DEPTH_X0, LAMBDA_I_X0, _brem_fraction, _em
+from .process_common import ECAL_DEPTH_X0, LAMBDA_I_X0, brem_fraction, em_deposit
 
 
-def _electron_beam(t: Truth, rng, ctx, sr=True):
+def electron_beam(t: Truth, rng, ctx, sr=True):
     n = t.n
     p = ctx.e0_gev * (1.0 + 0.005 * rng.standard_normal(n))   # beam spread 0.5% [paper: < 1%]
     t["p_true_gev"] = p
@@ -24,8 +24,8 @@ def _electron_beam(t: Truth, rng, ctx, sr=True):
 def em_shower(rng, n, ctx) -> Truth:
     """Ordinary e-m shower of the beam e-/e+ (the bulk; E_ECAL ~ E0, nothing downstream)."""
     t = blank(n, ctx.e0_gev)
-    p = _electron_beam(t, rng, ctx)
-    _em(t, rng, p)
+    p = electron_beam(t, rng, ctx)
+    em_deposit(t, rng, p)
     return t
 
 
@@ -59,7 +59,7 @@ def hadron_contamination(rng, n, ctx, component=None) -> Truth:
     and of y, g (so the sum of weights is unchanged in expectation and the box is populated).
     """
     t = blank(n, ctx.e0_gev)
-    p = _electron_beam(t, rng, ctx, sr=False)
+    p = electron_beam(t, rng, ctx, sr=False)
     if component in ("ps", "ps_box"):   # only hadrons interacting in the pre-shower can fire the PS trigger
         depth = -LAMBDA_I_X0 * np.log1p(-rng.random(n) * PS_INTERACTION_PROB)
     else:
@@ -108,11 +108,11 @@ def hadron_electroproduction(rng, n, ctx) -> Truth:
     """Zone II: e A -> e + hadrons in the ECAL; hadrons of energy y E0 (brem-photon spectrum,
     y > 0.1) mostly reach the HCAL so that E_ECAL + E_HCAL ~ E0 [paper]."""
     t = blank(n, ctx.e0_gev)
-    p = _electron_beam(t, rng, ctx)
-    y = _brem_fraction(rng, n, 0.1, 1.0)
+    p = electron_beam(t, rng, ctx)
+    y = brem_fraction(rng, n, 0.1, 1.0)
     e_had = y * p
     f_in_ecal = rng.uniform(0.05, 0.3, n)   # [est]
-    _em(t, rng, p - e_had)
+    em_deposit(t, rng, p - e_had)
     t["ecal_had_gev"] = f_in_ecal * e_had
     t["had_start_x0"] = rng.uniform(2.0, 20.0, n)
     t["hcal_gev"] = hadronic_split(rng, (1 - f_in_ecal) * e_had)
@@ -129,15 +129,15 @@ def dimuon(rng, n, ctx, component=None) -> Truth:
     spectrum times the rising pair cross section (1 - E_thr/E_gamma)^2, E_thr = 4 m_mu [est shape].
     Both muons cross ECAL, VETO and the 4 HCAL modules as MIPs (~10 GeV in the HCAL [paper])."""
     t = blank(n, ctx.e0_gev)
-    p = _electron_beam(t, rng, ctx)
+    p = electron_beam(t, rng, ctx)
     x = np.empty(0)
     while len(x) < n:
-        xs = _brem_fraction(rng, 2 * n + 64, 0.005, 1.0)
+        xs = brem_fraction(rng, 2 * n + 64, 0.005, 1.0)
         keep = rng.random(len(xs)) < np.clip(1 - 0.42 / (xs * p[0]), 0, 1) ** 2
         x = np.concatenate([x, xs[keep]])
     x = x[:n]
     e_mumu = x * p
-    _em(t, rng, p - e_mumu)
+    em_deposit(t, rng, p - e_mumu)
     t["ecal_mip"] = np.full(n, 2.0 * 0.5)   # muons produced on average mid-shower: half the ECAL path
     t["hcal_mip"] = np.full(n, 2.0)
     t["veto_mip_true"] = np.full(n, 2.0)
@@ -198,7 +198,7 @@ def upstream_interaction(rng, n, ctx, component=None) -> Truth:
     E_HCAL ~ Exp(theta) instead, with ``bias_weight`` = true pdf / sampling pdf (importance sampling,
     so the box and both side bands are populated)."""
     t = blank(n, ctx.e0_gev)
-    p = _electron_beam(t, rng, ctx)
+    p = electron_beam(t, rng, ctx)
     tau = UPSTREAM_TAU
     if component == "enhanced":
         u = rng.random(n)
@@ -212,7 +212,7 @@ def upstream_interaction(rng, n, ctx, component=None) -> Truth:
         lo, hi = np.exp(-u_min / tau), np.exp(-1.0 / tau)
         u = -tau * np.log(lo - rng.random(n) * (lo - hi))   # truncated exponential on [u_min, 1]
         e_h = rng.gamma(UPSTREAM_HCAL_K, UPSTREAM_HCAL_THETA_GEV, n)
-    _em(t, rng, p * (1.0 - u))
+    em_deposit(t, rng, p * (1.0 - u))
     e_h = np.minimum(e_h, p * u)
     t["hcal_gev"] = hadronic_split(rng, e_h)
     t["veto_mip_true"] = np.where(rng.random(n) < UPSTREAM_CHARGED_PROB, rng.poisson(1.0, n) + 1.0, 0.0)
@@ -230,11 +230,11 @@ def beamline_decay(rng, n, ctx) -> Truth:
     The decay happens at a fraction z ~ U(0, 1) of the SRD magnet path (SR ~ z y^2) or, with
     probability 0.5, after it (no SR) [est]."""
     t = blank(n, ctx.e0_gev)
-    p = _electron_beam(t, rng, ctx, sr=False)
+    p = electron_beam(t, rng, ctx, sr=False)
     y = rng.random(n)
     z = np.where(rng.random(n) < 0.5, rng.random(n), 0.0)
     t["sr_scale"] = z * (y * p / 100.0) ** 2
-    _em(t, rng, y * p)
+    em_deposit(t, rng, y * p)
     t["true_e_miss_gev"] = (1 - y) * p
     return t
 
@@ -243,9 +243,9 @@ def punch_through(rng, n, ctx) -> Truth:
     """Electro-production with a leading neutral hadron (n, K0_L) taking y E0, y ~ U(0.3, 1) [est],
     that crosses ECAL and HCAL without interacting; the remaining hadrons leave Exp(0.5 GeV) in the HCAL."""
     t = blank(n, ctx.e0_gev)
-    p = _electron_beam(t, rng, ctx)
+    p = electron_beam(t, rng, ctx)
     y = rng.uniform(0.3, 1.0, n)
-    _em(t, rng, (1 - y) * p)
+    em_deposit(t, rng, (1 - y) * p)
     t["hcal_gev"] = hadronic_split(rng, rng.exponential(0.5, n))
     t["chi2_scale"] = rng.lognormal(np.log(1.3), 0.3, n)
     t["true_e_miss_gev"] = y * p
@@ -256,11 +256,11 @@ def annihilation_sm(rng, n, ctx) -> Truth:
     """e+ e- -> mu+ mu- (70%) or pi+ pi- (30%) [est] of the beam positron on an atomic electron at
     sqrt(s) = sqrt(2 m_e E0): muons cross everything as MIPs; pions shower in the HCAL."""
     t = blank(n, ctx.e0_gev)
-    p = _electron_beam(t, rng, ctx)
+    p = electron_beam(t, rng, ctx)
     depth = rng.exponential(1.0, n)
     frac_ecal = 1 - np.exp(-depth)   # shower energy before the annihilation [est]
     rest = p * np.exp(-depth) * 0 + p * (1 - frac_ecal)
-    _em(t, rng, p * frac_ecal)
+    em_deposit(t, rng, p * frac_ecal)
     mumu = rng.random(n) < 0.7
     t["ecal_mip"] = np.where(mumu, 2.0, 0.0)
     t["hcal_mip"] = np.where(mumu, 2.0, 0.0)

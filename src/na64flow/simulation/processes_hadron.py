@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from .detector import Truth, blank, hadronic_split
-from .process_common import ECAL_DEPTH_X0, LAMBDA_I_X0, _em
+from .process_common import ECAL_DEPTH_X0, LAMBDA_I_X0, em_deposit
 
 
-def _pion_beam(t: Truth, rng, ctx):
+def pion_beam(t: Truth, rng, ctx):
     n = t.n
     p = ctx.e0_gev * (1.0 + 0.01 * rng.standard_normal(n))   # H4 hadron beam spread ~1% [est]
     t["p_true_gev"] = p
@@ -26,7 +26,7 @@ def pion_shower(rng, n, ctx, component=None) -> Truth:
     probability 1e-3 a large lateral/longitudinal leak U(0.3, 0.8) of the energy [est] (at least 10 GeV
     stays visible: a complete disappearance needs the charge-exchange or punch-through processes)."""
     t = blank(n, ctx.e0_gev)
-    p = _pion_beam(t, rng, ctx)
+    p = pion_beam(t, rng, ctx)
     depth = rng.exponential(LAMBDA_I_X0, n)
     inter = depth < ECAL_DEPTH_X0
     leak = np.minimum(rng.exponential(0.03, n), 0.9)
@@ -50,12 +50,12 @@ def _cex(rng, n, ctx, visible_fraction_em: float) -> Truth:
     """pi- p -> M0 n at depth ~ Exp(lambda_I) in the ECAL; the meson takes ~E0 (slope |t| ~ 0.1 GeV^2 [est])
     and decays visibly: e-m fraction ``visible_fraction_em`` in the ECAL, the rest (charged pions) in the HCAL."""
     t = blank(n, ctx.e0_gev)
-    p = _pion_beam(t, rng, ctx)
+    p = pion_beam(t, rng, ctx)
     depth = rng.exponential(LAMBDA_I_X0, n) % ECAL_DEPTH_X0
     t_n = rng.exponential(0.1, n) / (2 * 0.9396)   # neutron kinetic energy |t|/(2 m_n)
     e_m = p - t_n
     em = e_m * visible_fraction_em
-    _em(t, rng, em, start_x0=depth)
+    em_deposit(t, rng, em, start_x0=depth)
     t["ecal_mip"] = depth / ECAL_DEPTH_X0            # pion track before the exchange
     t["hcal_gev"] = hadronic_split(rng, e_m - em)
     t["veto_mip_true"] = np.where(visible_fraction_em < 1, 2.0, 0.0)
@@ -83,7 +83,7 @@ def hadron_punch_through(rng, n, ctx) -> Truth:
     """Leading neutral hadron (n, K0_L) from a pion interaction in the ECAL taking y E0, y ~ U(0.9, 1),
     crossing ECAL and the 4 HCAL modules without interacting; the rest stays in the ECAL [est]."""
     t = blank(n, ctx.e0_gev)
-    p = _pion_beam(t, rng, ctx)
+    p = pion_beam(t, rng, ctx)
     y = rng.uniform(0.9, 1.0, n)
     depth = rng.exponential(2.0, n)
     t["ecal_had_gev"] = (1 - y) * p

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from .detector import Truth, blank, hadronic_split
-from .process_common import _brem_fraction
+from .process_common import brem_fraction
 
 
-def _muon_beam(t: Truth, rng, ctx):
+def muon_beam(t: Truth, rng, ctx):
     n = t.n
     p = ctx.e0_gev * (1.0 + 0.03 * rng.standard_normal(n))   # M2 momentum spread ~3% [est]
     t["p_true_gev"] = p
@@ -24,7 +24,7 @@ def _muon_beam(t: Truth, rng, ctx):
 def muon_nominal(rng, n, ctx) -> Truth:
     """Ordinary 160 GeV muon: MIP in ECAL, VETO, 4 HCAL modules; p_out = p_in - 2 GeV."""
     t = blank(n, ctx.e0_gev)
-    _muon_beam(t, rng, ctx)
+    muon_beam(t, rng, ctx)
     return t
 
 
@@ -32,8 +32,8 @@ def muon_brem_hard(rng, n, ctx) -> Truth:
     """Hard muon bremsstrahlung / nuclear interaction with a visible fraction v of the energy
     (brem spectrum, v > 0.05) in the ECAL (70%) or HCAL (30%) [est]."""
     t = blank(n, ctx.e0_gev)
-    p = _muon_beam(t, rng, ctx)
-    v = _brem_fraction(rng, n, 0.05, 0.98)
+    p = muon_beam(t, rng, ctx)
+    v = brem_fraction(rng, n, 0.05, 0.98)
     e = v * p
     in_ecal = rng.random(n) < 0.7
     t["ecal_em_gev"] = np.where(in_ecal, e, 0.0)
@@ -68,7 +68,7 @@ def momentum_misreco(rng, n, ctx, component=None) -> Truth:
     T ~ Student-t(nu = 2) (scattering/pattern-recognition tails [est]); the track fit is worse
     (chi2 scale 1 + 0.1 |T| [est]). MS1 tail: the incoming momentum likewise, with probability 0.3."""
     t = blank(n, ctx.e0_gev)
-    p = _muon_beam(t, rng, ctx)
+    p = muon_beam(t, rng, ctx)
     tt = _student2_abs_above(rng, n, MS_TAIL_TRIGGERABLE) if component == "tail" else np.abs(rng.standard_t(2.0, n))
     t["ms2_tail"] = -np.minimum(tt * MS_TAIL_SCALE, 0.95)
     t["ms2_chi2_scale"] = 1.0 + 0.1 * tt
@@ -81,7 +81,7 @@ def k_mu_nu(rng, n, ctx) -> Truth:
     """K- -> mu- nu in flight after MS1 (K/pi ~ 0.03, pi/mu ~ 1e-6 [paper]): the muon takes y p,
     y ~ U(m_mu^2/m_K^2, 1) = U(0.046, 1) (two-body [lit]); the neutrino carries the rest."""
     t = blank(n, ctx.e0_gev)
-    p = _muon_beam(t, rng, ctx)
+    p = muon_beam(t, rng, ctx)
     y = rng.uniform(0.0458, 1.0, n)
     t["p_out_true_gev"] = y * p - 2.0
     t["true_e_miss_gev"] = (1 - y) * p
@@ -92,8 +92,8 @@ def non_hermetic(rng, n, ctx) -> Truth:
     """Hard muon interaction whose products (fraction v, brem spectrum v > 0.05) escape through the
     calorimeters' cracks/holes: MIP-like calorimeters, low p_out [est]."""
     t = blank(n, ctx.e0_gev)
-    p = _muon_beam(t, rng, ctx)
-    v = _brem_fraction(rng, n, 0.05, 0.98)
+    p = muon_beam(t, rng, ctx)
+    v = brem_fraction(rng, n, 0.05, 0.98)
     t["p_out_true_gev"] = p * (1 - v) - 2.0
     t["true_e_miss_gev"] = v * p
     return t
