@@ -91,3 +91,41 @@ def test_closure_toys_fail_when_the_quoted_error_is_four_times_too_large(cfg, mo
     bad = closure.closure_rows(cfg, "na64e", "2016-2022", hfile, n_toys=30, seed=3)
     toys = [r for r in bad if r["kind"] == "toys"]
     assert toys[0]["pull_width"] < 0.5 and not toys[0]["passed"] and "pull width" in toys[0]["reason"], toys
+
+
+def _cfg_with_toys(cfg, n_toys):
+    return dict(cfg, background=dict(config.section(cfg, "background"), closure={"n_toys": n_toys}))
+
+
+def test_closure_shows_the_toy_rows_the_background_decided_with(cfg, monkeypatch):
+    """The closure step reuses the background record's toy rows (same toys, same seed) instead of running
+    them again, and its table equals the one it computes without the record; other toy settings, or no
+    record, run the toys."""
+    from na64flow import background, contracts
+
+    cfg = _cfg_with_toys(cfg, 12)
+    hfile = closure.toy_histogram_file(seed=25, n_upstream=1000.0)
+    seed = int(cfg["seed"])          # the background step's seed of the first run
+    record = contracts.BackgroundEstimate.from_dict(
+        background.estimate_from_histograms(cfg, "na64e", "2016-2022", hfile))
+    computed = closure.closure_rows(cfg, "na64e", "2016-2022", hfile, n_toys=12, seed=seed)
+    calls = []
+    real = background.toys.toy_closure
+    monkeypatch.setattr(background.toys, "toy_closure", lambda *a, **k: calls.append(a) or real(*a, **k))
+    reused = closure.closure_rows(cfg, "na64e", "2016-2022", hfile, n_toys=12, seed=seed, background_record=record)
+    assert calls == [] and any(r["kind"] == "toys" for r in reused)
+    assert reused == computed                      # every row: toy rows and the rows using the central method
+    closure.closure_rows(cfg, "na64e", "2016-2022", hfile, n_toys=12, seed=seed + 1, background_record=record)
+    closure.closure_rows(cfg, "na64e", "2016-2022", hfile, n_toys=13, seed=seed, background_record=record)
+    assert len(calls) >= 2                         # other seed, other number of toys: the toys run again
+
+
+def test_the_central_method_read_back_from_toy_rows_is_the_decided_one():
+    from na64flow import background
+
+    t_ok, t_bad = {"method": "transfer", "passed": True}, {"method": "transfer", "passed": False}
+    f_ok, f_bad = {"method": "fit", "passed": True}, {"method": "fit", "passed": False}
+    assert background.central_of([t_ok]) == "transfer"
+    assert background.central_of([t_bad, f_ok]) == "fit"            # refused and replaced
+    assert background.central_of([t_bad, f_bad]) == "transfer"      # none passes: the configured one kept
+    assert background.central_of([{"method": "fit", "passed": False}, {"method": "transfer", "passed": True}]) == "transfer"

@@ -130,6 +130,45 @@ def test_every_new_package_module_is_pinned_and_only_justified_modules_are_not(t
         assert (Path(blinding_mod.__file__).parent / name).is_file() and len(why) > 20
 
 
+# pinned modules that may import an unpinned one: they call it only to write public files after the limits
+OUTPUT_WRITER_IMPORTS = {("unblind.py", "na64flow.publish"), ("unblind.py", "na64flow.publish.likelihoods"),
+                         ("report.py", "na64flow.publish")}
+
+
+def _imported_modules(path: Path, module: str, is_package: bool) -> set[str]:
+    """Every module an import statement of ``path`` names (module level and inside functions)."""
+    import ast
+
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            mod = ".".join(base[:len(base) - node.level + 1] + ([node.module] if node.module else [])) \
+                if node.level else (node.module or "")
+            out |= {mod} | {f"{mod}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+    return out
+
+
+def test_no_pinned_module_imports_an_unpinned_one():
+    """The freeze trusts NOT_PINNED_SOURCES to reach no limit: a pinned step importing one would let its code
+    change a limit unnoticed (the toy closure that decides the background's central method used to live in
+    the unpinned closure study)."""
+    pkg = Path(blinding_mod.__file__).parent
+    modules = {}
+    for p in pkg.rglob("*.py"):
+        rel = p.relative_to(pkg).as_posix()
+        parts = ["na64flow", *rel[:-3].split("/")]
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = (rel, p)
+    unpinned = {m for m, (rel, _) in modules.items() if rel in blinding_mod.NOT_PINNED_SOURCES}
+    assert "na64flow.closure.rows" in unpinned and "na64flow.background.toys" not in unpinned
+    bad = sorted((rel, m) for mod, (rel, p) in modules.items() if rel not in blinding_mod.NOT_PINNED_SOURCES
+                 for m in _imported_modules(p, mod, rel.endswith("__init__.py"))
+                 if m in unpinned and (rel, m) not in OUTPUT_WRITER_IMPORTS)
+    assert bad == []
+
+
 def test_unblind_refuses_without_the_literal_request_and_writes_nothing(tmp_path, no_box_access):
     cfg = _blinded_analysis(tmp_path)
     with pytest.raises(NA64Error, match="unblinding not requested"):

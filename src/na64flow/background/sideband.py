@@ -262,3 +262,7 @@ def replaced_simulation(hfile: dict, sb: dict):
     names = [n for n in names if sb["histogram"] in hfile["samples"][n].get("hists", {})]
     return sum_hists(hfile, names, sb["histogram"]) if names else None
 
+
+def region_count(hfile: dict, sample: str, region: str) -> dict | None:
+    regions = hfile["samples"].get(sample, {}).get("regions", {})
+    return regions.get(region)

@@ -22,8 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import NA64Error, config, fits, normalisation, paths, samples
-from .sideband import get_hist, interval_sum, replaced_simulation, sideband_estimate, values_variances
+from .. import NA64Error, config, normalisation, paths, samples
+from .settings import settings
+from .sideband import (
+    get_hist,
+    interval_sum,
+    region_count,
+    replaced_simulation,
+    sideband_estimate,
+    values_variances,
+)
+from .toys import STORED_TOY_KEYS, decide_central
 
 log = logging.getLogger(__name__)
 
@@ -51,54 +60,11 @@ LABELS = {
 }
 
 # Defaults of the `background:` section (configs/default.yaml may override; one level deep merge).
-DEFAULTS = {
-    "fit_models": list(fits.MODELS),
-    "min_fit_pvalue": 0.01,          # [est] reasonable-fit criterion for the systematic envelope
-    "power_law_offset_gev": 1.0,     # [est] c in (x + c)^-p
-    "min_fit_events": 10.0,          # [est] fewer side-band events in a fit range: shape unconstrained
-    "max_closure_pull": 2.0,         # [est] a fit choice must reproduce the simulated box within 2 sigma
-    "syst_min_significance": 2.0,    # [lit: Barlow hep-ex/0207026] a range-choice check within 2 sigma adds no syst
-    "validation_width_gev": 10.0,    # [est] pseudo-box thr < x < thr + width for closure on data
-    "mc_norm_region": "calibration",
-    "mc_norm_syst": {                # relative normalisation systematic of MC-based sources
-        "default": 0.30,             # [est] generic simulation normalisation
-        "dimuon": 0.10,              # [paper] ~10% from the dimuon comparison
-        "beamline_decay": 0.17,      # [paper] 0.3 +- 0.05 in the NA64e table (hadron-contamination measurement)
-        "k_mu_nu": 0.10,             # [paper] 0.010 +- 0.001 in the NA64mu table
-        "punch_through": 0.50,       # [est] only an upper value is published (< 0.01)
-        "non_hermetic": 0.50,        # [est] only an upper value is published (< 0.01)
-    },
-    "electron": {"hadron_norm": {"histogram": "n1_srd_tag", "range": [0.0, 2.0],
-                                 "processes": ["hadron_contamination"],
-                                 "applies_to": ["hadron_contamination", "beamline_decay"]},
-                 "sideband": {"name": "upstream_interactions", "histogram": "ecal_hcal",
-                              "fit_ranges_gev": [[1.0, 6.0], [1.0, 10.0], [1.0, 4.0]], "rebin": 2,
-                              "primary": ["exponential", 0], "replaces": ["upstream_interaction"]}},
-    "muon": {"sideband": {"name": "momentum_misreco", "histogram": "p_out",
-                          "fit_ranges_gev": [[80.0, 100.0], [80.0, 96.0], [84.0, 100.0]], "rebin": 2,
-                          "primary": ["exponential", 0], "replaces": ["momentum_misreco"]}},
-    # NA64h: the simulated samples carry no calibration-trigger stream; the HCAL side band (the
-    # normalisation step's cross-check) holds ~50 simulated pion showers (k +- 18%, MC statistics) and
-    # measures pion showers, not the punch-through it would normalise: the simulation is normalised to
-    # the exposure n_ot (coverage study, docs/background.md)
-    "hadron": {"sideband": None, "mc_norm_region": None},
-    # published totals per run at the published exposure, for the physical-equivalent statement
-    # [paper, physics.md §1 / configs/published.yaml]; "<analysis>:<run>" -> {n_ot, total, total_unc, reference}
-    "published_reference": {},
-}
 
 # 68% CL upper value of a Poisson mean with 0 observed: 1.14 [lit: Feldman & Cousins 1998, table]
 ZERO_COUNT_68 = 1.14
 
 
-def settings(cfg: dict) -> dict:
-    """The ``background`` section merged over DEFAULTS (dicts merged one level deep)."""
-    return config.merged_section(cfg, "background", DEFAULTS)
-
-
-def region_count(hfile: dict, sample: str, region: str) -> dict | None:
-    regions = hfile["samples"].get(sample, {}).get("regions", {})
-    return regions.get(region)
 
 
 def mc_norm_factor(hfile: dict, region: str, setup: str) -> tuple[float, float, str]:
@@ -260,46 +226,6 @@ def _run_scales(cfg: dict, analysis: str, run: str) -> dict[str, float]:
     return {k: float(v) for k, v in scales.items()}
 
 
-def decide_central(cfg: dict, analysis: str, run: str, hfile: dict, seed: int | None = None) -> tuple[dict, list[dict], str]:
-    """The central side-band method of this run, decided by its toy closure (a method that fails closure
-    cannot be the central estimate, issue 11 item 4).
-
-    The configured ``sideband.central`` is tested with ``closure.toy_closure`` (``background.closure.n_toys``
-    toys; ``closure.verdict: false`` or ``n_toys: 0`` skip the test, said in the record). Failing, it is
-    refused and the other method ("transfer" <-> "fit") is tested; the first that passes becomes central.
-    If none passes the configured one is kept and the source is marked CLOSURE FAILED. Returns (the
-    background settings with the decided central, the toy rows, a sentence saying what was decided and why).
-    The closure step calls the same function, so its toy table is the verdict the background used.
-    """
-    bcfg = settings(cfg)
-    setup = config.analysis_config(cfg, analysis)["setup"]
-    sb = (bcfg.get(setup) or {}).get("sideband")
-    configured = sb.get("central", "transfer")
-    ccfg = bcfg.get("closure") or {}
-    n_toys = int(ccfg.get("n_toys", 50))
-    replaced = [samples.mc_sample(p) for p in sb.get("replaces", []) if samples.mc_sample(p) in hfile["samples"]]
-    if not ccfg.get("verdict", True) or n_toys <= 0 or not replaced:
-        return bcfg, [], f"central '{configured}' as configured (toy closure not run: verdict off, no toys or no simulation)"
-    from .. import closure  # closure imports this package: import here, no cycle
-
-    runs = [str(r) for r in config.runs_of(cfg, analysis)]
-    if seed is None:   # the closure step's seed of this run: both steps show the same verdict
-        seed = int(cfg.get("seed", 0)) + (runs.index(str(run)) if str(run) in runs else 0)
-    rows = [closure.toy_closure(cfg, analysis, run, hfile, n_toys, seed, central=configured)]
-    chosen, note = configured, f"central '{configured}' as configured: toy closure passes"
-    if not rows[0]["passed"]:
-        alt = "fit" if configured == "transfer" else "transfer"
-        rows.append(closure.toy_closure(cfg, analysis, run, hfile, n_toys, seed, central=alt))
-        if rows[1]["passed"]:
-            chosen = alt
-            note = (f"configured central '{configured}' REFUSED: its toy closure fails ({rows[0]['reason']}); "
-                    f"replaced by '{alt}' (toy closure passes)")
-        else:
-            note = (f"CLOSURE FAILED: no method passes the toy closure ('{configured}': {rows[0]['reason']}; "
-                    f"'{alt}': {rows[1]['reason']}); '{configured}' kept")
-    out = dict(bcfg)
-    out[setup] = dict(bcfg[setup], sideband=dict(sb, central=chosen))
-    return out, rows, note
 
 
 def estimate_from_histograms(cfg: dict, analysis: str, run: str, hfile: dict, norm: dict | None = None) -> dict:
@@ -327,9 +253,7 @@ def estimate_from_histograms(cfg: dict, analysis: str, run: str, hfile: dict, no
         ex, inputs = sideband_estimate(h, setup, cuts, bcfg_used, h_mc=h_mc)
         toys_pass = bool(all(r["passed"] for r in toy_rows[-1:]))   # the verdict of the method now central
         inputs["central_decision"] = decision
-        inputs["toy_closure"] = [{k: r[k] for k in ("method", "central_as_used", "n_toys", "pull_mean",
-                                                      "pull_mean_err", "pull_width", "passed", "reason")}
-                                 for r in toy_rows]
+        inputs["toy_closure"] = [{k: r[k] for k in STORED_TOY_KEYS} for r in toy_rows]
         inputs["replaces"] = list(sb.get("replaces", []))
         replaced = list(sb.get("replaces", []))
         empty = bool(ex.central.model == "mc_transfer" and ex.estimate == 0.0)
