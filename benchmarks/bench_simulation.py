@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from na64flow import config, events
-from na64flow.simulation import generator
+from na64flow.simulation import generator, run_model
 
 
 class RecordingRNG:
@@ -71,14 +71,14 @@ def main(argv=None) -> int:
     load0 = os.getloadavg()[0]
     cfg = config.load_config(args.config)
     t0 = time.process_time()
-    model = generator.build_model(cfg, "na64e", "2016-2022")
+    model = run_model.build_model(cfg, "na64e", "2016-2022")
     t_model = time.process_time() - t0
     counts = generator.data_counts(model)
     f = args.events / sum(counts.values())
     counts = {k: int(round(v * f)) for k, v in counts.items()}
     n_chunks = generator.n_chunks_for(sum(counts.values()), int(model.settings["chunk_events"]))
 
-    real_rng_for = generator.rng_for
+    real_rng_for = run_model.rng_for
     gen_cpu = write_cpu = draw_cpu = wall = 0.0
     n_written = n_drawn = n_calls = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,11 +95,11 @@ def main(argv=None) -> int:
             n_written += len(cols["weight"])
             # floor: the same draws, recorded in a second pass (same seeds -> the same chunk), replayed
             calls: list = []
-            generator.rng_for = lambda *keys, _calls=calls: RecordingRNG(real_rng_for(*keys), _calls)
+            run_model.rng_for = lambda *keys, _calls=calls: RecordingRNG(real_rng_for(*keys), _calls)
             try:
                 again = generator.data_chunk(model, counts, c, n_chunks)
             finally:
-                generator.rng_for = real_rng_for
+                run_model.rng_for = real_rng_for
             assert all(np.array_equal(again[k], cols[k], equal_nan=True) for k in cols), "not deterministic"
             del again
             draw_cpu += replay(calls, seed=c)

@@ -21,6 +21,7 @@ from na64flow.simulation import (
     processes_electron,
     processes_hadron,
     processes_muon,
+    run_model,
     trigger,
     writer,
 )
@@ -82,7 +83,7 @@ def test_simulated_files_round_trip_through_the_event_schema(na64e_run):
             n += len(cols["event_number"])
         assert n == s["n_events"], name
     # the chunk written is exactly what the generator makes for that chunk
-    model = generator.build_model(cfg, "na64e", "2016-2022")
+    model = run_model.build_model(cfg, "na64e", "2016-2022")
     again = generator.mc_chunk(model, "dimuon", 0, 1)
     back = read_all(folder, man["samples"]["mc_dimuon"]["files"][0])
     for k, t in events.numpy_types("electron", truth=True).items():
@@ -184,7 +185,7 @@ def test_every_process_with_expected_events_is_present_in_data(na64e_run):
 
 
 def _calibration(cfg, analysis, run, n):
-    model = generator.build_model(cfg, analysis, run)
+    model = run_model.build_model(cfg, analysis, run)
     counts = {k: 0 for k in model.rates}
     counts["__calibration__"] = n
     return model, generator.data_chunk(model, counts, 0, 1)
@@ -226,7 +227,7 @@ def test_hadron_contamination_fraction_of_the_beam(tmp_path, analysis, run, frac
 def test_dimuon_rate_per_eot_in_the_data_stream(tmp_path):
     cfg = small_cfg(tmp_path)
     cfg["analyses"]["na64e"]["runs"]["2016-2022"]["n_ot"] = 3.0e7
-    model = generator.build_model(cfg, "na64e", "2016-2022")
+    model = run_model.build_model(cfg, "na64e", "2016-2022")
     # independent P(trigger) of a dimuon event, from a fresh unconditioned sample
     rng = np.random.default_rng(11)
     t = processes_electron.dimuon(rng, 40000, model.ctx())
@@ -244,7 +245,7 @@ def test_dimuon_rate_per_eot_in_the_data_stream(tmp_path):
 
 def test_zone_populations_in_the_ecal_hcal_plane(tmp_path):
     cfg = small_cfg(tmp_path)
-    model = generator.build_model(cfg, "na64e", "2016-2022")
+    model = run_model.build_model(cfg, "na64e", "2016-2022")
     rng = np.random.default_rng(5)
     cols = {}
     for name in ("dimuon", "hadron_electroproduction", "pileup", "em_shower"):
@@ -271,7 +272,7 @@ def test_zone_populations_in_the_ecal_hcal_plane(tmp_path):
 
 def test_upstream_interactions_populate_both_side_bands_and_the_box_factorises(tmp_path):
     cfg = small_cfg(tmp_path, n_mc=10000)
-    model = generator.build_model(cfg, "na64e", "2016-2022")
+    model = run_model.build_model(cfg, "na64e", "2016-2022")
     c = generator.mc_chunk(model, "upstream_interaction", 0, 1)
     sel = trigger.reference_box(dict(c, **{f"hcal{k}_gev": np.zeros_like(c["weight"]) for k in (1, 2, 3, 4)}),
                                 "electron", 100.0, 1e9)
@@ -290,7 +291,7 @@ def test_upstream_interactions_populate_both_side_bands_and_the_box_factorises(t
 
 def test_muon_momentum_tails_follow_the_student_t_model(tmp_path):
     cfg = small_cfg(tmp_path)
-    model = generator.build_model(cfg, "na64mu", "2022")
+    model = run_model.build_model(cfg, "na64mu", "2022")
     rng = np.random.default_rng(3)
     n = 60000
     t = processes_muon.momentum_misreco(rng, n, model.ctx())
@@ -316,7 +317,7 @@ def test_signal_emitted_energy_spectrum_follows_dsigma_dx(tmp_path):
     from na64flow.physics.constants import M_MU_GEV
 
     cfg = small_cfg(tmp_path)
-    model = generator.build_model(cfg, "na64mu", "2022")
+    model = run_model.build_model(cfg, "na64mu", "2022")
     mass = 0.05
     cols = generator.signal_columns(model, np.random.default_rng(9), "zprime", mass, 4000)
     x = cols["true_mediator_e_gev"] / model.e0_gev
@@ -343,7 +344,7 @@ def test_signal_emitted_energy_spectrum_follows_dsigma_dx(tmp_path):
 def test_injected_signal_events_appear_in_the_data_stream(tmp_path):
     inject = [{"analysis": "na64e", "run": "2016-2022", "mode": "brem", "mass_gev": 0.01, "n_events": 40}]
     cfg = small_cfg(tmp_path, inject=inject)
-    model = generator.build_model(cfg, "na64e", "2016-2022")
+    model = run_model.build_model(cfg, "na64e", "2016-2022")
     counts = {k: 0 for k in generator.data_counts(model)}
     data = generator.data_chunk(model, counts, 0, 1, inject=inject)
     sig = data["true_process"] == events.PROCESSES["signal"]
@@ -354,12 +355,12 @@ def test_injected_signal_events_appear_in_the_data_stream(tmp_path):
 def test_rate_scale_of_unknown_process_is_rejected(tmp_path):
     cfg = small_cfg(tmp_path, rate_scale={"upstream_interactoin": 10.0})
     with pytest.raises(NA64Error, match="upstream_interactoin"):
-        generator.build_model(cfg, "na64e", "2016-2022")
+        run_model.build_model(cfg, "na64e", "2016-2022")
 
 
 def test_hadron_setup_charge_exchange_triggers_and_pion_showers_do_not_disappear(tmp_path):
     cfg = small_cfg(tmp_path)
-    model = generator.build_model(cfg, "na64h", "2022")
+    model = run_model.build_model(cfg, "na64h", "2022")
     rng = np.random.default_rng(21)
     t = processes_hadron.pion_shower(rng, 50000, model.ctx())
     c = detector.respond(rng, t, setup="hadron", run_number=2022, vhcal=True)

@@ -8,7 +8,7 @@ import pytest
 from test_simulation import small_cfg
 
 from na64flow.physics import brem, sampling, tracklength
-from na64flow.simulation import generator
+from na64flow.simulation import generator, run_model
 
 
 def test_event_exactly_at_the_threshold_is_returned_strictly_above_it(monkeypatch):
@@ -41,7 +41,7 @@ def test_simulated_electron_signal_uses_the_signal_step_table_loaded_once(tmp_pa
 
     monkeypatch.setattr(signal_step, "get_table", fake_get_table)
     monkeypatch.setattr(sampling, "sample_signal", spy)
-    model = generator.build_model(small_cfg(tmp_path), "na64e", "2016-2022")
+    model = run_model.build_model(small_cfg(tmp_path), "na64e", "2016-2022")
     for _ in range(2):
         generator.signal_columns(model, np.random.default_rng(3), "brem", 0.01, 50)
     assert calls == [("e-", 100.0)]
@@ -55,7 +55,7 @@ def test_muon_signal_is_not_given_a_table(tmp_path, monkeypatch):
         raise AssertionError("no cascade table for the muon beam")
 
     monkeypatch.setattr(signal_step, "get_table", boom)
-    model = generator.build_model(small_cfg(tmp_path), "na64mu", "2022")
+    model = run_model.build_model(small_cfg(tmp_path), "na64mu", "2022")
     cols = generator.signal_columns(model, np.random.default_rng(3), "zprime", 0.05, 50)
     assert np.all(cols["true_mediator_e_gev"] > model.e0_gev - 80.0 - 1e-9)
 
@@ -121,7 +121,7 @@ def test_soft_outgoing_muons_miss_the_hcal_and_the_trigger_counter_hard_ones_rea
 def test_muon_signal_efficiency_emerges_from_the_deflection_acceptance_and_falls_with_mass(tmp_path):
     from na64flow.simulation import trigger
 
-    model = generator.build_model(small_cfg(tmp_path), "na64mu", "2022")
+    model = run_model.build_model(small_cfg(tmp_path), "na64mu", "2022")
     eff = {}
     for m in (0.01, 1.0):
         cols = generator.signal_columns(model, np.random.default_rng(8), "zprime", m, 4000)
@@ -184,7 +184,7 @@ def test_beam_hadron_box_background_is_estimated_not_bounded(tmp_path):
     from na64flow.simulation import trigger
 
     cfg = small_cfg(tmp_path, n_mc=8000)
-    model = generator.build_model(cfg, "na64e", "2016-2022")
+    model = run_model.build_model(cfg, "na64e", "2016-2022")
     cols = generator.mc_chunk(model, "hadron_contamination", 0, 1)
     r = model.rates["hadron_contamination"]
     w = cols["weight"]

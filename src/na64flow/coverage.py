@@ -49,7 +49,7 @@ from scipy import stats
 
 from . import background, config, events, paths, processing
 from .selection import evaluate
-from .simulation import generator
+from .simulation import generator, run_model
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class RunSimulator:
 
     def __init__(self, cfg: dict, analysis: str, run: str, draw_systematics: bool = True):
         self.cfg, self.analysis, self.run = cfg, analysis, str(run)
-        self.model = generator.build_model(cfg, analysis, run)
+        self.model = run_model.build_model(cfg, analysis, run)
         self.draw_systematics = bool(draw_systematics)
         self.norm_syst = background.settings(cfg)["mc_norm_syst"]
         self.cuts = config.cuts_for(cfg, analysis, run)
@@ -85,7 +85,7 @@ class RunSimulator:
         """Latin-hypercube quantiles of the true-rate factors over ``seeds`` (one stratum per seed and
         process, randomly permuted): the N draws of each f_p then have the stated spread up to 1/N
         (plain draws of 60 seeds scatter their sd by +-9%, as large as the width target)."""
-        rng = generator.rng_for(seeds[0], "coverage-strata", self.analysis, self.run)
+        rng = run_model.rng_for(seeds[0], "coverage-strata", self.analysis, self.run)
         n = len(seeds)
         self._quantiles = {}
         for name in self.model.rates:
@@ -101,7 +101,7 @@ class RunSimulator:
         dimuon k, hadron content) the estimate follows f_p; elsewhere the quoted systematic must cover it.
         Quantiles from ``stratify`` when it was called, else independent draws.
         """
-        rng = generator.rng_for(seed, "coverage-rates", self.analysis, self.run)
+        rng = run_model.rng_for(seed, "coverage-rates", self.analysis, self.run)
         quant = getattr(self, "_quantiles", {})
         out = {}
         for name, r in self.model.rates.items():

@@ -14,7 +14,7 @@ import logging
 from concurrent.futures import ProcessPoolExecutor
 
 from .. import NA64Error, config, contracts, paths
-from . import generator, writer
+from . import generator, run_model, writer
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ _COUNTS: dict = {}
 def _model_cache(cfg, analysis, run):
     key = (analysis, run)
     if key not in _MODELS:
-        _MODELS[key] = generator.build_model(cfg, analysis, run)
+        _MODELS[key] = run_model.build_model(cfg, analysis, run)
         _COUNTS[key] = generator.data_counts(_MODELS[key])
     return _MODELS[key]
 
@@ -59,9 +59,9 @@ def simulate(cfg: dict, analysis: str, run: str, workers: int = 1, piece: int | 
     tasks, counts = writer.plan(model)
     mine = tasks if pieces is None else [t for i, t in enumerate(tasks) if i % pieces == piece]
     if model.setup == "electron" and (any(getattr(t, "mode", None) in ("brem", "annihilation") for t in mine)
-                                      or generator.sim_settings(cfg)["inject"]):
+                                      or run_model.sim_settings(cfg)["inject"]):
         # the signal step's cascade table, made (once, here) before any worker needs it
-        generator.track_length_table(model)
+        run_model.track_length_table(model)
     results = []
     from rich.progress import Progress
 

@@ -9,7 +9,7 @@ Rates per particle on target (``rate_per_ot``) have two origins:
 * for the box backgrounds of the published tables (physics.md §1) the rate is *derived*: rate =
   B_published / (N_OT,published x A_box), where A_box is the fraction of the process' events that land in
   the published signal box after the published selection, measured on a fixed-seed pilot sample
-  (``generator.box_acceptance``). This makes the expected box background at the published exposure equal
+  (``run_model.build_model``, pilot box acceptance). This makes the expected box background at the published exposure equal
   to the published one; nothing is tuned to a limit.
 
 This module is the process table (registry); the generators live in processes_electron.py,

@@ -143,7 +143,7 @@ def dimuon(rng, n, ctx, component=None) -> Truth:
     t["veto_mip_true"] = np.full(n, 2.0)
     t["chi2_scale"] = rng.lognormal(np.log(1.3), 0.3, n)
     # loss topology (both muons lost or decaying in the target -> box): probability derived from the
-    # published 0.04 +- 0.01 per 9.37e11 EOT (generator.derive_rates); enhanced in the weighted MC
+    # published 0.04 +- 0.01 per 9.37e11 EOT (run_model.build_model); enhanced in the weighted MC
     p_loss = float(getattr(ctx, "dimuon_loss_prob", 0.0))
     p_gen = DIMUON_LOSS_ENHANCED if component == "enhanced" else p_loss
     lost = rng.random(n) < p_gen

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from .. import config
-from . import generator
+from . import run_model
 
 
 def markdown(cfg: dict) -> str:
@@ -18,7 +18,7 @@ def markdown(cfg: dict) -> str:
              "|---|---|---|---|---|---|---|"]
     for analysis in cfg["analyses"]:
         for run in config.runs_of(cfg, analysis):
-            m = generator.build_model(cfg, analysis, run)
+            m = run_model.build_model(cfg, analysis, run)
             for name, r in m.rates.items():
                 box = "" if r.box_acceptance is None else f"{r.box_acceptance:.3g}"
                 lines.append(f"| {analysis} {run} | `{name}` | {r.rate_per_ot:.3g} | {r.p_trigger:.3g} | {box} | "

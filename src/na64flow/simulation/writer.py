@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import events, samples
-from . import generator
+from . import generator, run_model
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Task:
     mass_gev: float | None = None
 
 
-def plan(model: generator.RunModel) -> tuple[list[Task], dict]:
+def plan(model: run_model.RunModel) -> tuple[list[Task], dict]:
     """All tasks of a run and the Poisson counts of the data stream."""
     ce = int(model.settings["chunk_events"])
     counts = generator.data_counts(model)
@@ -52,7 +52,7 @@ def _inject(model):
             if s.get("analysis") == model.analysis and str(s.get("run")) == model.run]
 
 
-def run_task(model: generator.RunModel, counts: dict, task: Task, outdir: Path) -> dict:
+def run_task(model: run_model.RunModel, counts: dict, task: Task, outdir: Path) -> dict:
     """Generate and write one chunk; returns {"sample", "file", "n_events", "sum_weights", ...}."""
     if task.kind == "data":
         cols = generator.data_chunk(model, counts, task.chunk, task.n_chunks, inject=_inject(model))
@@ -71,7 +71,7 @@ def run_task(model: generator.RunModel, counts: dict, task: Task, outdir: Path) 
     return out
 
 
-def manifest(model: generator.RunModel, tasks: list[Task], results: list[dict], counts: dict,
+def manifest(model: run_model.RunModel, tasks: list[Task], results: list[dict], counts: dict,
              piece: tuple[int, int] | None = None) -> dict:
     """The manifest of docs/contracts.md for the tasks done (all, or one piece's)."""
     by_task = {(r["sample"], r["file"]): r for r in results}
