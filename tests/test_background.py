@@ -122,6 +122,11 @@ def test_background_cli_reads_the_normalisation_record_and_writes_json_md_tex_pe
     assert r"\begin{tabular}" in out.with_suffix(".tex").read_text()
     dimu = next(s for s in rec["sources"] if s["name"] == "dimuon")
     assert dimu["inputs"]["k"] == 2.0
+    # a record without k: the error names the file, the key and the record's contract (contracts reader)
+    del norm["k"]
+    norm_path.write_text(json.dumps(norm))
+    with pytest.raises(NA64Error, match=r"2016-2022\.json: key 'k' missing or invalid \(contract: analysis, run, k"):
+        background.compute(cfg, "na64e", "2016-2022")
     # the physical equivalent is stated in every table
     assert {"rate_scale", "total_physical"} <= set(rec)
 

@@ -16,13 +16,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 
 import numpy as np
 
-from .. import NA64Error, config, normalisation, paths, samples
+from .. import NA64Error, config, contracts, normalisation, paths, samples
 from .settings import settings
 from .sideband import (
     get_hist,
@@ -346,17 +344,6 @@ def published_background(cfg: dict, analysis: str, run: str) -> dict:
             "sources": sources, "total": total}
 
 
-def read_normalisation(cfg: dict, analysis: str, run: str) -> dict:
-    """The normalisation record ``normalisation/A/R.json`` written by the ``normalisation`` step."""
-    path = paths.require_file(paths.normalisation_path(cfg, analysis, run), "normalisation record", "normalisation")
-    try:
-        rec = json.loads(Path(path).read_text())
-        float(rec["k"]), float(rec["k_unc"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise NA64Error(f"{path}: not a normalisation record with 'k' and 'k_unc' ({type(exc).__name__}: {exc})") from exc
-    return rec
-
-
 def compute(cfg: dict, analysis: str, run: str, hfile: dict | None = None, norm: dict | None = None) -> dict:
     """The background record of one run: reads the histogram file and (electron setups: the dimuon k)
     the normalisation record unless given."""
@@ -366,5 +353,6 @@ def compute(cfg: dict, analysis: str, run: str, hfile: dict | None = None, norm:
     if hfile is None:
         hfile = normalisation.load_histograms(paths.histograms_path(cfg, analysis, run))
     if norm is None and config.analysis_config(cfg, analysis)["setup"] == "electron":
-        norm = read_normalisation(cfg, analysis, run)
+        # the one reader of the normalisation record (contracts); a missing or bad file names itself
+        norm = contracts.read_normalisation(paths.normalisation_path(cfg, analysis, run)).to_dict()
     return estimate_from_histograms(cfg, analysis, run, hfile, norm=norm)
