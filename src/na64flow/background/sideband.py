@@ -138,7 +138,8 @@ def factorised_projection(h_mc, ecal_range_gev):
     """
     ie = _axis_index(h_mc, "ecal", 0)
     e_bins = bins_inside(h_mc.axes[ie].edges, *ecal_range_gev)
-    vals, var = values_variances(h_mc[{ie: e_bins}])
+    # contiguous copies: numpy sums a contiguous row pairwise, a strided view of the storage in order (1 ulp)
+    vals, var = (np.ascontiguousarray(a) for a in values_variances(h_mc[{ie: e_bins}]))
     if ie == 1:
         vals, var = vals.T, var.T                 # rows: E_ECAL columns
     col_w, col_w2 = vals.sum(axis=1), var.sum(axis=1)
