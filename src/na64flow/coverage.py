@@ -79,7 +79,7 @@ class RunSimulator:
     def _sample(self, name: str, cols: dict, weight) -> tuple[dict, np.ndarray]:
         steps = evaluate(self.proc.analysis, cols, self.cuts)
         acc = self.proc.fill(name, cols, weight, steps)
-        return processing._finalise(self.proc, name, acc, True), steps.in_box()
+        return processing.finalise(self.proc, name, acc, True), steps.in_box()
 
     def stratify(self, seeds: list[int]) -> None:
         """Latin-hypercube quantiles of the true-rate factors over ``seeds`` (one stratum per seed and

@@ -44,7 +44,6 @@ from .processor import ChunkError, NA64Processor, analysis_module, finalise, rai
 __all__ = ["ChunkError", "NA64Processor", "analysis_module", "box_events", "check_inputs", "expand_file_list",
            "fileset_of", "finalise", "make_executor", "run_processing", "unblinded_data"]
 
-_finalise = finalise   # the name coverage.py uses
 
 log = logging.getLogger(__name__)
 
