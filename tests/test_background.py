@@ -290,9 +290,9 @@ def _weighted_strip(rng, n_events=4000):
     import hist
     e = rng.uniform(0, 50, n_events)
     hc = rng.exponential(2.0, n_events)
-    h = hist.Hist(hist.axis.Regular(150, 0, 150, name="ecal"), hist.axis.Regular(400, 0, 100, name="hcal"),
+    h = hist.Hist(hist.axis.Regular(150, 0, 150, name="ecal_gev"), hist.axis.Regular(400, 0, 100, name="hcal_gev"),
                   storage=hist.storage.Weight())
-    h.fill(ecal=e, hcal=hc, weight=np.exp(-(50 - e) / 2.0))
+    h.fill(ecal_gev=e, hcal_gev=hc, weight=np.exp(-(50 - e) / 2.0))
     return h
 
 
@@ -327,10 +327,22 @@ def test_factorisation_check_detects_an_e_hcal_shape_that_depends_on_e_ecal():
     rng = np.random.default_rng(6)
     e = rng.uniform(0, 50, 20000)
     hc = rng.exponential(np.where(e < 25, 1.0, 4.0))                 # shape changes across the strip
-    h = hist.Hist(hist.axis.Regular(150, 0, 150, name="ecal"), hist.axis.Regular(400, 0, 100, name="hcal"),
+    h = hist.Hist(hist.axis.Regular(150, 0, 150, name="ecal_gev"), hist.axis.Regular(400, 0, 100, name="hcal_gev"),
                   storage=hist.storage.Weight())
-    h.fill(ecal=e, hcal=hc)
+    h.fill(ecal_gev=e, hcal_gev=hc)
     edges, _, _, cols = sideband.factorised_projection(h, (0.0, 50.0))
     assert sideband.column_homogeneity(cols, edges, (0.0, 1.0), (1.0, 6.0)) < 1e-6
     edges, _, _, cols = sideband.factorised_projection(_weighted_strip(rng, 20000), (0.0, 50.0))
     assert sideband.column_homogeneity(cols, edges, (0.0, 1.0), (1.0, 6.0)) > 1e-3
+
+
+def test_the_ecal_axis_is_found_by_its_name_not_by_a_substring():
+    """The E_ECAL axis is the one named after its column (``ecal_gev``); an axis whose name merely contains
+    "ecal" (e.g. a VHCAL or pre-shower axis) is not taken for it, and a plane without it is an error."""
+    import hist
+
+    h = hist.Hist(hist.axis.Regular(4, 0, 4, name="hcal_gev"), hist.axis.Regular(4, 0, 4, name="ecal_gev"))
+    assert background.ecal_axis(h) == 1
+    bad = hist.Hist(hist.axis.Regular(4, 0, 4, name="preshower_ecal_gev"), hist.axis.Regular(4, 0, 4, name="hcal_gev"))
+    with pytest.raises(NA64Error, match=r"no axis named 'ecal_gev' \(axes: \['preshower_ecal_gev', 'hcal_gev'\]\)"):
+        background.ecal_axis(bad)

@@ -20,8 +20,8 @@ The coverage study of the whole method is ``na64flow.coverage``.
 from .cli import add_arguments, run, write_outputs  # noqa: F401
 from .settings import DEFAULTS, settings  # noqa: F401
 from .sideband import (  # noqa: F401
-    _axis_index,
     bins_inside,
+    ecal_axis,
     get_hist,
     hcal_strip,
     interval_sum,

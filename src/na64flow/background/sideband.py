@@ -22,11 +22,15 @@ from .. import NA64Error, fits, samples
 # histogram access that cannot touch the box
 
 
-def _axis_index(h, key: str, default: int) -> int:
-    for i, ax in enumerate(h.axes):
-        if key in (ax.name or "").lower() or key in (ax.label or "").lower():
-            return i
-    return default
+ECAL_AXIS = "ecal_gev"   # the E_ECAL axis of the (E_ECAL, E_HCAL) plane, named after its event column
+
+
+def ecal_axis(h) -> int:
+    """Index of the E_ECAL axis of a 2D (E_ECAL, E_HCAL) histogram: the axis named ``ecal_gev``."""
+    names = [ax.name for ax in h.axes]
+    if ECAL_AXIS not in names:
+        raise NA64Error(f"histogram '{h.name or 'ecal_hcal'}': no axis named '{ECAL_AXIS}' (axes: {names})")
+    return names.index(ECAL_AXIS)
 
 
 def bins_inside(edges, lo: float, hi: float) -> slice:
@@ -49,7 +53,7 @@ def hcal_strip(h, ecal_range_gev: tuple[float, float], hcal_min_gev: float):
     Returns (edges, values, variances) of the HCAL bins from the first bin edge >= hcal_min_gev upward.
     Bins below hcal_min_gev (the box for the signal strip) are sliced away before anything is read.
     """
-    ie = _axis_index(h, "ecal", 0)
+    ie = ecal_axis(h)
     ih = 1 - ie
     h_edges = h.axes[ih].edges
     lo, hi = ecal_range_gev
@@ -115,7 +119,7 @@ def simulation_projection(h_mc, setup: str, ecal_range_gev=None):
     if setup == "muon":
         vals, var = values_variances(h_mc)
         return h_mc.axes[0].edges, vals, var
-    ie = _axis_index(h_mc, "ecal", 0)
+    ie = ecal_axis(h_mc)
     e_bins = bins_inside(h_mc.axes[ie].edges, *ecal_range_gev)
     vals, var = values_variances(h_mc[{ie: slice(e_bins.start, e_bins.stop, sum)}])
     return h_mc.axes[1 - ie].edges, vals, var
@@ -136,7 +140,7 @@ def factorised_projection(h_mc, ecal_range_gev):
     extrapolation rests on; checked by ``column_homogeneity``): with the column weights divided out every
     simulated event counts about equally and the ratio rests on all box events of the sample.
     """
-    ie = _axis_index(h_mc, "ecal", 0)
+    ie = ecal_axis(h_mc)
     e_bins = bins_inside(h_mc.axes[ie].edges, *ecal_range_gev)
     # contiguous copies: numpy sums a contiguous row pairwise, a strided view of the storage in order (1 ulp)
     vals, var = (np.ascontiguousarray(a) for a in values_variances(h_mc[{ie: e_bins}]))
@@ -204,7 +208,7 @@ def sideband_estimate(h, setup: str, cuts, bcfg: dict, *, shift_gev: float | Non
         hz = float(cuts.hcal_zero_gev)
         ecal_range = (0.0, thr) if shift_gev is None else (thr, thr + shift_gev)
         edges, vals, var = hcal_strip(h, ecal_range, hz)
-        target = (float(h.axes[1 - _axis_index(h, "ecal", 0)].edges[0]), hz)
+        target = (float(h.axes[1 - ecal_axis(h)].edges[0]), hz)
         ranges = [tuple(r) for r in sb["fit_ranges_gev"]]
         inputs = {"histogram": sb["histogram"], "projection": "E_HCAL", "ecal_range_gev": list(ecal_range),
                   "fit_variable_min_gev": hz}

@@ -15,7 +15,7 @@ from .. import config, samples
 from . import sideband
 from .settings import settings
 from .sideband import (
-    _axis_index,
+    ecal_axis,
     factorised_projection,
     interval_sum,
     region_count,
@@ -61,7 +61,7 @@ def _factorised_truth(h, ecal_range_gev):
     toys would take one importance-sampled sample, whose E_HCAL shape per column is the noise of a few
     heavy events, as the truth."""
     out = h.copy()
-    ie = _axis_index(h, "ecal", 0)
+    ie = ecal_axis(h)
     e_edges = h.axes[ie].edges
     lo, hi = ecal_range_gev
     cols = np.flatnonzero((e_edges[:-1] >= lo - 1e-9) & (e_edges[1:] <= hi + 1e-9))

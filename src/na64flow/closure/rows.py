@@ -17,7 +17,7 @@ PULL_PASS = 2.0   # [est] closure criterion |pull| < 2
 def validation_truth(h, setup: str, cuts, width_gev: float) -> tuple[float, float]:
     """Count (and its error) in the validation pseudo-box next to the signal box, never inside it."""
     if setup in ("electron", "hadron"):
-        ie = background._axis_index(h, "ecal", 0)
+        ie = background.ecal_axis(h)
         e_edges, h_edges = h.axes[ie].edges, h.axes[1 - ie].edges
         thr, hz = float(cuts.ecal_max_gev), float(cuts.hcal_zero_gev)
         e_bins = background.bins_inside(e_edges, thr, thr + width_gev)

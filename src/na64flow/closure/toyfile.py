@@ -45,10 +45,10 @@ def toy_histogram_file(seed: int = 1, *, analysis: str = "na64e", run: str = "20
                 for r, m in masks.items() if with_box or r != "box"}
 
     def histo(e, hc, w):
-        h = hist.Hist(hist.axis.Regular(150, 0, 150, name="ecal", label="E_ECAL [GeV]"),
-                      hist.axis.Regular(400, 0, 100, name="hcal", label="E_HCAL [GeV]"),
+        h = hist.Hist(hist.axis.Regular(150, 0, 150, name="ecal_gev", label="E_ECAL [GeV]"),
+                      hist.axis.Regular(400, 0, 100, name="hcal_gev", label="E_HCAL [GeV]"),
                       storage=hist.storage.Weight())
-        h.fill(ecal=e, hcal=hc, weight=w)
+        h.fill(ecal_gev=e, hcal_gev=hc, weight=w)
         return h
 
     out = {"schema_version": 1, "analysis": analysis, "run": run, "blinded": blinded, "n_ot": n_ot,
