@@ -98,9 +98,9 @@ def _cfg_with_toys(cfg, n_toys):
 
 
 def test_closure_shows_the_toy_rows_the_background_decided_with(cfg, monkeypatch):
-    """The closure step reuses the background record's toy rows (same toys, same seed) instead of running
-    them again, and its table equals the one it computes without the record; other toy settings, or no
-    record, run the toys."""
+    """The closure step reuses the background record's toy rows (same toys, same seed, same background
+    settings and cuts) instead of running them again, and its table equals the one it computes without the
+    record; other toy settings, edited background settings, or no record, run the toys."""
     from na64flow import background, contracts
 
     cfg = _cfg_with_toys(cfg, 12)
@@ -118,6 +118,10 @@ def test_closure_shows_the_toy_rows_the_background_decided_with(cfg, monkeypatch
     closure.closure_rows(cfg, "na64e", "2016-2022", hfile, n_toys=12, seed=seed + 1, background_record=record)
     closure.closure_rows(cfg, "na64e", "2016-2022", hfile, n_toys=13, seed=seed, background_record=record)
     assert len(calls) >= 2                         # other seed, other number of toys: the toys run again
+    n = len(calls)
+    edited = dict(cfg, background=dict(config.section(cfg, "background"), power_law_offset_gev=2.0))
+    closure.closure_rows(edited, "na64e", "2016-2022", hfile, n_toys=12, seed=seed, background_record=record)
+    assert len(calls) > n                          # background settings edited after the record: run again
 
 
 def test_the_central_method_read_back_from_toy_rows_is_the_decided_one():

@@ -54,5 +54,6 @@ from .toys import (  # noqa: F401
     central_of,
     decide_central,
     toy_closure,
+    toy_settings_hash,
     with_central,
 )

@@ -80,6 +80,14 @@ def _factorised_truth(h, ecal_range_gev):
     return out
 
 
+def toy_settings_hash(cfg: dict, analysis: str, run: str) -> str:
+    """sha256 of what the toys of a run depend on besides its histograms, number of toys and seed: the
+    background settings but their ``closure`` section (the closure step asks for its own toy count) and
+    the run's cuts. The closure step reuses a record's toy rows only when it agrees."""
+    bcfg = {k: v for k, v in settings(cfg).items() if k != "closure"}
+    return config.stable_hash({"background": bcfg, "cuts": vars(config.cuts_for(cfg, analysis, run))})
+
+
 def toy_closure(cfg: dict, analysis: str, run: str, hfile: dict, n_toys: int, seed: int,
                 central: str | None = None) -> dict:
     """Toy closure of the central side-band method (``central``: "transfer" or "fit"; default the configured
@@ -147,7 +155,7 @@ def toy_closure(cfg: dict, analysis: str, run: str, hfile: dict, n_toys: int, se
     used = max(set(centrals), key=centrals.count) if centrals else ("mc_transfer" if central == "transfer" else p_model)
     return {"kind": "toys", "analysis": analysis, "run": run, "method": central,
             "central_as_used": f"{used} {list(p_range)}", "n_toys": int(pulls.size), "n_toys_requested": int(n_toys),
-            "seed": int(seed), "exposure_factor": factor,
+            "seed": int(seed), "settings_hash": toy_settings_hash(cfg, analysis, run), "exposure_factor": factor,
             "pull_mean": mean, "pull_mean_err": err_mean, "pull_width": width, "pull_width_err": err_w,
             "width_min": TOY_WIDTH[0], "width_max": TOY_WIDTH[1],
             "factorisation_pvalue": p_fact if np.isfinite(p_fact) else None,
@@ -208,6 +216,6 @@ def with_central(bcfg: dict, setup: str, central: str) -> dict:
 
 # toy-row keys the background record keeps in ``inputs.toy_closure``: the whole toy row but what the record
 # says already (analysis, run), so the closure step shows the rows the verdict used without rerunning them
-STORED_TOY_KEYS = ("method", "central_as_used", "n_toys", "n_toys_requested", "seed", "exposure_factor",
+STORED_TOY_KEYS = ("method", "central_as_used", "n_toys", "n_toys_requested", "seed", "settings_hash", "exposure_factor",
                    "pull_mean", "pull_mean_err", "pull_width", "pull_width_err", "width_min", "width_max",
                    "factorisation_pvalue", "toy_truth", "passed", "reason")

@@ -45,14 +45,17 @@ def _row(analysis, run, test, est, stat, syst, truth, truth_unc) -> dict:
 
 
 
-def stored_toy_rows(record, analysis: str, run: str, n_toys: int, seed: int) -> list[dict] | None:
+def stored_toy_rows(record, cfg: dict, analysis: str, run: str, n_toys: int, seed: int) -> list[dict] | None:
     """The toy rows the background step decided its central method with (``inputs.toy_closure`` of its
     record, a :class:`contracts.BackgroundEstimate`), as closure rows; None when the record has none or they
-    were run with other toy settings (number of toys, seed) than the closure step asks for."""
+    were run with other toy settings than the closure step's: number of toys, seed, or background settings
+    and cuts (``background.toy_settings_hash``)."""
     if record is None:
         return None
     stored = next((s["inputs"]["toy_closure"] for s in record.sources if "toy_closure" in s.get("inputs", {})), None)
-    if not stored or any(r.get("n_toys_requested") != n_toys or r.get("seed") != seed for r in stored):
+    settings_hash = background.toy_settings_hash(cfg, analysis, run)
+    if not stored or any((r.get("n_toys_requested"), r.get("seed"), r.get("settings_hash")) != (n_toys, seed, settings_hash)
+                         for r in stored):
         return None
     return [{"kind": "toys", "analysis": analysis, "run": run, **r} for r in stored]
 
@@ -83,7 +86,7 @@ def closure_rows(cfg: dict, analysis: str, run: str, hfile: dict, n_toys: int, s
     # the central method as the background step decides it (toy verdict; its toy rows are this table's)
     toy_rows = []
     if n_toys > 0 and replaced:
-        toy_rows = stored_toy_rows(background_record, analysis, run, n_toys, seed)
+        toy_rows = stored_toy_rows(background_record, cfg, analysis, run, n_toys, seed)
         if toy_rows is not None:
             bcfg = background.with_central(bcfg, setup, background.central_of(toy_rows))
             log.info("closure %s %s: toy rows of the background record (%d toys, seed %d)", analysis, run, n_toys, seed)
