@@ -63,8 +63,6 @@ LABELS = {
 ZERO_COUNT_68 = 1.14
 
 
-
-
 def mc_norm_factor(hfile: dict, region: str, setup: str) -> tuple[float, float, str]:
     """Data / all-simulation in a control region (exposure check); (1, 0, note) if unavailable.
 
@@ -222,8 +220,6 @@ def _run_scales(cfg: dict, analysis: str, run: str) -> dict[str, float]:
     scales = dict(sim.get("rate_scale") or {})
     scales.update((sim.get("run_rate_scale") or {}).get(f"{analysis}:{run}", {}))
     return {k: float(v) for k, v in scales.items()}
-
-
 
 
 def estimate_from_histograms(cfg: dict, analysis: str, run: str, hfile: dict, norm: dict | None = None) -> dict:

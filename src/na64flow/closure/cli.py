@@ -14,7 +14,6 @@ log = logging.getLogger(__name__)
 DEFAULT_TOYS = 50
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     config.add_config_arguments(parser)
     config.add_analysis_arguments(parser, run=False)

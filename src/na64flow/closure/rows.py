@@ -44,7 +44,6 @@ def _row(analysis, run, test, est, stat, syst, truth, truth_unc) -> dict:
             "passed": bool(np.isfinite(pull_s) and abs(pull_s) < PULL_PASS)}
 
 
-
 def stored_toy_rows(record, cfg: dict, analysis: str, run: str, n_toys: int, seed: int) -> list[dict] | None:
     """The toy rows the background step decided its central method with (``inputs.toy_closure`` of its
     record, a :class:`contracts.BackgroundEstimate`), as closure rows; None when the record has none or they
