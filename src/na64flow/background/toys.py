@@ -172,7 +172,8 @@ def decide_central(cfg: dict, analysis: str, run: str, hfile: dict, seed: int | 
     refused and the other method ("transfer" <-> "fit") is tested; the first that passes becomes central.
     If none passes the configured one is kept and the source is marked CLOSURE FAILED. Returns (the
     background settings with the decided central, the toy rows, a sentence saying what was decided and why).
-    The closure step calls the same function, so its toy table is the verdict the background used.
+    The background record keeps the rows (``inputs.toy_closure``); the closure step shows them, or calls this
+    function itself when they were run with other toy settings, so its toy table is the verdict used.
     """
     bcfg = settings(cfg)
     setup = config.analysis_config(cfg, analysis)["setup"]
