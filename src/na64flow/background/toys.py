@@ -12,9 +12,9 @@ import numpy as np
 from rich.progress import track
 
 from .. import config, samples
-from . import sideband
 from .settings import settings
 from .sideband import (
+    column_homogeneity,
     ecal_axis,
     factorised_projection,
     interval_sum,
@@ -115,8 +115,8 @@ def toy_closure(cfg: dict, analysis: str, run: str, hfile: dict, n_toys: int, se
         # the toy world satisfies the factorisation the transfer factor assumes; whether the simulation does
         # is tested on the simulated sample itself (column_homogeneity) and is part of the verdict
         strip = (0.0, float(cuts.ecal_max_gev))
-        f_edges, _, _, f_cols = sideband.factorised_projection(h_rep, strip)
-        p_fact = sideband.column_homogeneity(f_cols, f_edges, (float(f_edges[0]), float(cuts.hcal_zero_gev)),
+        f_edges, _, _, f_cols = factorised_projection(h_rep, strip)
+        p_fact = column_homogeneity(f_cols, f_edges, (float(f_edges[0]), float(cuts.hcal_zero_gev)),
                                                         tuple(p_range))
         h_rep = _factorised_truth(h_rep, strip)
         t_edges, t_vals, t_var = simulation_projection(h_rep, setup, strip)
