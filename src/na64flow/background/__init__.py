@@ -54,6 +54,7 @@ from .toys import (  # noqa: F401
     central_of,
     decide_central,
     toy_closure,
+    toy_seed,
     toy_settings_hash,
     with_central,
 )

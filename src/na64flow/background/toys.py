@@ -88,6 +88,13 @@ def toy_settings_hash(cfg: dict, analysis: str, run: str) -> str:
     return config.stable_hash({"background": bcfg, "cuts": vars(config.cuts_for(cfg, analysis, run))})
 
 
+def toy_seed(cfg: dict, analysis: str, run: str) -> int:
+    """The toy seed of a run: the master seed plus the run's index among the analysis's runs (the background
+    and closure steps both use it, so the closure step can show the background's toy rows)."""
+    runs = [str(r) for r in config.runs_of(cfg, analysis)]
+    return int(cfg["seed"]) + (runs.index(str(run)) if str(run) in runs else 0)
+
+
 def toy_closure(cfg: dict, analysis: str, run: str, hfile: dict, n_toys: int, seed: int,
                 central: str | None = None) -> dict:
     """Toy closure of the central side-band method (``central``: "transfer" or "fit"; default the configured
@@ -184,9 +191,8 @@ def decide_central(cfg: dict, analysis: str, run: str, hfile: dict, seed: int | 
     replaced = [samples.mc_sample(p) for p in sb.get("replaces", []) if samples.mc_sample(p) in hfile["samples"]]
     if not ccfg.get("verdict", True) or n_toys <= 0 or not replaced:
         return bcfg, [], f"central '{configured}' as configured (toy closure not run: verdict off, no toys or no simulation)"
-    runs = [str(r) for r in config.runs_of(cfg, analysis)]
     if seed is None:   # the closure step's seed of this run: both steps show the same verdict
-        seed = int(cfg.get("seed", 0)) + (runs.index(str(run)) if str(run) in runs else 0)
+        seed = toy_seed(cfg, analysis, run)
     rows = [toy_closure(cfg, analysis, run, hfile, n_toys, seed, central=configured)]
     if not rows[0]["passed"]:
         alt = "fit" if configured == "transfer" else "transfer"

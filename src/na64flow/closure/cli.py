@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .. import NA64Error, config, contracts, normalisation, paths
+from .. import NA64Error, background, config, contracts, normalisation, paths
 from .rows import PULL_PASS, closure_rows
 from .tables import plot, write_tables
 
@@ -27,14 +27,15 @@ def run(args: argparse.Namespace) -> int:
     rows: list[dict] = []
     if cfg.get("input", {}).get("source") == "published":
         raise NA64Error("closure needs histograms; input.source is 'published' (no events)")
-    for i, r in enumerate(config.runs_of(cfg, analysis)):
+    for r in config.runs_of(cfg, analysis):
         h_path, b_path = paths.histograms_path(cfg, analysis, r), paths.background_path(cfg, analysis, r)
         hfile = normalisation.load_histograms(h_path)
         # the background record's toy rows are the verdict the background used; an older record than the
         # histograms (a hand-run step out of order) is not trusted: the toys are run again
         record = (contracts.read_background(b_path)
                   if b_path.exists() and b_path.stat().st_mtime >= h_path.stat().st_mtime else None)
-        rows += closure_rows(cfg, analysis, r, hfile, n_toys, seed=int(cfg["seed"]) + i, background_record=record)
+        rows += closure_rows(cfg, analysis, r, hfile, n_toys, seed=background.toy_seed(cfg, analysis, r),
+                             background_record=record)
     base = paths.results_dir(cfg) / "closure" / analysis
     write_tables(rows, f"{base}.csv", f"{base}.md", analysis, tex_path=f"{base}.tex",
                  toys_csv_path=f"{base}_toys.csv")
