@@ -98,18 +98,36 @@ def test_toy_cls_agrees_with_pyhf_toy_calculator_on_one_bin():
     assert cls_ours == pytest.approx(cls_pyhf, abs=0.075)
 
 
-def test_asymptotic_limits_match_pyhf_toms748_scan_on_the_same_workspace():
+@pytest.mark.parametrize("channels, shape, observed", [
+    ([Channel("na64e", "r", 5.0)], [1.0], None),
+    ([Channel("na64e", "r", 4.0, 1.0, {"eff": 0.1})], [1.0], [3]),
+    ([Channel("a", "r1", 0.3, 0.1, {"eff": 0.1}), Channel("b", "r2", 2.0, 0.8, {"eff": 0.1}),
+      Channel("c", "r3", 0.0, 0.0, {})], [0.5, 0.3, 0.2], None),
+    ([Channel("a", "r1", 0.3, 0.1, {"eff": 0.1}), Channel("b", "r2", 2.0, 0.8, {"eff": 0.1})], [0.7, 0.3], [1, 4]),
+])
+def test_asymptotic_limits_equal_pyhf_toms748_scan_on_the_same_workspace(channels, shape, observed):
+    """The cached calculator (three mu-independent fits done once) is pyhf's hypotest + toms748_scan: the
+    same numbers, not merely close ones, blinded and unblinded, one and several channels."""
     import pyhf
+    from pyhf.infer.intervals.upper_limits import toms748_scan
 
-    ch = [Channel("na64e", "r", 4.0, 1.0, {"eff": 0.1})]
-    ours = asymptotic_limit_events(ch, ONE, [3], cl=0.9)
-    ws = pyhf.Workspace(pyhf_spec(ch, ONE, observed=[3], poi_max=100))
+    from na64flow.stats.asymptotic import _AsymptoticCLs
+
+    cl, shape = 0.9, np.array(shape)
+    ours = asymptotic_limit_events(channels, shape, observed, cl=cl)
+    btot = sum(max(c.background, 1e-6) for c in channels)
+    hi = max(12.0, 3.0 * (zero_observed_limit_events(cl) + 2.0 * math.sqrt(btot) + sum(observed or [])))
+    ws = pyhf.Workspace(pyhf_spec(channels, shape, 1e-6, observed, poi_max=100 * hi))
     model = ws.model()
-    obs, exp = pyhf.infer.intervals.upper_limits.toms748_scan(ws.data(model), model, 0.1, 40, level=0.1,
-                                                              test_stat="qtilde", rtol=1e-5)
-    assert ours["obs"] == pytest.approx(float(obs), rel=0.01)
-    assert ours["exp"] == pytest.approx(float(exp[2]), rel=0.01)
-    assert ours["exp_p2"] == pytest.approx(float(exp[4]), rel=0.01)
+    obs, exp = toms748_scan(ws.data(model), model, 0.3, hi, level=1.0 - cl, rtol=1e-3, test_stat="qtilde",
+                            calctype="asymptotics")
+    assert [ours[k] for k in ("exp_m2", "exp_m1", "exp", "exp_p1", "exp_p2")] == [float(e) for e in exp]
+    assert ours["obs"] == float(obs) if observed else math.isnan(ours["obs"])
+    # and at any single mu the CLs values are pyhf's hypotest's
+    cls = _AsymptoticCLs(ws.data(model), model)
+    for mu in (0.5, 3.0, 9.0):
+        o, e = pyhf.infer.hypotest(mu, ws.data(model), model, test_stat="qtilde", return_expected_set=True)
+        assert (float(cls(mu)[0]), [float(x) for x in cls(mu)[1]]) == (float(o), [float(x) for x in e])
 
 
 def test_toy_normsys_factor_matches_pyhf_code1_both_sides():

@@ -6,7 +6,7 @@ One concern per module, after pyhf's layout (docs/statistics.md has the full des
 * :mod:`.model` -- channels (one single-bin channel per run), the limit problem, the pyhf spec;
 * :mod:`.oracles` -- closed-form CLs of one Poisson bin (what the calculators are tested against);
 * :mod:`.toys` -- the hybrid-toy CLs calculator (the reference; numba kernel);
-* :mod:`.asymptotic` -- the pyhf q~_mu cross-check with ``toms748_scan``;
+* :mod:`.asymptotic` -- the pyhf q~_mu cross-check (pyhf's asymptotic calculator and toms748 scan);
 * :mod:`.inputs` -- the problem of (analysis, model) from the signal/background/normalisation files;
 * :mod:`.scan` -- mass scans (one solve per distinct signal shape) and the conversion to couplings;
 * :mod:`.workspace` -- the public workspace per mass from a built problem (`publish`).
