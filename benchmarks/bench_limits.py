@@ -49,12 +49,13 @@ def _one_table(args):
     """Worker: one limit table (analysis, model) -> (seconds, masses, solves)."""
     root, analysis, model = args
     from na64flow import paths
-    from na64flow.stats import compute_limits, write_limit_csv
+    from na64flow.contracts import LimitTable, write_limits
+    from na64flow.stats import compute_limits
 
     cfg = _config(Path(root))
     t0 = time.perf_counter()
     _, mu, header, rows = compute_limits(cfg, analysis, model)
-    write_limit_csv(paths.limits_path(cfg, analysis, model), header, rows)
+    write_limits(paths.limits_path(cfg, analysis, model), LimitTable(header, rows))
     return time.perf_counter() - t0, len(rows), mu["n_solves"]
 
 
@@ -64,11 +65,12 @@ def stock_seconds_per_point(cfg, analysis: str, model: str, n_points: int) -> tu
 
     import pyhf
 
-    from na64flow.stats import build_problem, parse_model, pyhf_spec
+    from na64flow.registry import parse_model
+    from na64flow.stats import build_problem, pyhf_spec
 
     logging.getLogger("pyhf").setLevel(logging.WARNING)
     pyhf.set_backend("numpy")
-    problem = build_problem(cfg, analysis, parse_model(model)[0])
+    problem = build_problem(cfg, analysis, parse_model(model)[0].name)
     idx = np.unique(np.linspace(0, len(problem.mass_gev) - 1, n_points).round().astype(int))
     times = []
     for i in idx:

@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     counts = {k: int(round(v * f)) for k, v in counts.items()}
     n_chunks = generator.n_chunks_for(sum(counts.values()), int(model.settings["chunk_events"]))
 
-    real_rng_for = run_model.rng_for
+    real_rng_for = generator.rng_for   # the name data_chunk looks up (generator imports it from run_model)
     gen_cpu = write_cpu = draw_cpu = wall = 0.0
     n_written = n_drawn = n_calls = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,11 +95,14 @@ def main(argv=None) -> int:
             n_written += len(cols["weight"])
             # floor: the same draws, recorded in a second pass (same seeds -> the same chunk), replayed
             calls: list = []
-            run_model.rng_for = lambda *keys, _calls=calls: RecordingRNG(real_rng_for(*keys), _calls)
+            generator.rng_for = lambda *keys, _calls=calls: RecordingRNG(real_rng_for(*keys), _calls)
             try:
                 again = generator.data_chunk(model, counts, c, n_chunks)
             finally:
-                run_model.rng_for = real_rng_for
+                generator.rng_for = real_rng_for
+            if not calls:
+                raise SystemExit("bench_simulation: no random draw was recorded (generator.rng_for not used?): "
+                                 "the floor would be meaningless")
             assert all(np.array_equal(again[k], cols[k], equal_nan=True) for k in cols), "not deterministic"
             del again
             draw_cpu += replay(calls, seed=c)
