@@ -28,8 +28,8 @@ Br(M -> inv) < N_up / (N_piOT P_M eps_M)). Treatment:
   T(b) the Woods-Saxon thickness (R = 1.12 A^(1/3) - 0.86 A^(-1/3) fm, a = 0.546 fm [lit]), normalised to 1;
   sigma_abs = sigma_inel(pi N) = 21 mb at 50 GeV/c [lit: PDG, sigma_tot(pi- p) ~ 24.5 mb minus sigma_el
   ~ 3.5 mb]; the meson is taken to be absorbed like a pion (quark counting) [est] so the in- and
-  out-going paths add up to the full thickness. N_eff(Pb) = 8.6 protons (vs Z = 82; the earlier inclusive
-  Z A^(alpha-1) scaling gave 21.6), N_eff(C) = 2.9, N_eff(H) = 1. The neutron recoil (T_n ~ MeV) and a
+  out-going paths add up to the full thickness. N_eff(Pb) = 8.0 protons (vs Z = 82; the earlier inclusive
+  Z A^(alpha-1) scaling gave 21.6), N_eff(C) = 2.8, N_eff(H) = 1. The neutron recoil (T_n ~ MeV) and a
   possible soft nuclear break-up are invisible at the 1 GeV thresholds [est].
 * Target: the ECAL (active target), Pb/Sc shashlik with equal Pb and scintillator thicknesses
   (1.5 mm + 1.5 mm layers [est: NA64 ECAL construction as remembered; 40 X0 of Pb = 22.4 cm of Pb and
