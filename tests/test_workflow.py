@@ -52,6 +52,7 @@ def test_unblinding_rules_are_not_in_the_blinded_dag(repo_root, tmp_path):
     assert blinded.returncode == 0, blinded.stderr
     jobs = {line.split()[0] for line in (blinded.stdout + blinded.stderr).splitlines() if line.strip()}
     assert not jobs & {"unblind", "freeze", "publish_observed", "plot_observed"}
+    assert not any(j.startswith("plot_observed") for j in jobs), sorted(jobs)
 
 
 @pytest.mark.parametrize("step", list(STEPS))

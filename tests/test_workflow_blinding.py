@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -110,6 +111,11 @@ def test_refused_unblinding_after_a_change_leaves_the_results_tree_unchanged(fro
     assert out.returncode == 0, out.stderr[-3000:]
     assert {"unblind", "publish_observed", "plot_observed"} <= jobs
     assert not jobs & {"freeze", "limits", "signal_na64mu_2022", "background", "normalisation", "publish", "plot"}
+    # the observed plots come one job per category, and no blinded plot job runs
+    from na64flow import plotting
+
+    assert {j for j in jobs if re.fullmatch(r"plot_\w+", j)} == \
+        {"plot_observed"} | {f"plot_observed_{c}" for c in plotting.categories(frozen[0])}, sorted(jobs)
     assert tree(results) == before
 
 

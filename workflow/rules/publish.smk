@@ -91,9 +91,31 @@ rule publish_observed:
         "na64flow publish --config {params.config:q} --observed > {log:q} 2>&1"
 
 
+# The observed plots as the blinded ones: one job per category (in parallel), `plot_observed` joins them.
+for _cat in PLOT_CATEGORIES:
+
+    rule:
+        name:
+            f"plot_observed_{_cat}"
+        input:
+            P("unblind_audit_path"),
+        output:
+            plots=directory(PO("plot_part_dir", _cat)),
+        params:
+            config=CONFIG,
+            category=_cat,
+        log:
+            PO("log_path", "plot", _cat),
+        conda:
+            ENV
+        shell:
+            "na64flow plot --config {params.config:q} --observed --category {params.category:q} "
+            "--out-dir {output.plots:q} > {log:q} 2>&1"
+
+
 rule plot_observed:
     input:
-        P("unblind_audit_path"),
+        [PO("plot_part_dir", c) for c in PLOT_CATEGORIES],
     output:
         plots=directory(PO("figures_dir")),
     params:
@@ -103,4 +125,5 @@ rule plot_observed:
     conda:
         ENV
     shell:
-        "na64flow plot --config {params.config:q} --observed --out-dir {output.plots:q} > {log:q} 2>&1"
+        "na64flow plot --config {params.config:q} --observed --gather {input:q} --out-dir {output.plots:q} "
+        "> {log:q} 2>&1"
