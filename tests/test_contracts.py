@@ -107,7 +107,11 @@ def test_every_json_record_reads_and_writes_through_the_one_shared_base(tmp_path
     with pytest.raises(NA64Error, match=r"count.json: key .*invalid \(contract: analysis, run, observed\)"):
         contracts.read_observed(p)
     n = tmp_path / "k.json"
+    # a normalisation without its uncertainty is refused (it would silently become a 0 nuisance in the limits)
     n.write_text('{"analysis": "na64e", "run": "2023", "k": 0.97, "note": 1}')
+    with pytest.raises(NA64Error, match=r"k.json: .*k_unc.*\(contract: analysis, run, k, k_unc"):
+        contracts.read_normalisation(n)
+    n.write_text('{"analysis": "na64e", "run": "2023", "k": 0.97, "k_unc": 0.0, "note": 1}')
     rec = contracts.read_normalisation(n)
     assert (rec.k_unc, rec.method, rec.components, rec.extra) == (0.0, "", None, {"note": 1})
     contracts.write_normalisation(n, rec)

@@ -142,7 +142,7 @@ class Normalisation(JsonRecord):
     analysis: str = key(str)
     run: str = key(str)
     k: float = key(float)
-    k_unc: float = key(float, default=0.0)
+    k_unc: float = key(float)               # required: a missing uncertainty is an error, never 0
     n_data: float | None = key(default=None)
     n_expected: float | None = key(default=None)
     method: str = key(str, default="")
