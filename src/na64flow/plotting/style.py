@@ -16,6 +16,9 @@ from .. import paths, registry
 from ..config import runs_of, section
 
 log = logging.getLogger(__name__)
+# matplotlib logs every glyph substitution of mathtext at INFO (dozens of lines per limit plot in the
+# step's log, hiding ours): only its warnings
+logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
 PETROFF10 = ("#3f90da", "#ffa90e", "#bd1f01", "#94a4a2", "#832db6", "#a96b59", "#e76300", "#b9ac70",
              "#717581", "#92dadd")
