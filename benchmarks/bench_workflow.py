@@ -1,6 +1,6 @@
 """Whole-workflow timing: wall time of `snakemake --cores N` and the job-seconds of every rule.
 
-    python benchmarks/bench_workflow.py --clone            # fresh clone of HEAD in a temporary folder, run, report
+    python benchmarks/bench_workflow.py --clone            # fresh clone of HEAD (own venv) in a temporary folder, run, report
     python benchmarks/bench_workflow.py --log run.log      # only parse the log of a run made by hand
 
 Job-seconds of a job = wall time from its "rule X:" line to its "Finished jobid" line in Snakemake's
@@ -79,9 +79,19 @@ def main() -> int:
         work = Path(args.dir or tempfile.mkdtemp(prefix="na64flow-bench-")) / "na64flow"
         subprocess.run(["git", "clone", "-q", str(repo), str(work)], check=True)
     env = dict(os.environ, CONDOR_CONFIG="/dev/null")
+    python = sys.executable
+    if args.clone:
+        # the clone's own package (a venv seeing the installed dependencies, with an editable install of the
+        # clone), so the run measures HEAD and not this checkout's working tree
+        venv = work.parent / "venv"
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+        python = str(venv / "bin" / "python")
+        subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "-e", str(work)], check=True)
+        env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", VIRTUAL_ENV=str(venv))
+        env.pop("PYTHONPATH", None)
     print("load before:", uptime())
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(args.cores)], cwd=work, env=env,
+    proc = subprocess.run([python, "-m", "snakemake", "--cores", str(args.cores)], cwd=work, env=env,
                           capture_output=True, text=True)
     wall = time.perf_counter() - t0
     print("load after: ", uptime())
