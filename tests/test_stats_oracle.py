@@ -111,22 +111,19 @@ def test_asymptotic_limits_equal_pyhf_toms748_scan_on_the_same_workspace(channel
     import pyhf
     from pyhf.infer.intervals.upper_limits import toms748_scan
 
-    from na64flow.stats.asymptotic import _AsymptoticCLs
+    from na64flow.stats.asymptotic import _AsymptoticCLs, _workspace
 
     cl, shape = 0.9, np.array(shape)
     ours = asymptotic_limit_events(channels, shape, observed, cl=cl)
-    btot = sum(max(c.background, 1e-6) for c in channels)
-    hi = max(12.0, 3.0 * (zero_observed_limit_events(cl) + 2.0 * math.sqrt(btot) + sum(observed or [])))
-    ws = pyhf.Workspace(pyhf_spec(channels, shape, 1e-6, observed, poi_max=100 * hi))
-    model = ws.model()
-    obs, exp = toms748_scan(ws.data(model), model, 0.3, hi, level=1.0 - cl, rtol=1e-3, test_stat="qtilde",
+    model, data, lo, hi = _workspace(channels, shape, observed, cl, 1e-6)   # the same workspace and bracket
+    obs, exp = toms748_scan(data, model, lo, hi, level=1.0 - cl, rtol=1e-3, test_stat="qtilde",
                             calctype="asymptotics")
     assert [ours[k] for k in ("exp_m2", "exp_m1", "exp", "exp_p1", "exp_p2")] == [float(e) for e in exp]
     assert ours["obs"] == float(obs) if observed else math.isnan(ours["obs"])
     # and at any single mu the CLs values are pyhf's hypotest's
-    cls = _AsymptoticCLs(ws.data(model), model)
+    cls = _AsymptoticCLs(data, model)
     for mu in (0.5, 3.0, 9.0):
-        o, e = pyhf.infer.hypotest(mu, ws.data(model), model, test_stat="qtilde", return_expected_set=True)
+        o, e = pyhf.infer.hypotest(mu, data, model, test_stat="qtilde", return_expected_set=True)
         assert (float(cls(mu)[0]), [float(x) for x in cls(mu)[1]]) == (float(o), [float(x) for x in e])
 
 

@@ -124,7 +124,7 @@ def toy_closure(cfg: dict, analysis: str, run: str, hfile: dict, n_toys: int, se
         strip = (0.0, float(cuts.ecal_max_gev))
         f_edges, _, _, f_cols = factorised_projection(h_rep, strip)
         p_fact = column_homogeneity(f_cols, f_edges, (float(f_edges[0]), float(cuts.hcal_zero_gev)),
-                                                        tuple(p_range))
+                                    tuple(p_range))
         h_rep = _factorised_truth(h_rep, strip)
         t_edges, t_vals, t_var = simulation_projection(h_rep, setup, strip)
         truth, _ = interval_sum(t_edges, t_vals, t_var, float(t_edges[0]), float(cuts.hcal_zero_gev))

@@ -101,6 +101,20 @@ def _toms748_scan(cls: _AsymptoticCLs, lo: float, hi: float, level: float, rtol:
     return obs, exp
 
 
+def _workspace(channels: list[Channel], shape: np.ndarray, observed: list[int] | None, cl: float,
+               background_floor: float):
+    """(model, data, lo, hi): the pyhf model and data of the scan and its first bracket on the total signal
+    events (widened by the scan when a band lies outside it)."""
+    import pyhf
+
+    btot = sum(max(c.background, background_floor) for c in channels)
+    n_obs = sum(o or 0 for o in (observed or []))
+    lo, hi = 0.3, max(12.0, 3.0 * (zero_observed_limit_events(cl) + 2.0 * math.sqrt(btot) + n_obs))
+    ws = pyhf.Workspace(pyhf_spec(channels, np.asarray(shape, float), background_floor, observed, poi_max=100 * hi))
+    model = ws.model()
+    return model, ws.data(model), lo, hi
+
+
 def asymptotic_limit_events(channels: list[Channel], shape: np.ndarray, observed: list[int] | None = None,
                             cl: float = 0.9, background_floor: float = 1e-6, rtol: float = 1e-3) -> dict:
     """Asymptotic (q~_mu) CLs limits on the total signal events for a fixed shape (toms748 scan).
@@ -111,13 +125,8 @@ def asymptotic_limit_events(channels: list[Channel], shape: np.ndarray, observed
 
     pyhf.set_backend("numpy")
     logging.getLogger("pyhf").setLevel(logging.WARNING)   # pyhf logs every modifier at INFO
-    btot = sum(max(c.background, background_floor) for c in channels)
-    n_obs = sum(o or 0 for o in (observed or []))
-    lo, hi = 0.3, max(12.0, 3.0 * (zero_observed_limit_events(cl) + 2.0 * math.sqrt(btot) + n_obs))
-    spec = pyhf_spec(channels, np.asarray(shape, float), background_floor, observed, poi_max=100 * hi)
-    ws = pyhf.Workspace(spec)
-    model = ws.model()
-    obs, exp = _toms748_scan(_AsymptoticCLs(ws.data(model), model), lo, hi, 1.0 - cl, rtol)
+    model, data, lo, hi = _workspace(channels, shape, observed, cl, background_floor)
+    obs, exp = _toms748_scan(_AsymptoticCLs(data, model), lo, hi, 1.0 - cl, rtol)
     out = {name: float(e) for name, e in zip(BAND_COLUMNS, exp, strict=True)}
     out["obs"] = float(obs) if observed is not None else float("nan")
     return out
