@@ -13,7 +13,7 @@
      ours reads) into numpy, chunk by chunk (the same 2.5e5-entry chunks), one core;
    * ours-1: ``processing.run_processing`` with one worker (runs in process);
    * ours-2: the futures executor with 2 forked workers;
-   * rdf: ROOT RDataFrame, one thread: the identical cut-flow (same cut values, same invalid-value
+   * rdf (rdf-2): ROOT RDataFrame, one thread (``EnableImplicitMT(2)``, against ours-2): the identical cut-flow (same cut values, same invalid-value
      definition on the same branches) and histograms; the script checks the cut-flow counts and box
      count agree exactly and histogram sums agree. ``rdf-jit`` runs the same graph on 1000 entries:
      its time is the JIT compilation (plus start-up), reported separately from the steady state;
@@ -130,15 +130,18 @@ def ours(cfg: dict, workers: int) -> dict:
             "entries": {k: float(h.sum(flow=True).value) for k, h in d["hists"].items()}}
 
 
-def rdf(cfg: dict, files: list[str], entries: int | None = None) -> dict:
-    """The same cut-flow and histograms with ROOT RDataFrame (single-threaded); ``entries`` limits the
-    event loop to the first entries (``Range``: the JIT-time probe)."""
+def rdf(cfg: dict, files: list[str], entries: int | None = None, threads: int = 1) -> dict:
+    """The same cut-flow and histograms with ROOT RDataFrame (``threads`` > 1: ``EnableImplicitMT``);
+    ``entries`` limits the event loop to the first entries (``Range``, single-threaded: the JIT-time probe)."""
     import ROOT
 
     from na64flow.config import cuts_for
     from na64flow.events import branches
 
-    ROOT.ROOT.DisableImplicitMT()
+    if threads > 1 and entries is None:
+        ROOT.ROOT.EnableImplicitMT(threads)
+    else:
+        ROOT.ROOT.DisableImplicitMT()
     c = cuts_for(cfg, ANALYSIS, RUN)
     read = set(declared_branches(cfg))
     vec = ROOT.std.vector("string")()
@@ -221,6 +224,8 @@ def child(mode: str, workdir: Path, n: int) -> dict:
         out = ours(cfg, int(mode[-1]))
     elif mode == "rdf":
         out = rdf(cfg, files)
+    elif mode == "rdf-2":
+        out = rdf(cfg, files, threads=2)
     elif mode == "rdf-jit":
         out = rdf(cfg, files[:1], entries=1000)
     else:
@@ -269,7 +274,7 @@ def main(argv=None) -> int:
     for n in sweep:
         prepare(workdir, n)
     modes = ["floor", "ours-1", "ours-2"]
-    res: dict = {(m, n): [] for m in modes + ["rdf", "rdf-jit"] for n in sweep}
+    res: dict = {(m, n): [] for m in modes + ["rdf", "rdf-2", "rdf-jit"] for n in sweep}
     for rep in range(args.repeat):
         for n in sweep:
             for m in (modes if rep % 2 == 0 else modes[::-1]):   # alternate the order A/B
@@ -279,10 +284,12 @@ def main(argv=None) -> int:
         for n in [n for n in sweep if n <= args.rdf_max]:
             res[("rdf-jit", n)].append(run_child("rdf-jit", workdir, n))
             res[("rdf", n)].append(run_child("rdf", workdir, n))
-            same = check_same(res[("ours-1", n)][0], res[("rdf", n)][0])
-            print(f"N={n:.3g}: cut-flow and histogram entries of ours and RDataFrame "
-                  f"{'identical' if same else 'DIFFERENT'} (RDF event loops: {res[('rdf', n)][0]['loops']})")
-            ok &= same
+            res[("rdf-2", n)].append(run_child("rdf-2", workdir, n))
+            for m in ("rdf", "rdf-2"):
+                same = check_same(res[("ours-1", n)][0], res[(m, n)][0])
+                print(f"N={n:.3g}: cut-flow and histogram entries of ours and {m} "
+                      f"{'identical' if same else 'DIFFERENT'} (RDF event loops: {res[(m, n)][0]['loops']})")
+                ok &= same
     for n in sweep:
         assert all(r["raw"] == res[("ours-1", n)][0]["raw"] for r in res[("ours-1", n)] + res[("ours-2", n)])
 
@@ -295,7 +302,7 @@ def main(argv=None) -> int:
           f"{res[('floor', sweep[0])][0]['branches']} branches read")
     print(f"{'mode':8s} {'N':>6s} {'wall s':>8s} {'step s':>8s} {'M ev/s':>7s} {'step CPU s':>10s} {'RSS MB':>7s} "
           f"{'load (1 min) before-after':>26s}")
-    for m in modes + ["rdf-jit", "rdf"]:
+    for m in modes + ["rdf-jit", "rdf", "rdf-2"]:
         for n in sweep:
             if not res[(m, n)]:
                 continue
@@ -330,7 +337,9 @@ def main(argv=None) -> int:
             loop = med("rdf", n, "step_s") - jit
             print(f"RDataFrame N={n:.0e}: JIT (+start, 1000-entry run) {jit:.2f} s, event loop {loop:.2f} s "
                   f"({n / loop / 1e6:.2f} M ev/s); ours-1/RDF total {med('ours-1', n, 'step_s') / med('rdf', n, 'step_s'):.2f}, "
-                  f"steady state (RDF loop without JIT) {med('ours-1', n, 'step_s') / loop:.2f}")
+                  f"steady state (RDF loop without JIT) {med('ours-1', n, 'step_s') / loop:.2f}; "
+                  f"2 cores: ours-2/RDF ImplicitMT(2) total {med('ours-2', n, 'step_s') / med('rdf-2', n, 'step_s'):.2f}, "
+                  f"without JIT {med('ours-2', n, 'step_s') / (med('rdf-2', n, 'step_s') - jit):.2f}")
     return 0 if ok else 1
 
 
