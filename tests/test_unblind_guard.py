@@ -179,8 +179,11 @@ def test_unblind_refuses_without_the_literal_request_and_writes_nothing(tmp_path
                                                            **parse_overrides([f"unblind={typed}"])})
     assert cli.main(["unblind", "-c", cfg["_path"], "--set", f"results_root={tmp_path}", "--set", "unblind=yes"]) == 1
     yes_file = tmp_path / "yes.yaml"
-    yes_file.write_text((REPO / "configs" / "default.yaml").read_text() + "\nunblind: yes\n")
-    with pytest.raises(NA64Error, match="unblind='yes' refused"):
+    yes_file.write_text((REPO / "configs" / "default.yaml").read_text().replace("unblind: false", "unblind: yes", 1))
+    with pytest.raises(NA64Error, match="unblind='yes' in a configuration file refused"):
+        load_config(yes_file)
+    yes_file.write_text((REPO / "configs" / "default.yaml").read_text() + "\nunblind: yes\n")   # written twice
+    with pytest.raises(NA64Error, match="'unblind' written twice"):
         load_config(yes_file)
     assert _written_by_unblind(cfg) == []
 

@@ -29,6 +29,45 @@ SCHEMA_RESOURCE = "data/config.schema.yaml"
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class UniqueKeyLoader(SAFE_LOADER):
+    """SAFE_LOADER that refuses a key written twice in one mapping (PyYAML keeps the last one silently:
+    a run written twice would lose its first exposure without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:          # an unhashable key: PyYAML's own error follows
+                continue
+            if first != key_node.start_mark.line + 1:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' written twice (lines {first} and {key_node.start_mark.line + 1}); "
+                    "YAML would keep only the last", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml_config(path: str | Path) -> dict:
+    """The mapping of a YAML configuration file; NA64Error naming the file for a missing file, a file that
+    is not UTF-8 text or not YAML, a key written twice, or a top level that is not a mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise NA64Error(f"{path}: configuration file not found")
+    try:
+        cfg = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
+    except UnicodeDecodeError as exc:
+        raise NA64Error(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        raise NA64Error(f"{path}: not valid YAML: {exc}") from exc
+    if cfg is None:
+        return {}
+    if not isinstance(cfg, dict):
+        raise NA64Error(f"{path}: a configuration is a mapping of keys (tag:, analyses:, simulation:, ...); "
+                        f"this file holds a {type(cfg).__name__}")
+    return cfg
+
+
 @functools.lru_cache(maxsize=1)
 def _parsed_schema() -> dict:
     return yaml.load(resources.files("na64flow").joinpath(SCHEMA_RESOURCE).read_text(), Loader=SAFE_LOADER)
@@ -114,12 +153,137 @@ def _check_cuts(cfg: dict) -> list[str]:
     return problems
 
 
+SETUP_BEAMS = {"electron": ("e-", "e+"), "muon": ("mu-", "mu+"), "hadron": ("pi-",)}
+SIGNAL_MODES = ("brem", "annihilation", "zprime", "eta", "etaprime")
+
+
+def _check_references(cfg: dict) -> list[str]:
+    """Names the schema cannot check because they refer to other parts of the configuration or to the
+    code (analyses, runs, processes, regions, histograms, branches): a typo in any of them would otherwise
+    be silently ignored (an injection planting nothing, a side band that replaces nothing, ...)."""
+    import importlib
+    import pkgutil
+
+    import na64flow_analyses
+
+    from .events import branch_names, setup_processes
+
+    problems: list[str] = []
+    ana = cfg["analyses"]
+    known = sorted(m.name for m in pkgutil.iter_modules(na64flow_analyses.__path__) if m.ispkg)
+
+    def unknown(where: str, name, allowed) -> None:
+        problems.append(f"key '{where}': '{name}' is not known here; allowed: {', '.join(map(str, allowed)) or '(none)'}")
+
+    for a, acfg in ana.items():
+        if acfg["beam"] not in SETUP_BEAMS[acfg["setup"]]:
+            problems.append(f"key 'analyses.{a}.beam': beam '{acfg['beam']}' is not one the {acfg['setup']} setup "
+                            f"is simulated for; allowed: {', '.join(SETUP_BEAMS[acfg['setup']])}")
+    sim = cfg.get("simulation") or {}
+    for i, inj in enumerate(sim.get("inject") or []):
+        if inj["analysis"] not in ana:
+            unknown(f"simulation.inject[{i}].analysis", inj["analysis"], ana)
+        elif str(inj["run"]) not in map(str, ana[inj["analysis"]]["runs"]):
+            unknown(f"simulation.inject[{i}].run", inj["run"], ana[inj["analysis"]]["runs"])
+    for key in sim.get("run_rate_scale") or {}:
+        a, _, r = str(key).partition(":")
+        if a not in known:
+            unknown(f"simulation.run_rate_scale.{key}", a, [f"<{x}>:<run>" for x in known])
+        elif a in ana and r not in map(str, ana[a]["runs"]):
+            unknown(f"simulation.run_rate_scale.{key}", f"{a}:{r}", [f"{a}:{x}" for x in ana[a]["runs"]])
+    for a in sim.get("signal_modes") or {}:
+        if a not in known:
+            unknown(f"simulation.signal_modes.{a}", a, known)
+    for mode in sim.get("signal_masses_gev") or {}:
+        if mode not in SIGNAL_MODES:
+            unknown(f"simulation.signal_masses_gev.{mode}", mode, SIGNAL_MODES)
+
+    inp = cfg.get("input") or {}
+    setups = sorted({acfg["setup"] for acfg in ana.values()})
+    schema_branches = sorted({b for st in setups for b in branch_names(st, truth=True)})
+    for b in inp.get("branches") or {}:
+        if b not in schema_branches:
+            unknown(f"input.branches.{b}", b, schema_branches)
+    for a, by_run in (inp.get("ntuples") or {}).items():
+        if a not in known:
+            unknown(f"input.ntuples.{a}", a, known)
+            continue
+        if not isinstance(by_run, dict):
+            problems.append(f"key 'input.ntuples.{a}': expected {{run: {{data: [files], mc: {{process: [files]}}}}}}")
+            continue
+        for r, block in by_run.items():
+            where = f"input.ntuples.{a}.{r}"
+            if a in ana and str(r) not in map(str, ana[a]["runs"]):
+                unknown(where, r, ana[a]["runs"])
+            if not isinstance(block, dict):
+                problems.append(f"key '{where}': expected {{data: [files], mc: {{process: [files]}}}}")
+                continue
+            for k in block:
+                if k not in ("data", "mc", "signal"):
+                    unknown(f"{where}.{k}", k, ["data", "mc", "signal"])
+            if isinstance(block.get("data"), str) and block["data"].endswith(".root"):
+                problems.append(f"key '{where}.data': one ROOT file must be written as a list, [{block['data']}] "
+                                "(a string names a text file list or a glob)")
+            mc = block.get("mc") or {}
+            if not isinstance(mc, dict):
+                problems.append(f"key '{where}.mc': expected {{process: [files]}}")
+            elif a in ana:
+                for proc in mc:
+                    if proc not in setup_processes(ana[a]["setup"]):
+                        unknown(f"{where}.mc.{proc}", proc, setup_processes(ana[a]["setup"]))
+
+    bkg = cfg.get("background") or {}
+    fit_models = bkg.get("fit_models") or ["exponential", "power_law", "exp_const", "gamma"]
+    modules = {}
+    for a in ana:
+        if importlib.util.find_spec(f"na64flow_analyses.{a}") is not None:
+            modules[a] = importlib.import_module(f"na64flow_analyses.{a}.selection").ANALYSIS
+    for a, an in modules.items():
+        setup = ana[a]["setup"]
+        scfg = bkg.get(setup) or {}
+        region = scfg["mc_norm_region"] if "mc_norm_region" in scfg else bkg.get("mc_norm_region")
+        regions = [rg.name for rg in an.regions]
+        if region is not None and region not in regions:
+            where = f"background.{setup}.mc_norm_region" if "mc_norm_region" in scfg else "background.mc_norm_region"
+            problems.append(f"key '{where}': region '{region}' is not a region of analysis {a}; "
+                            f"allowed: {', '.join(regions)}")
+        hists = [h.name for h in an.hists] + [f"n1_{c.name}" for c in an.selection.cuts if c.n1 is not None]
+        norm = scfg.get("hadron_norm")
+        if norm and norm["histogram"] not in hists:
+            unknown(f"background.{setup}.hadron_norm.histogram (analysis {a})", norm["histogram"], hists)
+        sb = scfg.get("sideband")
+        if sb and sb["histogram"] not in hists:
+            unknown(f"background.{setup}.sideband.histogram (analysis {a})", sb["histogram"], hists)
+    for setup in setups:
+        scfg = bkg.get(setup) or {}
+        procs = setup_processes(setup)
+        norm = scfg.get("hadron_norm") or {}
+        for key in ("processes", "applies_to"):
+            for proc in norm.get(key) or []:
+                if proc not in procs:
+                    unknown(f"background.{setup}.hadron_norm.{key}", proc, procs)
+        sb = scfg.get("sideband") or {}
+        for proc in sb.get("replaces") or []:
+            if proc not in procs:
+                unknown(f"background.{setup}.sideband.replaces", proc, procs)
+        if sb.get("primary"):
+            model, index = sb["primary"]
+            if model not in fit_models:
+                unknown(f"background.{setup}.sideband.primary", model, fit_models)
+            if not isinstance(index, int) or not 0 <= index < len(sb["fit_ranges_gev"]):
+                problems.append(f"key 'background.{setup}.sideband.primary': index {index!r} is not an index "
+                                f"into fit_ranges_gev (0-{len(sb['fit_ranges_gev']) - 1})")
+    return problems
+
+
 def validate(cfg: dict, source: str = "<config>") -> dict:
     """Validate ``cfg`` in place (filling defaults) and return it; raise NA64Error listing every problem."""
     sch = schema()
     validator = _with_defaults(jsonschema.Draft202012Validator)(sch)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)))
     problems = [_describe(e) for e in errors] or _check_cuts(cfg)
+    if not problems and (cfg.get("input") or {}).get("source") != "published":
+        problems = _check_references(cfg)
     if problems:
         lines = "\n  ".join(problems)
         raise NA64Error(f"{source}: invalid configuration:\n  {lines}")
@@ -129,21 +293,23 @@ def validate(cfg: dict, source: str = "<config>") -> dict:
 def _set_dotted(cfg: dict, dotted: str, value: Any) -> None:
     keys = dotted.split(".")
     node = cfg
-    for k in keys[:-1]:
+    for i, k in enumerate(keys[:-1]):
         node = node.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise NA64Error(f"override '{dotted}': '{'.'.join(keys[:i + 1])}' is "
+                            f"a value ({node!r}), not a section with keys")
     node[keys[-1]] = value
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict:
     """Read a YAML configuration, apply ``overrides`` ({"a.b.c": value}), validate, return the dict."""
     path = Path(path)
-    if not path.is_file():
-        raise NA64Error(f"{path}: configuration file not found")
-    try:
-        cfg = yaml.load(path.read_text(), Loader=SAFE_LOADER) or {}
-    except yaml.YAMLError as exc:
-        raise NA64Error(f"{path}: not valid YAML: {exc}") from exc
+    cfg = read_yaml_config(path)
     raw_unblind = _raw_unblind(path, cfg)
+    if raw_unblind not in (None, False, "false", "False"):
+        raise NA64Error(f"{path}: unblind={raw_unblind!r} in a configuration file refused: unblinding is "
+                        "requested only on the command line (na64flow unblind --set unblind=true; Snakemake: "
+                        "--config unblind=true), never by a file that could be copied or committed")
     for key, value in (overrides or {}).items():
         _set_dotted(cfg, key, value)
         if key == "unblind":

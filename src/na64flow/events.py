@@ -112,6 +112,14 @@ PROCESSES: dict[str, int] = {
     "signal": 100,
 }
 PROCESS_NAMES = {v: k for k, v in PROCESSES.items()}
+# the code blocks above: 0-9 electron/positron setup, 10-19 muon, 20-29 hadron (tests/test_attack_bad_input.py
+# checks every process `simulate` makes for a setup is in its block)
+_SETUP_CODES = {"electron": range(0, 10), "muon": range(10, 20), "hadron": range(20, 30)}
+
+
+def setup_processes(setup: str) -> list[str]:
+    """The background process names of one setup (the names configuration keys may refer to)."""
+    return [name for name, code in PROCESSES.items() if code in _SETUP_CODES[setup]]
 
 
 class SchemaError(NA64Error):
@@ -148,6 +156,8 @@ def check_tree(tree, setup: str, path: str, branch_map: dict[str, str] | None = 
     ``read_probe=False`` (used by `process`, which checks basket bounds itself): TTree branch types come
     from their interpretation without decompressing any basket; only RNTuple fields are probed.
     """
+    import uproot
+
     branch_map = branch_map or {}
     missing, mistyped = [], []
     keys = set(tree.keys())
@@ -155,8 +165,8 @@ def check_tree(tree, setup: str, path: str, branch_map: dict[str, str] | None = 
     present = [real for _, real in wanted if real in keys]
     # read at most one entry: gives the numpy type for TTree and RNTuple alike
     try:
-        if not read_probe and all(hasattr(getattr(tree[r], "interpretation", None), "numpy_dtype")
-                                  for r in present):   # TTree: types without reading
+        if not read_probe and all(isinstance(getattr(tree[r], "interpretation", None), uproot.AsDtype)
+                                  for r in present):   # flat TTree branches: types without reading
             probe = {r: np.empty(0, dtype=tree[r].interpretation.numpy_dtype) for r in present}
         else:
             probe = tree.arrays(present, entry_stop=min(1, tree.num_entries), library="np") if present else {}
@@ -167,9 +177,10 @@ def check_tree(tree, setup: str, path: str, branch_map: dict[str, str] | None = 
         if real not in keys:
             missing.append(real if real == b.name else f"{real} (schema '{b.name}')")
             continue
-        found = np.asarray(probe[real]).dtype
-        if found.kind == "O" or not _compatible(np.dtype(b.dtype), found):
-            what = "not a flat numeric branch" if found.kind == "O" else f"{found} (expected {b.dtype})"
+        arr = np.asarray(probe[real])
+        found, flat = arr.dtype, arr.dtype.kind != "O" and arr.ndim == 1   # jagged/array fields are not flat
+        if not flat or not _compatible(np.dtype(b.dtype), found):
+            what = "not a flat numeric branch (one number per event)" if not flat else f"{found} (expected {b.dtype})"
             mistyped.append(f"{real}: {what}")
     if missing or mistyped:
         parts = []

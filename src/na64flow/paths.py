@@ -191,6 +191,16 @@ def ensure_writable(directory: Path) -> Path:
     return directory
 
 
+def check_output_path(path: str | Path) -> Path:
+    """``path`` as an output file: NA64Error when it is an existing folder or its folder is not writable
+    (steps call it before their work, so a mistyped --out fails at once, not after the processing)."""
+    path = Path(path)
+    if path.is_dir():
+        raise NA64Error(f"{path}: is a folder; the output must be a file path")
+    ensure_writable(path.parent)
+    return path
+
+
 @contextmanager
 def atomic_output(path: str | Path, mode: str = "w"):
     """Write to a temporary sibling and rename onto ``path`` only on success.
@@ -199,9 +209,12 @@ def atomic_output(path: str | Path, mode: str = "w"):
     complete. Yields the temporary path (str) when ``mode`` is None, else an open file object.
     """
     path = Path(path)
-    ensure_writable(path.parent)
+    check_output_path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes 0600: outputs get the modes the user's umask gives
     try:
         if mode is None:
             yield tmp

@@ -13,6 +13,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 
 from na64flow import NA64Error, paths, registry
+from na64flow.config import read_yaml_config
 from na64flow.config import validate as na64_validate
 
 
@@ -33,8 +34,13 @@ UNBLIND = _unblind_requested(config.pop("unblind", None))
 # one validation, in place, against the package's schema (workflow/schemas/config.schema.yaml links it): the
 # package's messages (one per mistake, naming the key and the allowed keys/values) and the schema defaults
 # filled, as snakemake.utils.validate would
+# the configuration files as given (Snakemake has merged them already): each read again by the package's
+# reader, which refuses a key written twice (YAML keeps the last one silently) and names the file
+_CONFIG_FILES = [str(f) for f in (workflow.overwrite_configfiles or ["configs/default.yaml"])]
 try:
-    na64_validate(config, "configuration (--configfile/--config)")
+    for _f in _CONFIG_FILES:
+        read_yaml_config(_f)
+    na64_validate(config, f"configuration {', '.join(_CONFIG_FILES)} (with any --config overrides)")
 except NA64Error as _exc:
     raise WorkflowError(str(_exc)) from None
 config.pop("unblind", None)   # the schema's default false: not a key the rules' config.yaml carries
@@ -133,11 +139,20 @@ def event_inputs(wildcards):
     """Inputs of `process`: the simulation manifest, or the configured real ntuples."""
     if SOURCE == "simulation":
         return [P("manifest_path", wildcards.analysis, wildcards.run)]
+    key = f"input.ntuples.{wildcards.analysis}.{wildcards.run}"
     files = config["input"]["ntuples"].get(wildcards.analysis, {}).get(wildcards.run, {})
-    listed = list(files.get("data", [])) + [f for fs in files.get("mc", {}).values() for f in fs]
+    # the file lists as `process` reads them (lists, globs, text file lists): the same files, or its error
+    from na64flow.processing.inputs import expand_file_list   # (imports coffea: only for real ntuples)
+
+    try:
+        listed = expand_file_list(files["data"], f"{key}.data") if "data" in files else []
+        for group in ("mc", "signal"):
+            for name, spec in (files.get(group) or {}).items():
+                listed += expand_file_list(spec, f"{key}.{group}.{name}")
+    except NA64Error as exc:
+        raise WorkflowError(str(exc)) from None
     if not listed:
-        raise ValueError(f"input.ntuples.{wildcards.analysis}.{wildcards.run}: no files configured "
-                         "(input.source is 'ntuples')")
+        raise WorkflowError(f"{key}: no files configured (input.source is 'ntuples')")
     return listed
 
 

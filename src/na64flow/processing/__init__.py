@@ -35,10 +35,11 @@ from ..config import (
     run_config,
     section,
 )
+from ..paths import check_output_path
 from ..samples import is_data
 from ..selection import Columns, evaluate
 from .executors import make_executor, make_runner
-from .inputs import check_inputs, expand_file_list, fileset_of
+from .inputs import check_inputs, declared_events, expand_file_list, fileset_of
 from .processor import ChunkError, NA64Processor, analysis_module, finalise, raise_failures
 
 __all__ = ["ChunkError", "NA64Processor", "analysis_module", "box_events", "check_inputs", "expand_file_list",
@@ -68,8 +69,10 @@ def run_processing(cfg: dict, analysis: str, run: str, workers: int = 1, executo
         if missing:
             raise NA64Error(f"{analysis} run {run}: no sample {', '.join(missing)} in the inputs")
         fileset = {s: fileset[s] for s in samples}
+    declared, declared_by = declared_events(cfg, analysis, run)
     check_inputs(fileset, acfg["setup"], tree_name, branch_map,
-                 allow_empty_data=bool(run_config(cfg, analysis, run).get("allow_empty_data", False)))
+                 allow_empty_data=bool(run_config(cfg, analysis, run).get("allow_empty_data", False)),
+                 declared=declared, declared_by=declared_by)
 
     blind = bool(blind)
     proc_cls = analysis_module(analysis).Processor
@@ -154,6 +157,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
+    if args.workers < 1:
+        raise NA64Error(f"--workers {args.workers}: needs at least 1 worker")
+    check_output_path(args.out)                     # before the processing, not after it
     content = run_processing(cfg, args.analysis, args.run, workers=args.workers, executor=args.executor)   # blinded
     H.save(args.out, content)
     # log only quantities that are not box counts (blinding: no data box information in logs)

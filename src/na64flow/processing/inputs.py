@@ -48,6 +48,15 @@ def fileset_of(cfg: dict, analysis: str, run: str) -> tuple[dict[str, list[str]]
     return manifest.files(Path(mpath).parent), n_ot
 
 
+def declared_events(cfg: dict, analysis: str, run: str) -> tuple[dict[str, int] | None, str]:
+    """({sample: n_events} the simulation manifest declares, its path); (None, "") for real ntuples."""
+    if section(cfg, "input").get("source", "simulation") == "ntuples":
+        return None, ""
+    mpath = manifest_path(cfg, analysis, run)
+    manifest = contracts.read_manifest(mpath)
+    return {s: int(info["n_events"]) for s, info in manifest.samples.items() if "n_events" in info}, f"{mpath} (manifest)"
+
+
 def expand_file_list(spec, key: str) -> list[str]:
     """Absolute file paths from a configuration entry: a list of paths or glob patterns, or one string
     naming a text file list (one path per line, '#' comments, relative to the list's folder) or a glob.
@@ -79,17 +88,21 @@ def expand_file_list(spec, key: str) -> list[str]:
 
 
 def check_inputs(fileset: dict[str, list[str]], setup: str, tree_name: str, branch_map: dict[str, str],
-                 allow_empty_data: bool = False) -> None:
+                 allow_empty_data: bool = False, declared: dict[str, int] | None = None,
+                 declared_by: str = "the manifest") -> None:
     """Open every file up front: readable, tree present, schema branches present, not truncated.
 
-    Simulated/MC samples must also carry the ``weight`` branch. A data file without events is an error
-    unless ``allow_empty_data`` (``analyses.<a>.runs.<r>.allow_empty_data``). Raises NA64Error naming the
-    file (and branch). Truncation is detected by checking every basket of every schema branch lies
-    inside the file.
+    Simulated/MC samples must also carry the ``weight`` branch, with finite values, and hold events. A data
+    file without events is an error unless ``allow_empty_data`` (``analyses.<a>.runs.<r>.allow_empty_data``).
+    ``declared`` ({sample: n_events}, the simulation manifest's): the files of each sample must hold exactly
+    that many events (a file list that lost a chunk, or a manifest that lies, is refused). Raises NA64Error
+    naming the file (and branch). Truncation is detected by checking every basket of every schema branch
+    lies inside the file.
     """
     for sample, files in fileset.items():
         if not files:
             raise NA64Error(f"sample '{sample}': empty file list")
+        n_sample = 0
         for path in files:
             if Path(path).exists() and os.path.getsize(path) == 0:
                 raise NA64Error(f"{path}: empty file (0 bytes)")
@@ -99,10 +112,14 @@ def check_inputs(fileset: dict[str, list[str]], setup: str, tree_name: str, bran
                 raise NA64Error(f"{path}: tree '{tree_name}' holds no events (data sample '{sample}'); "
                                 "remove the file from the input list, or set "
                                 "analyses.<analysis>.runs.<run>.allow_empty_data: true if that is expected")
+            n_sample += tree.num_entries
             if not is_data(sample):
                 wname = branch_map.get("weight", "weight")
                 if wname not in tree.keys():
                     raise NA64Error(f"{path}: branch '{wname}' (event weight) missing in simulated sample '{sample}'")
+                if tree.num_entries == 0:
+                    raise NA64Error(f"{path}: tree '{tree_name}' holds no events (simulated sample '{sample}'): "
+                                    "an empty simulated sample would estimate its process as 0; remove the file")
             size = os.path.getsize(path)
             for name in branch_names(setup) + ([b.name for b in TRUTH if b.name == "weight"] if not is_data(sample) else []):
                 br = tree[branch_map.get(name, name)]
@@ -114,3 +131,14 @@ def check_inputs(fileset: dict[str, list[str]], setup: str, tree_name: str, bran
                 if np.any(seeks + nbytes > size):
                     raise NA64Error(f"{path}: branch '{br.name}' points beyond the end of the file "
                                     f"({size} bytes): the file is truncated")
+            if not is_data(sample):          # after the truncation check: the weights are read
+                wname = branch_map.get("weight", "weight")
+                weights = tree[wname].array(library="np")
+                bad = int(np.count_nonzero(~np.isfinite(weights)))
+                if bad:
+                    raise NA64Error(f"{path}: branch '{wname}' (event weight) has {bad} non-finite value(s) "
+                                    f"(NaN/inf) in simulated sample '{sample}'")
+        if declared is not None and sample in declared and int(declared[sample]) != n_sample:
+            raise NA64Error(f"{declared_by}: sample '{sample}' declares n_events = {int(declared[sample])}, its "
+                            f"{len(files)} file(s) hold {n_sample}: a file is missing from its list or the "
+                            "manifest is stale; re-run `simulate`")
