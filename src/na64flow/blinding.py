@@ -145,6 +145,31 @@ def ntuple_files(cfg: dict) -> dict[str, Path]:
     return out
 
 
+def stale_histograms(cfg: dict) -> list[str]:
+    """Histogram files whose recorded inputs (``inputs``: file identities) are not the current input files,
+    one line each; the backgrounds, normalisations and expected limits downstream of them would be pinned
+    next to ntuples they were not computed from."""
+    if cfg["input"]["source"] == "published":
+        return []
+    from . import histograms as H
+    from .processing import fileset_of, input_identities
+
+    out = []
+    for a in cfg["analyses"]:
+        for r in runs_of(cfg, a):
+            hpath = paths.histograms_path(cfg, a, r)
+            if not hpath.exists():
+                continue
+            recorded = H.load(hpath).get("inputs")
+            current = input_identities(fileset_of(cfg, a, r)[0])
+            if recorded != current:
+                changed = sorted(s for s in set(current) | set(recorded or {})
+                                 if (recorded or {}).get(s) != current.get(s))
+                out.append(f"{hpath}: records no input files (made by an older na64flow)" if recorded is None
+                           else f"{hpath}: made from other files than the current inputs of {', '.join(changed)}")
+    return out
+
+
 def signal_files(cfg: dict) -> dict[str, Path]:
     root = paths.results_dir(cfg) / "signal"
     return {p.relative_to(root).as_posix(): p for p in sorted(root.glob("*/*.csv"))} if root.is_dir() else {}
@@ -250,7 +275,23 @@ def read_freeze(cfg: dict) -> dict:
     if data.get("schema_version") != FREEZE_SCHEMA_VERSION or "state" not in data:
         raise NA64Error(f"{path}: not a freeze record of schema version {FREEZE_SCHEMA_VERSION} (an older freeze "
                         "pinned less than the observed result depends on); run `na64flow freeze` again")
+    # the record must be the one `freeze` wrote: its hash that of its state, and the expected rows the
+    # observed tables copy those whose hashes the state holds (a hand edit anywhere is refused)
+    forged = [] if data.get("hash") == state_hash(data["state"]) else ["hash"]
+    pinned = data["state"].get("expected_limits", {})
+    rows = data.get("expected_limits", {})
+    forged += [f"expected_limits {name}" for name in sorted(set(pinned) | set(rows))
+               if name not in rows or name not in pinned or stable_hash(rows[name]) != pinned[name]]
+    if forged:
+        raise NA64Error(f"{path}: the freeze record was edited after `freeze` wrote it ({', '.join(forged)} "
+                        "do not match its pinned state); nothing is unblinded from an edited record")
     return data
+
+
+def unblinding_history(cfg: dict) -> list[Path]:
+    """Records of earlier unblindings of this tag: the current one and the kept history (audit/)."""
+    root = paths.results_dir(cfg)
+    return [p for p in [unblinded_dir(cfg) / "audit.json"] if p.exists()] + sorted((root / "audit").glob("unblind-*.json"))
 
 
 def freeze(cfg: dict) -> tuple[Path, dict, bool]:
@@ -259,13 +300,19 @@ def freeze(cfg: dict) -> tuple[Path, dict, bool]:
     if not files:
         raise NA64Error(f"{paths.results_dir(cfg) / 'limits'}: no limit tables to freeze "
                         "(run `na64flow limits` for every analysis and model first)")
+    stale = stale_histograms(cfg)
+    if stale:
+        raise NA64Error("freeze refused: the blinded products were not made from the input files it would pin "
+                        "(re-run `process` and everything after it, e.g. `snakemake --cores all -R process`):\n  "
+                        + "\n  ".join(stale))
     state = analysis_state(cfg)
     digest = state_hash(state)
     path = paths.freeze_path(cfg)
-    if (unblinded_dir(cfg) / "audit.json").exists():
+    history = unblinding_history(cfg)
+    if history:     # also when unblinded/ was deleted: the audit history of the tag remains
         if path.exists() and read_freeze(cfg)["hash"] == digest:
             return path, read_freeze(cfg), False
-        raise NA64Error(f"{unblinded_dir(cfg)}: the analysis is already unblinded and differs from its freeze; "
+        raise NA64Error(f"{history[0]}: the analysis {cfg['tag']} is already unblinded and differs from its freeze; "
                         "a new freeze is refused (a changed analysis needs a new tag)")
     record = {
         "schema_version": FREEZE_SCHEMA_VERSION,

@@ -39,7 +39,9 @@ UNBLIND = _unblind_requested(config.pop("unblind", None))
 _CONFIG_FILES = [str(f) for f in (workflow.overwrite_configfiles or ["configs/default.yaml"])]
 try:
     for _f in _CONFIG_FILES:
-        read_yaml_config(_f)
+        if read_yaml_config(_f).get("unblind") not in (None, False, "false"):   # quoted "true" too
+            raise WorkflowError(f"{_f}: unblind in a configuration file refused: unblinding is requested "
+                                "only on the command line with the literal `--config unblind=true`")
     na64_validate(config, f"configuration {', '.join(_CONFIG_FILES)} (with any --config overrides)")
 except NA64Error as _exc:
     raise WorkflowError(str(_exc)) from None

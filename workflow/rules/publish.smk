@@ -71,59 +71,62 @@ rule plot:
         "na64flow plot --config {params.config:q} --gather {input:q} --out-dir {output.plots:q} > {log:q} 2>&1"
 
 
-# Observed HEPData and plots, from the products of `unblind` only (results/<tag>/unblinded/).
-rule publish_observed:
-    input:
-        P("unblind_audit_path"),
-    output:
-        hepdata=PO("hepdata_submission_path"),
-        hepdata_archive=PO("hepdata_archive_path"),
-        # the observed likelihoods of `unblind` packed and linked from the observed submission
-        likelihood_archive=PO("likelihood_archive_path"),
-        comparison=[PO("published_comparison_path")] if config.get("publish", {}).get("reference_limits") else [],
-    params:
-        config=CONFIG,
-    log:
-        PO("log_path", "publish"),
-    conda:
-        ENV
-    shell:
-        "na64flow publish --config {params.config:q} --observed > {log:q} 2>&1"
+# Only with an accepted unblinding request, as the `unblind` rule (stats.smk).
+if UNBLIND:
 
-
-# The observed plots as the blinded ones: one job per category (in parallel), `plot_observed` joins them.
-for _cat in PLOT_CATEGORIES:
-
-    rule:
-        name:
-            f"plot_observed_{_cat}"
+    # Observed HEPData and plots, from the products of `unblind` only (results/<tag>/unblinded/).
+    rule publish_observed:
         input:
             P("unblind_audit_path"),
         output:
-            plots=directory(PO("plot_part_dir", _cat)),
+            hepdata=PO("hepdata_submission_path"),
+            hepdata_archive=PO("hepdata_archive_path"),
+            # the observed likelihoods of `unblind` packed and linked from the observed submission
+            likelihood_archive=PO("likelihood_archive_path"),
+            comparison=[PO("published_comparison_path")] if config.get("publish", {}).get("reference_limits") else [],
         params:
             config=CONFIG,
-            category=_cat,
         log:
-            PO("log_path", "plot", _cat),
+            PO("log_path", "publish"),
         conda:
             ENV
         shell:
-            "na64flow plot --config {params.config:q} --observed --category {params.category:q} "
-            "--out-dir {output.plots:q} > {log:q} 2>&1"
+            "na64flow publish --config {params.config:q} --observed > {log:q} 2>&1"
 
 
-rule plot_observed:
-    input:
-        [PO("plot_part_dir", c) for c in PLOT_CATEGORIES],
-    output:
-        plots=directory(PO("figures_dir")),
-    params:
-        config=CONFIG,
-    log:
-        PO("log_path", "plot"),
-    conda:
-        ENV
-    shell:
-        "na64flow plot --config {params.config:q} --observed --gather {input:q} --out-dir {output.plots:q} "
-        "> {log:q} 2>&1"
+    # The observed plots as the blinded ones: one job per category (in parallel), `plot_observed` joins them.
+    for _cat in PLOT_CATEGORIES:
+
+        rule:
+            name:
+                f"plot_observed_{_cat}"
+            input:
+                P("unblind_audit_path"),
+            output:
+                plots=directory(PO("plot_part_dir", _cat)),
+            params:
+                config=CONFIG,
+                category=_cat,
+            log:
+                PO("log_path", "plot", _cat),
+            conda:
+                ENV
+            shell:
+                "na64flow plot --config {params.config:q} --observed --category {params.category:q} "
+                "--out-dir {output.plots:q} > {log:q} 2>&1"
+
+
+    rule plot_observed:
+        input:
+            [PO("plot_part_dir", c) for c in PLOT_CATEGORIES],
+        output:
+            plots=directory(PO("figures_dir")),
+        params:
+            config=CONFIG,
+        log:
+            PO("log_path", "plot"),
+        conda:
+            ENV
+        shell:
+            "na64flow plot --config {params.config:q} --observed --gather {input:q} --out-dir {output.plots:q} "
+            "> {log:q} 2>&1"

@@ -48,15 +48,19 @@ rule freeze:
 # common.smk). No file inputs: nothing upstream (freeze, limits, process, ...) can be scheduled by it; it
 # reads exactly the frozen files, which `na64flow unblind` hashes again before reading the box. Its
 # outputs are its own (results/<tag>/unblinded/): no blinded product is rewritten.
-rule unblind:
-    output:
-        audit=P("unblind_audit_path"),
-        products=unblinded_outputs(),
-    params:
-        config=CONFIG,
-    log:
-        PO("log_path", "unblind"),
-    conda:
-        ENV
-    shell:
-        "na64flow unblind --config {params.config:q} --set unblind=true > {log:q} 2>&1"
+# Defined only when unblinding is requested (and the guard of common.smk accepted it): naming the rule
+# as a target without `--config unblind=true` finds no rule, runs nothing and writes nothing.
+if UNBLIND:
+
+    rule unblind:
+        output:
+            audit=P("unblind_audit_path"),
+            products=unblinded_outputs(),
+        params:
+            config=CONFIG,
+        log:
+            PO("log_path", "unblind"),
+        conda:
+            ENV
+        shell:
+            "na64flow unblind --config {params.config:q} --set unblind=true > {log:q} 2>&1"

@@ -102,7 +102,15 @@ def run_processing(cfg: dict, analysis: str, run: str, workers: int = 1, executo
         acc = result.get(s) if isinstance(result, dict) else None
         samples[s] = finalise(proc, s, acc if acc is not None else proc.empty(), blind)
     return {"schema_version": H.SCHEMA_VERSION, "analysis": analysis, "run": str(run), "blinded": blind,
-            "n_ot": n_ot, "box": proc.analysis.box.describe(cuts), "samples": samples}
+            "n_ot": n_ot, "box": proc.analysis.box.describe(cuts), "samples": samples,
+            "inputs": input_identities(fileset)}
+
+
+def input_identities(fileset: dict[str, list[str]]) -> dict[str, list[str]]:
+    """{sample: [events.file_identity of each file]}: which files a histogram file was made from."""
+    from ..events import file_identity
+
+    return {s: [file_identity(f) for f in files] for s, files in fileset.items()}
 
 
 def unblinded_data(cfg: dict, analysis: str, run: str, workers: int = 1, executor: str | None = "iterative") -> dict:
@@ -133,9 +141,12 @@ def box_events(cfg: dict, analysis: str, run: str) -> dict[str, np.ndarray]:
         raise NA64Error(f"{analysis} run {run}: no data sample in the inputs")
     ana = analysis_module(analysis, "selection").ANALYSIS
     parts: list[Columns] = []
+    declared = set(ana.branches(cuts))     # the processor's columns: validity over the same branches
     for path in fileset["data"]:
         cols = read_events(path, acfg["setup"], inp.get("tree", "events"), inp.get("branches") or {}, truth=False)
-        steps = evaluate(ana, cols, cuts)
+        view = {k: v for k, v in cols.items() if k in declared}
+        steps = evaluate(ana, view, cuts)
+        cols.update(view)                  # with the derived columns (hcal_gev, e_miss_gev, ...)
         m = steps.in_box()
         parts.append({k: v[m] for k, v in cols.items()})
     if not parts:
