@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from pathlib import Path
 
@@ -261,7 +262,9 @@ def test_ntuple_file_lists_globs_and_missing_lists(tmp_path):
         expand_file_list([str(tmp_path / "*.nope")], "k")
 
 
-def test_sample_whose_files_hold_no_events_gives_a_zero_cutflow(one_run):
+def test_simulated_sample_whose_files_hold_no_events_is_refused_naming_it(one_run):
+    """A simulated sample without any event would estimate its process as 0 (hostile review hC): refused,
+    naming the sample and its file. (It was processed into an all-zero cut-flow before.)"""
     from na64flow.config import load_config
     from na64flow.events import write_events
 
@@ -269,10 +272,12 @@ def test_sample_whose_files_hold_no_events_gives_a_zero_cutflow(one_run):
     f = base / "mc" / "bulk" / "chunk_0000.root"
     cols = toy.electron(10, 1)
     write_events(f, {k: v[:0] for k, v in cols.items()}, "electron", truth=True)
-    content = run_processing(load_config(path), "na64e", "2016-2022", executor="iterative", status=False)
-    mc = content["samples"]["mc_bulk"]
-    assert mc["cutflow"]["raw"] == [0] * len(mc["cutflow"]["names"])
-    assert mc["hists"]["ecal_hcal"].sum(flow=True).value == 0
+    manifest = base / "manifest.json"
+    m = json.loads(manifest.read_text())
+    m["samples"]["mc_bulk"]["n_events"] = 0                # a consistent manifest: only the emptiness is refused
+    manifest.write_text(json.dumps(m))
+    with pytest.raises(NA64Error, match=r"chunk_0000.root: simulated sample 'mc_bulk' holds no events"):
+        run_processing(load_config(path), "na64e", "2016-2022", executor="iterative", status=False)
 
 
 def test_corrupt_basket_fails_naming_the_file(one_run, capsys):

@@ -7,7 +7,9 @@
   how the steps run, the unblinding request itself);
 * every input ntuple, data and simulation (sha256 of the file bytes; the simulation manifest too), from
   the same file list `process` reads (``processing.fileset_of``);
-* the signal tables (results/<tag>/signal/*/*.csv), background and normalisation files of every run;
+* the blinded histogram files (sha256; the observed histograms and cut-flows take their simulated
+  samples from them), the signal tables (results/<tag>/signal/*/*.csv), background and normalisation
+  files of every run;
 * every Python source of the package and of analyses/ (derived from the folders, so a new module is
   pinned automatically) except NOT_PINNED_SOURCES (output-only modules, each with its reason), and the
   packaged configuration schema (it fills defaults);
@@ -17,7 +19,10 @@
 `na64flow unblind` recomputes the same state and refuses, naming every item that differs, e.g.
 ``input ntuple na64h/2022 data/chunk_0000.root: changed since the freeze``.
 
-Freezing after unblinding is refused unless nothing changed (then the freeze is kept as it is).
+Freezing after unblinding (an audit record in unblinded/ or in the tag's audit/ history) is refused unless
+nothing changed (then the freeze is kept as it is). Freezing is also refused when a histogram file was
+older than one of its input files (an ntuple replaced after `process` ran), and
+`unblind` refuses a freeze record whose hash or expected rows were edited after `freeze` wrote them.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ COMPONENT_LABELS = {
     "config": "configuration section",
     "ntuples": "input ntuple",
     "signal_tables": "signal table",
+    "histograms": "blinded histogram file",
     "background_tables": "background table",
     "normalisation_tables": "normalisation table",
     "sources": "source",
@@ -146,27 +152,26 @@ def ntuple_files(cfg: dict) -> dict[str, Path]:
 
 
 def stale_histograms(cfg: dict) -> list[str]:
-    """Histogram files whose recorded inputs (``inputs``: file identities) are not the current input files,
-    one line each; the backgrounds, normalisations and expected limits downstream of them would be pinned
-    next to ntuples they were not computed from."""
+    """Histogram files older than one of their input files (the simulation manifest or an ntuple), one line
+    each: the backgrounds, normalisations and expected limits downstream of them would be pinned next to
+    ntuples they were not computed from (Snakemake's `process` rule tracks the manifest, not each file).
+    Modification times, as make and Snakemake judge them: the products themselves record nothing of the
+    input files (their sizes would depend on the box content)."""
     if cfg["input"]["source"] == "published":
         return []
-    from . import histograms as H
-    from .processing import fileset_of, input_identities
-
     out = []
+    files = ntuple_files(cfg)
     for a in cfg["analyses"]:
         for r in runs_of(cfg, a):
             hpath = paths.histograms_path(cfg, a, r)
             if not hpath.exists():
                 continue
-            recorded = H.load(hpath).get("inputs")
-            current = input_identities(fileset_of(cfg, a, r)[0])
-            if recorded != current:
-                changed = sorted(s for s in set(current) | set(recorded or {})
-                                 if (recorded or {}).get(s) != current.get(s))
-                out.append(f"{hpath}: records no input files (made by an older na64flow)" if recorded is None
-                           else f"{hpath}: made from other files than the current inputs of {', '.join(changed)}")
+            made = hpath.stat().st_mtime_ns
+            newer = sorted(k.split(" ", 1)[1] for k, f in files.items()
+                           if k.startswith(f"{a}/{r} ") and Path(f).exists() and Path(f).stat().st_mtime_ns > made)
+            if newer:
+                out.append(f"{hpath}: older than its input(s) {', '.join(newer[:5])}"
+                           + (f" and {len(newer) - 5} more" if len(newer) > 5 else ""))
     return out
 
 
@@ -232,6 +237,9 @@ def analysis_state(cfg: dict) -> dict:
         "config": {k: stable_hash(v) for k, v in sorted(config_part.items())},
         "ntuples": {k: _file_hash(p) for k, p in ntuple_files(cfg).items()},
         "signal_tables": {k: _sha256(p) for k, p in signal_files(cfg).items()},
+        # the simulated samples and side bands the observed histograms and cut-flows are completed from
+        "histograms": ({} if cfg["input"]["source"] == "published" else
+                       {f"{a}/{r}": _file_hash(paths.histograms_path(cfg, a, r)) for a, r in pairs}),
         "background_tables": {f"{a}/{r}": _json_file_hash(paths.background_path(cfg, a, r)) for a, r in pairs},
         "normalisation_tables": {f"{a}/{r}": _json_file_hash(paths.normalisation_path(cfg, a, r)) for a, r in pairs},
         "sources": {label: _sha256(p) for label, p in source_files().items()},

@@ -204,6 +204,7 @@ def _check_references(cfg: dict) -> list[str]:
     for b in inp.get("branches") or {}:
         if b not in schema_branches:
             unknown(f"input.branches.{b}", b, schema_branches)
+    own_processes: dict[str, set] = {}
     for a, by_run in (inp.get("ntuples") or {}).items():
         if a not in known:
             unknown(f"input.ntuples.{a}", a, known)
@@ -227,10 +228,8 @@ def _check_references(cfg: dict) -> list[str]:
             mc = block.get("mc") or {}
             if not isinstance(mc, dict):
                 problems.append(f"key '{where}.mc': expected {{process: [files]}}")
-            elif a in ana:
-                for proc in mc:
-                    if proc not in setup_processes(ana[a]["setup"]):
-                        unknown(f"{where}.mc.{proc}", proc, setup_processes(ana[a]["setup"]))
+            elif a in ana:          # real ntuples may name their simulated samples freely
+                own_processes.setdefault(ana[a]["setup"], set()).update(mc)
 
     bkg = cfg.get("background") or {}
     fit_models = bkg.get("fit_models") or ["exponential", "power_law", "exp_const", "gamma"]
@@ -256,7 +255,7 @@ def _check_references(cfg: dict) -> list[str]:
             unknown(f"background.{setup}.sideband.histogram (analysis {a})", sb["histogram"], hists)
     for setup in setups:
         scfg = bkg.get(setup) or {}
-        procs = setup_processes(setup)
+        procs = setup_processes(setup) + sorted(own_processes.get(setup, set()) - set(setup_processes(setup)))
         norm = scfg.get("hadron_norm") or {}
         for key in ("processes", "applies_to"):
             for proc in norm.get(key) or []:

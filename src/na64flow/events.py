@@ -214,20 +214,6 @@ def open_tree(path: str | Path, tree_name: str = TREE_NAME):
                         "the file may be truncated or corrupt") from exc
 
 
-def file_identity(path: str | Path) -> str:
-    """'<ROOT file UUID> <size in bytes>' of one input file, read from its header only: a file written
-    again (re-simulated, replaced by another) has a new UUID. The histogram files record it for every
-    input, so the freeze can refuse products made from other files than the ones it pins (a byte edit
-    in place keeps the UUID: the freeze's own sha256 of every file covers what is unblinded)."""
-    import uproot
-
-    try:
-        with uproot.open(path) as f:
-            return f"{f.file.uuid} {Path(path).stat().st_size}"
-    except Exception as exc:
-        raise NA64Error(f"{path}: not a readable ROOT file ({type(exc).__name__}: {exc})") from exc
-
-
 def read_events(path: str | Path, setup: str, tree_name: str = TREE_NAME,
                 branch_map: dict[str, str] | None = None, truth: bool | None = None,
                 entry_start: int | None = None, entry_stop: int | None = None) -> dict[str, np.ndarray]:

@@ -102,15 +102,7 @@ def run_processing(cfg: dict, analysis: str, run: str, workers: int = 1, executo
         acc = result.get(s) if isinstance(result, dict) else None
         samples[s] = finalise(proc, s, acc if acc is not None else proc.empty(), blind)
     return {"schema_version": H.SCHEMA_VERSION, "analysis": analysis, "run": str(run), "blinded": blind,
-            "n_ot": n_ot, "box": proc.analysis.box.describe(cuts), "samples": samples,
-            "inputs": input_identities(fileset)}
-
-
-def input_identities(fileset: dict[str, list[str]]) -> dict[str, list[str]]:
-    """{sample: [events.file_identity of each file]}: which files a histogram file was made from."""
-    from ..events import file_identity
-
-    return {s: [file_identity(f) for f in files] for s, files in fileset.items()}
+            "n_ot": n_ot, "box": proc.analysis.box.describe(cuts), "samples": samples}
 
 
 def unblinded_data(cfg: dict, analysis: str, run: str, workers: int = 1, executor: str | None = "iterative") -> dict:

@@ -92,7 +92,8 @@ def check_inputs(fileset: dict[str, list[str]], setup: str, tree_name: str, bran
                  declared_by: str = "the manifest") -> None:
     """Open every file up front: readable, tree present, schema branches present, not truncated.
 
-    Simulated/MC samples must also carry the ``weight`` branch, with finite values, and hold events. A data
+    Simulated/MC samples must also carry the ``weight`` branch, with finite values, and hold events (in
+    at least one of their files). A data
     file without events is an error unless ``allow_empty_data`` (``analyses.<a>.runs.<r>.allow_empty_data``).
     ``declared`` ({sample: n_events}, the simulation manifest's): the files of each sample must hold exactly
     that many events (a file list that lost a chunk, or a manifest that lies, is refused). Raises NA64Error
@@ -117,9 +118,6 @@ def check_inputs(fileset: dict[str, list[str]], setup: str, tree_name: str, bran
                 wname = branch_map.get("weight", "weight")
                 if wname not in tree.keys():
                     raise NA64Error(f"{path}: branch '{wname}' (event weight) missing in simulated sample '{sample}'")
-                if tree.num_entries == 0:
-                    raise NA64Error(f"{path}: tree '{tree_name}' holds no events (simulated sample '{sample}'): "
-                                    "an empty simulated sample would estimate its process as 0; remove the file")
             size = os.path.getsize(path)
             for name in branch_names(setup) + ([b.name for b in TRUTH if b.name == "weight"] if not is_data(sample) else []):
                 br = tree[branch_map.get(name, name)]
@@ -138,6 +136,10 @@ def check_inputs(fileset: dict[str, list[str]], setup: str, tree_name: str, bran
                 if bad:
                     raise NA64Error(f"{path}: branch '{wname}' (event weight) has {bad} non-finite value(s) "
                                     f"(NaN/inf) in simulated sample '{sample}'")
+        if not is_data(sample) and n_sample == 0:
+            raise NA64Error(f"{', '.join(files)}: simulated sample '{sample}' holds no events in any of its "
+                            f"{len(files)} file(s) (tree '{tree_name}'): it would estimate its process as 0; "
+                            "remove the sample or give its files")
         if declared is not None and sample in declared and int(declared[sample]) != n_sample:
             raise NA64Error(f"{declared_by}: sample '{sample}' declares n_events = {int(declared[sample])}, its "
                             f"{len(files)} file(s) hold {n_sample}: a file is missing from its list or the "
