@@ -177,3 +177,20 @@ def test_unblind_refuses_after_the_blinded_histogram_file_was_edited(tmp_path, r
         return
     text = (paths.results_dir(cfg) / "unblinded" / "cutflows" / "na64e" / f"{RUNS[0]}.csv").read_text()
     assert "123456789" not in text, "edited histogram file accepted and published"
+
+
+@pytest.mark.slow
+def test_unblinding_run_refuses_targets_of_the_blinded_chain(frozen_small, repo_root):
+    """hA side note S2: with --config unblind=true, `-R limits_... freeze` planned limits and freeze
+    (README: an unblinding never runs freeze or any rule of the blinded chain). Refused before any job
+    runs (the onstart handler: Snakemake knows the targets only then), and nothing is written."""
+    _, configfile, results = frozen_small
+    before = tree(results)
+    out = snakemake(repo_root, configfile, "freeze", "--config", "unblind=true")   # up to date: runs nothing
+    assert tree(results) == before, out.stdout[-1500:]
+    for extra in (["-R", "freeze"], ["-R", "limits_na64h_eta_invisible"], ["-F"]):
+        out = snakemake(repo_root, configfile, *extra, "--config", "unblind=true")
+        assert out.returncode != 0 and "only the" in out.stdout + out.stderr, (extra, out.stderr[-1500:])
+        assert tree(results) == before, extra
+    out = snakemake(repo_root, configfile, "-n", "unblind", "--config", "unblind=true")
+    assert out.returncode == 0, out.stdout[-1500:] + out.stderr[-1500:]

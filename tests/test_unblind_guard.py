@@ -102,8 +102,8 @@ def test_freeze_pins_inputs_tables_every_config_section_and_sources_without_read
     assert set(record["expected_limits"]) == {f"{a}/{m}.csv" for a, m in TABLES}
     assert all(r["obs"] == "" for a, m in TABLES for r in _rows(paths.limits_path(cfg, a, m)))
     st = record["state"]
-    assert {"config", "ntuples", "signal_tables", "background_tables", "normalisation_tables", "sources",
-            "package_version", "libraries", "expected_limits"} == set(st)
+    assert {"config", "ntuples", "histograms", "signal_tables", "background_tables", "normalisation_tables",
+            "sources", "package_version", "libraries", "expected_limits"} == set(st)
     assert {"analyses", "input", "simulation", "signal", "background", "normalisation", "stats", "seed"} <= set(st["config"])
     assert "execution" not in st["config"] and "unblind" not in st["config"]
     assert "na64h/2022 data/chunk_0000.root" in st["ntuples"] and "na64h/2022 mc/bulk/chunk_0000.root" in st["ntuples"]

@@ -90,7 +90,28 @@ def write_effective_config():
         path.write_text(text)
 
 
+def check_unblinding_targets():
+    """An unblinding run builds only the observed products: no target or forced rule of the blinded chain
+    (`freeze`, `-R limits_...`, `-F`). Snakemake knows the targets only once the DAG is built, so this runs
+    first in the onstart handler: before any job and before anything is written (a dry run writes nothing)."""
+    if not UNBLIND:
+        return
+    ds = workflow.dag_settings
+    observed_rules = ("all", "unblind", "publish_observed", "plot_observed")
+    unblinded_root = os.path.normpath(R(paths.results_dir(config) / "unblinded"))
+    bad = [str(t) for t in (ds.targets or ()) if not (str(t) in observed_rules or str(t).startswith("plot_observed_")
+                                                     or os.path.normpath(str(t)).startswith(unblinded_root))]
+    forced = sorted(str(r) for r in (ds.forcerun or ()))
+    if bad or forced or ds.forceall or ds.until:
+        raise WorkflowError("unblinding refused, nothing run or written: with --config unblind=true only the "
+                            "observed products are built (targets all, unblind, publish_observed, plot_observed "
+                            f"or files under {unblinded_root}/); asked for "
+                            f"{', '.join(bad + [f'-R {r}' for r in forced]) or '-F/--until'}. Run the blinded "
+                            "chain (and freeze) without the request")
+
+
 onstart:
+    check_unblinding_targets()
     write_effective_config()
 
 
