@@ -4,29 +4,15 @@ count visibly. Every test here failed on the reviewed code (one finding each).""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import uproot
-import yaml
+from test_input_checks import _config_with, toy  # the same toy events and config editing
 
 from na64flow.cli import main
-
-_spec = importlib.util.spec_from_file_location("toy_events", Path(__file__).parent / "reference" / "toy_events.py")
-toy = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(toy)
-
-
-def _config_with(tmp_path, repo_root, edit) -> Path:
-    cfg = yaml.safe_load((repo_root / "configs" / "default.yaml").read_text())
-    cfg["results_root"] = str(tmp_path / "results")
-    edit(cfg)
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
 
 
 def _refused(path: Path, capsys, *needles: str) -> str:

@@ -16,30 +16,17 @@ import shutil
 
 import pytest
 from test_unblind_guard import _blinded_analysis, _ucfg, install_fake_box
-from test_workflow_blinding import _write, small_config, snakemake, tree
+from test_workflow_blinding import _write, frozen, small_config, snakemake, tree  # noqa: F401 (fixture)
 
 from na64flow import NA64Error, paths
 from na64flow.blinding import freeze
 from na64flow.unblind import unblind
 
 
-@pytest.fixture(scope="module")
-def frozen_small(repo_root, tmp_path_factory):
-    """The small published-config analysis of test_workflow_blinding, run blinded and frozen."""
-    tmp = tmp_path_factory.mktemp("hA_smk")
-    cfg = small_config(repo_root, tmp / "results")
-    configfile = _write(tmp / "small.yaml", cfg)
-    out = snakemake(repo_root, configfile)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-6000:]
-    out = snakemake(repo_root, configfile, "freeze")
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return cfg, configfile, tmp / "results"
-
-
 @pytest.mark.slow
-def test_refused_unblinding_through_the_unblind_rule_target_writes_nothing(frozen_small, repo_root, tmp_path):
+def test_refused_unblinding_through_the_unblind_rule_target_writes_nothing(frozen, repo_root, tmp_path):  # noqa: F811 (the imported module fixture)
     """`snakemake unblind` (the rule named as target) after a change: refused, and nothing written."""
-    cfg, _, results = frozen_small
+    cfg, _, results = frozen
     changed = copy.deepcopy(cfg)
     changed["analyses"]["na64h"]["runs"]["2022"]["n_ot"] *= 1.01
     changed_file = _write(tmp_path / "changed.yaml", changed)
@@ -51,9 +38,9 @@ def test_refused_unblinding_through_the_unblind_rule_target_writes_nothing(froze
 
 
 @pytest.mark.slow
-def test_unblind_rule_target_without_the_literal_request_does_not_unblind(frozen_small, repo_root):
+def test_unblind_rule_target_without_the_literal_request_does_not_unblind(frozen, repo_root):  # noqa: F811 (the imported module fixture)
     """Unblinding must need `--config unblind=true`; naming the rule (or an observed product) must not do."""
-    _, configfile, results = frozen_small
+    _, configfile, results = frozen
     out = snakemake(repo_root, configfile, "unblind")
     assert not (results / "small" / "unblinded" / "audit.json").exists(), \
         "unblinded without --config unblind=true:\n" + out.stdout[-1500:] + out.stderr[-1500:]
@@ -180,11 +167,11 @@ def test_unblind_refuses_after_the_blinded_histogram_file_was_edited(tmp_path, r
 
 
 @pytest.mark.slow
-def test_unblinding_run_refuses_targets_of_the_blinded_chain(frozen_small, repo_root):
+def test_unblinding_run_refuses_targets_of_the_blinded_chain(frozen, repo_root):  # noqa: F811 (the imported module fixture)
     """hA side note S2: with --config unblind=true, `-R limits_... freeze` planned limits and freeze
     (README: an unblinding never runs freeze or any rule of the blinded chain). Refused before any job
     runs (the onstart handler: Snakemake knows the targets only then), and nothing is written."""
-    _, configfile, results = frozen_small
+    _, configfile, results = frozen
     before = tree(results)
     out = snakemake(repo_root, configfile, "freeze", "--config", "unblind=true")   # up to date: runs nothing
     assert tree(results) == before, out.stdout[-1500:]
