@@ -356,3 +356,13 @@ def test_every_shipped_configuration_passes_the_reference_checks(repo_root, caps
     """The new checks must not refuse what the project ships (default, full, published, projections)."""
     for path in sorted((repo_root / "configs").glob("*.yaml")):
         assert main(["check-config", "-c", str(path)]) == 0, capsys.readouterr().err
+
+
+def test_file_listed_twice_is_refused_naming_it(tmp_path, repo_root, capsys):
+    """hC: the same file listed twice (or by a list entry and a glob) was silently read once."""
+    data = _hadron_file(tmp_path / "data_0.root")
+    mc = _hadron_file(tmp_path / "mc.root", seed=4)
+    path = _ntuple_config(tmp_path, repo_root, {"data": [str(data), str(tmp_path / "data_*.root")],
+                                                "mc": {"pion_shower": [str(mc)]}})
+    rc, err, out = _process(path, tmp_path, capsys)
+    assert rc != 0 and "data_0.root listed more than once" in err and "input.ntuples.na64h.2022.data" in err, err

@@ -84,7 +84,12 @@ def expand_file_list(spec, key: str) -> list[str]:
             out += matches
         else:
             out.append(item)
-    return [str(Path(f).resolve()) for f in out]
+    resolved = [str(Path(f).resolve()) for f in out]
+    twice = sorted({f for f in resolved if resolved.count(f) > 1})
+    if twice:
+        raise NA64Error(f"{key}: {', '.join(twice)} listed more than once (directly or through a pattern); "
+                        "each file is read once, so list it once")
+    return resolved
 
 
 def check_inputs(fileset: dict[str, list[str]], setup: str, tree_name: str, branch_map: dict[str, str],
