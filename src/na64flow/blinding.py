@@ -156,9 +156,7 @@ def stale_histograms(cfg: dict) -> list[str]:
     each: the backgrounds, normalisations and expected limits downstream of them would be pinned next to
     ntuples they were not computed from (Snakemake's `process` rule tracks the manifest, not each file).
     Modification times, as make and Snakemake judge them: the products themselves record nothing of the
-    input files (their sizes would depend on the box content)."""
-    if cfg["input"]["source"] == "published":
-        return []
+    input files (their sizes would depend on the box content). Published summaries have no ntuples: none."""
     out = []
     files = ntuple_files(cfg)
     for a in cfg["analyses"]:

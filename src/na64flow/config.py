@@ -119,6 +119,15 @@ def cut_keys(setup: str) -> dict[str, dict]:
     return schema()["$defs"][f"cuts_{setup}"]["properties"]
 
 
+def _analysis_folders() -> list[str]:
+    """The analysis packages under analyses/ (``na64flow_analyses.<name>``)."""
+    import pkgutil
+
+    import na64flow_analyses
+
+    return sorted(m.name for m in pkgutil.iter_modules(na64flow_analyses.__path__) if m.ispkg)
+
+
 def _check_cuts(cfg: dict) -> list[str]:
     """Checks the schema cannot state: windows ordered, and every cut of the setup defined for each run
     (a selection would otherwise stop halfway through processing). Published summaries need no cuts."""
@@ -126,11 +135,8 @@ def _check_cuts(cfg: dict) -> list[str]:
     needs_cuts = (cfg.get("input") or {}).get("source", "simulation") != "published"
     if needs_cuts:
         import importlib.util
-        import pkgutil
 
-        import na64flow_analyses
-
-        folders = sorted(m.name for m in pkgutil.iter_modules(na64flow_analyses.__path__) if m.ispkg)
+        folders = _analysis_folders()
         for a in cfg["analyses"]:
             if importlib.util.find_spec(f"na64flow_analyses.{a}") is None:
                 problems.append(f"key 'analyses.{a}': no analysis folder analyses/{a}/ (selection.py, "
@@ -162,15 +168,12 @@ def _check_references(cfg: dict) -> list[str]:
     code (analyses, runs, processes, regions, histograms, branches): a typo in any of them would otherwise
     be silently ignored (an injection planting nothing, a side band that replaces nothing, ...)."""
     import importlib
-    import pkgutil
-
-    import na64flow_analyses
 
     from .events import branch_names, setup_processes
 
     problems: list[str] = []
     ana = cfg["analyses"]
-    known = sorted(m.name for m in pkgutil.iter_modules(na64flow_analyses.__path__) if m.ispkg)
+    known = _analysis_folders()
 
     def unknown(where: str, name, allowed) -> None:
         problems.append(f"key '{where}': '{name}' is not known here; allowed: {', '.join(map(str, allowed)) or '(none)'}")
@@ -232,11 +235,10 @@ def _check_references(cfg: dict) -> list[str]:
                 own_processes.setdefault(ana[a]["setup"], set()).update(mc)
 
     bkg = cfg.get("background") or {}
-    fit_models = bkg.get("fit_models") or ["exponential", "power_law", "exp_const", "gamma"]
-    modules = {}
-    for a in ana:
-        if importlib.util.find_spec(f"na64flow_analyses.{a}") is not None:
-            modules[a] = importlib.import_module(f"na64flow_analyses.{a}.selection").ANALYSIS
+    fit_models = bkg.get("fit_models") or _parsed_schema()["properties"]["background"]["properties"][
+        "fit_models"]["items"]["enum"]
+    # _check_cuts has found every configured analysis's folder (this runs only when it found no problem)
+    modules = {a: importlib.import_module(f"na64flow_analyses.{a}.selection").ANALYSIS for a in ana}
     for a, an in modules.items():
         setup = ana[a]["setup"]
         scfg = bkg.get(setup) or {}
@@ -304,20 +306,25 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> di
     """Read a YAML configuration, apply ``overrides`` ({"a.b.c": value}), validate, return the dict."""
     path = Path(path)
     cfg = read_yaml_config(path)
-    raw_unblind = _raw_unblind(path, cfg)
-    if raw_unblind not in (None, False, "false", "False"):
-        raise NA64Error(f"{path}: unblind={raw_unblind!r} in a configuration file refused: unblinding is "
-                        "requested only on the command line (na64flow unblind --set unblind=true; Snakemake: "
-                        "--config unblind=true), never by a file that could be copied or committed")
+    refuse_unblind_in_file(path, cfg)          # the request comes only from the overrides
     for key, value in (overrides or {}).items():
         _set_dotted(cfg, key, value)
-        if key == "unblind":
-            raw_unblind = value
     cfg.pop("unblind", None)
     cfg = validate(cfg, str(path))
-    cfg["unblind"] = unblind_request(raw_unblind, str(path))
+    cfg["unblind"] = unblind_request((overrides or {}).get("unblind"), str(path))
     cfg["_path"] = str(path)
     return cfg
+
+
+def refuse_unblind_in_file(path: str | Path, cfg: dict) -> None:
+    """NA64Error when the configuration file ``path`` (read as ``cfg``) asks for unblinding (``unblind``
+    other than false, quoted or not): the request is made only on the command line, for `na64flow
+    unblind` and for Snakemake alike, never by a file that could be copied or committed."""
+    raw = _raw_unblind(Path(path), cfg)
+    if raw not in (None, "false", "False"):
+        raise NA64Error(f"{path}: unblind={raw!r} in a configuration file refused: unblinding is requested "
+                        "only on the command line with the literal `--config unblind=true` (Snakemake) or "
+                        "`--set unblind=true` (na64flow unblind)")
 
 
 def _raw_unblind(path: Path, cfg: dict):

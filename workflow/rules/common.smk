@@ -13,7 +13,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 
 from na64flow import NA64Error, paths, registry
-from na64flow.config import read_yaml_config
+from na64flow.config import read_yaml_config, refuse_unblind_in_file
 from na64flow.config import validate as na64_validate
 
 
@@ -39,9 +39,7 @@ UNBLIND = _unblind_requested(config.pop("unblind", None))
 _CONFIG_FILES = [str(f) for f in (workflow.overwrite_configfiles or ["configs/default.yaml"])]
 try:
     for _f in _CONFIG_FILES:
-        if read_yaml_config(_f).get("unblind") not in (None, False, "false"):   # quoted "true" too
-            raise WorkflowError(f"{_f}: unblind in a configuration file refused: unblinding is requested "
-                                "only on the command line with the literal `--config unblind=true`")
+        refuse_unblind_in_file(_f, read_yaml_config(_f))    # `unblind: "true"` (quoted) too
     na64_validate(config, f"configuration {', '.join(_CONFIG_FILES)} (with any --config overrides)")
 except NA64Error as _exc:
     raise WorkflowError(str(_exc)) from None
@@ -162,21 +160,14 @@ def event_inputs(wildcards):
     """Inputs of `process`: the simulation manifest, or the configured real ntuples."""
     if SOURCE == "simulation":
         return [P("manifest_path", wildcards.analysis, wildcards.run)]
-    key = f"input.ntuples.{wildcards.analysis}.{wildcards.run}"
-    files = config["input"]["ntuples"].get(wildcards.analysis, {}).get(wildcards.run, {})
-    # the file lists as `process` reads them (lists, globs, text file lists): the same files, or its error
-    from na64flow.processing.inputs import expand_file_list   # (imports coffea: only for real ntuples)
+    # exactly the files `process` reads (lists, globs, text file lists), or its error naming the key
+    from na64flow.processing.inputs import fileset_of   # (imports coffea: only for real ntuples)
 
     try:
-        listed = expand_file_list(files["data"], f"{key}.data") if "data" in files else []
-        for group in ("mc", "signal"):
-            for name, spec in (files.get(group) or {}).items():
-                listed += expand_file_list(spec, f"{key}.{group}.{name}")
+        files, _ = fileset_of(config, wildcards.analysis, wildcards.run)
     except NA64Error as exc:
         raise WorkflowError(str(exc)) from None
-    if not listed:
-        raise WorkflowError(f"{key}: no files configured (input.source is 'ntuples')")
-    return listed
+    return [f for fs in files.values() for f in fs]
 
 
 def signal_tables(analysis, run):

@@ -135,7 +135,6 @@ def check_inputs(fileset: dict[str, list[str]], setup: str, tree_name: str, bran
                     raise NA64Error(f"{path}: branch '{br.name}' points beyond the end of the file "
                                     f"({size} bytes): the file is truncated")
             if not is_data(sample):          # after the truncation check: the weights are read
-                wname = branch_map.get("weight", "weight")
                 weights = tree[wname].array(library="np")
                 bad = int(np.count_nonzero(~np.isfinite(weights)))
                 if bad:
