@@ -366,3 +366,28 @@ def test_file_listed_twice_is_refused_naming_it(tmp_path, repo_root, capsys):
                                                 "mc": {"pion_shower": [str(mc)]}})
     rc, err, out = _process(path, tmp_path, capsys)
     assert rc != 0 and "data_0.root listed more than once" in err and "input.ntuples.na64h.2022.data" in err, err
+
+
+def test_nested_config_override_keeps_its_types(repo_root, tmp_path, default_config_dict):
+    """`--config 'stats={n_toys: 500}'` means the integer 500 (Snakemake's own parser hands nested values
+    over as text, which the validation then refused as "'500' is not of type 'integer'")."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from na64flow import paths
+
+    cfg = dict(default_config_dict, results_root=f"{tmp_path}/results")
+    target = str(paths.tracklength_path(cfg, "e-", 100.0))
+    out = subprocess.run([sys.executable, "-m", "snakemake", target, "--cores", "1", "--directory", str(repo_root),
+                          "--config", f"results_root={tmp_path}/results",
+                          "stats={n_toys: 500, cl: 0.9, asymptotic: false}"],
+                         cwd=repo_root, capture_output=True, text=True, timeout=600,
+                         env=dict(os.environ, CONDOR_CONFIG="/dev/null"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    effective = yaml.safe_load(paths.effective_config_path(cfg).read_text())
+    assert effective["stats"]["n_toys"] == 500 and effective["stats"]["cl"] == 0.9
+    assert effective["stats"]["asymptotic"] is False
+    assert effective["stats"]["calculator"] == default_config_dict["stats"]["calculator"]   # merged, not replaced

@@ -16,6 +16,7 @@ rule background:
         ),
         tex=P("background_table_path", "{analysis}", "{run}", "tex"),
     params:
+        cli=NA64FLOW,
         config=CONFIG,
         settings=section_hash("background", "analyses", "simulation"),
     log:
@@ -23,7 +24,7 @@ rule background:
     conda:
         ENV
     shell:
-        "na64flow background --config {params.config:q} --analysis {wildcards.analysis:q} "
+        "{params.cli:q} background --config {params.config:q} --analysis {wildcards.analysis:q} "
         "--run {wildcards.run:q} > {log:q} 2>&1"
 
 
@@ -33,6 +34,7 @@ rule normalisation:
     output:
         P("normalisation_path", "{analysis}", "{run}"),
     params:
+        cli=NA64FLOW,
         config=CONFIG,
         settings=section_hash("normalisation", "analyses"),
     log:
@@ -40,7 +42,7 @@ rule normalisation:
     conda:
         ENV
     shell:
-        "na64flow normalisation --config {params.config:q} --analysis {wildcards.analysis:q} "
+        "{params.cli:q} normalisation --config {params.config:q} --analysis {wildcards.analysis:q} "
         "--run {wildcards.run:q} > {log:q} 2>&1"
 
 
@@ -69,6 +71,7 @@ rule closure:
         ),
         pdf=P("closure_plot_path", "{analysis}", "pdf"),
     params:
+        cli=NA64FLOW,
         config=CONFIG,
         settings=section_hash("background", "analyses"),
     log:
@@ -76,7 +79,7 @@ rule closure:
     conda:
         ENV
     shell:
-        "na64flow closure --config {params.config:q} --analysis {wildcards.analysis:q} > {log:q} 2>&1"
+        "{params.cli:q} closure --config {params.config:q} --analysis {wildcards.analysis:q} > {log:q} 2>&1"
 
 
 rule coverage:
@@ -92,6 +95,7 @@ rule coverage:
         json=f"{RESULTS}/coverage/summary.json",
         seeds=f"{RESULTS}/coverage/seeds.csv",
     params:
+        cli=NA64FLOW,
         config=CONFIG,
         settings=section_hash("background", "analyses", "simulation", "seed"),
     log:
@@ -99,4 +103,4 @@ rule coverage:
     conda:
         ENV
     shell:
-        "na64flow coverage --config {params.config:q} > {log:q} 2>&1"
+        "{params.cli:q} coverage --config {params.config:q} > {log:q} 2>&1"

@@ -7,14 +7,46 @@ import hashlib
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import yaml
 from snakemake.exceptions import WorkflowError
 
+import na64flow
+import na64flow_analyses
 from na64flow import NA64Error, paths, registry
 from na64flow.config import read_yaml_config, refuse_unblind_in_file
 from na64flow.config import validate as na64_validate
+
+
+def _own_code_only():
+    """The package and the analyses this Snakefile imported must be its own checkout's (src/na64flow,
+    analyses/): another clone's editable install or a PYTHONPATH entry would silently run other code."""
+    here = Path(workflow.basedir).resolve()
+    for module, own in ((na64flow, here / "src" / "na64flow"), (na64flow_analyses, here / "analyses")):
+        found = Path(module.__file__).resolve().parent
+        if own.is_dir() and found != own:
+            raise WorkflowError(f"this workflow ({here}) imports {module.__name__} from {found}, not from its own "
+                                f"{own}: install this checkout (python3 -m pip install -c requirements.lock -e .) "
+                                "or run the Snakefile of the checkout that is installed")
+
+
+_own_code_only()
+
+
+def _na64flow_command():
+    """How the rules call the package (a list: `{params.cli:q}` quotes each word): Snakemake's own
+    interpreter (``python -m na64flow``, the package checked above), not the first `na64flow` on PATH;
+    with --use-conda the environment's (environment.yml installs this checkout into it)."""
+    from snakemake.settings.types import DeploymentMethod
+
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+        return ["na64flow"]
+    return [sys.executable, "-m", "na64flow"]
+
+
+NA64FLOW = _na64flow_command()
 
 
 def _unblind_requested(value):
@@ -30,6 +62,32 @@ def _unblind_requested(value):
 
 # the request is taken out of the configuration: no rule (and not the effective config.yaml) sees it
 UNBLIND = _unblind_requested(config.pop("unblind", None))
+
+
+def _typed(value):
+    """A value of a nested --config override as YAML reads it (Snakemake hands those over as text)."""
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    if isinstance(value, str) and value.strip():
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+    return value
+
+
+def _retype_nested_overrides():
+    """`--config 'stats={n_toys: 500}'`: Snakemake parses nested values with YAML's BaseLoader, so 500
+    arrived as the text '500' (and the validation refused it). Merge them again, typed as in a file."""
+    from snakemake.utils import update_config
+
+    cli = workflow.config_settings.config
+    update_config(config, {k: _typed(v) for k, v in cli.items() if k != "unblind" and isinstance(v, (dict, list))})
+
+
+_retype_nested_overrides()
 
 # one validation, in place, against the package's schema (workflow/schemas/config.schema.yaml links it): the
 # package's messages (one per mistake, naming the key and the allowed keys/values) and the schema defaults

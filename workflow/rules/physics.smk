@@ -5,6 +5,7 @@ rule tracklengths:
     output:
         P("tracklength_path", "{beam}", "{energy}"),
     params:
+        cli=NA64FLOW,
         config=CONFIG,
         settings=section_hash("signal"),
     log:
@@ -12,7 +13,7 @@ rule tracklengths:
     conda:
         ENV
     shell:
-        "na64flow tracklengths --config {params.config:q} --beam {wildcards.beam:q} "
+        "{params.cli:q} tracklengths --config {params.config:q} --beam {wildcards.beam:q} "
         "--energy-gev {wildcards.energy:q} --out {output:q} > {log:q} 2>&1"
 
 
@@ -28,6 +29,7 @@ for _a in ANALYSES:
             output:
                 signal_tables(_a, _r),
             params:
+                cli=NA64FLOW,
                 config=CONFIG,
                 analysis=_a,
                 run=_r,
@@ -37,5 +39,5 @@ for _a in ANALYSES:
             conda:
                 ENV
             shell:
-                "na64flow signal --config {params.config:q} --analysis {params.analysis:q} "
+                "{params.cli:q} signal --config {params.config:q} --analysis {params.analysis:q} "
                 "--run {params.run:q} > {log:q} 2>&1"

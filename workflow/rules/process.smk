@@ -7,6 +7,7 @@ rule process:
     output:
         hists=P("histograms_path", "{analysis}", "{run}"),
     params:
+        cli=NA64FLOW,
         config=CONFIG,
         settings=analysis_hash,
     log:
@@ -17,5 +18,5 @@ rule process:
     conda:
         ENV
     shell:
-        "na64flow process --config {params.config:q} --analysis {wildcards.analysis:q} "
+        "{params.cli:q} process --config {params.config:q} --analysis {wildcards.analysis:q} "
         "--run {wildcards.run:q} --workers {threads} --out {output.hists:q} > {log:q} 2>&1"

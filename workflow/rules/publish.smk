@@ -16,13 +16,14 @@ rule publish:
         hepdata_archive=report(P("hepdata_archive_path"), caption="../report/hepdata.rst", category="public files"),
         comparison=[P("published_comparison_path")] if config.get("publish", {}).get("reference_limits") else [],
     params:
+        cli=NA64FLOW,
         config=CONFIG,
     log:
         P("log_path", "publish"),
     conda:
         ENV
     shell:
-        "na64flow publish --config {params.config:q} > {log:q} 2>&1"
+        "{params.cli:q} publish --config {params.config:q} > {log:q} 2>&1"
 
 
 PLOT_CATEGORIES = ANALYSES + [registry.COMBINED]
@@ -39,6 +40,7 @@ for _cat in PLOT_CATEGORIES:
         output:
             plots=directory(P("plot_part_dir", _cat)),
         params:
+            cli=NA64FLOW,
             config=CONFIG,
             category=_cat,
         log:
@@ -46,7 +48,7 @@ for _cat in PLOT_CATEGORIES:
         conda:
             ENV
         shell:
-            "na64flow plot --config {params.config:q} --category {params.category:q} --out-dir {output.plots:q} "
+            "{params.cli:q} plot --config {params.config:q} --category {params.category:q} --out-dir {output.plots:q} "
             "> {log:q} 2>&1"
 
 
@@ -62,13 +64,14 @@ rule plot:
             subcategory="plots",
         ),
     params:
+        cli=NA64FLOW,
         config=CONFIG,
     log:
         P("log_path", "plot"),
     conda:
         ENV
     shell:
-        "na64flow plot --config {params.config:q} --gather {input:q} --out-dir {output.plots:q} > {log:q} 2>&1"
+        "{params.cli:q} plot --config {params.config:q} --gather {input:q} --out-dir {output.plots:q} > {log:q} 2>&1"
 
 
 # Only with an accepted unblinding request, as the `unblind` rule (stats.smk).
@@ -85,13 +88,14 @@ if UNBLIND:
             likelihood_archive=PO("likelihood_archive_path"),
             comparison=[PO("published_comparison_path")] if config.get("publish", {}).get("reference_limits") else [],
         params:
+            cli=NA64FLOW,
             config=CONFIG,
         log:
             PO("log_path", "publish"),
         conda:
             ENV
         shell:
-            "na64flow publish --config {params.config:q} --observed > {log:q} 2>&1"
+            "{params.cli:q} publish --config {params.config:q} --observed > {log:q} 2>&1"
 
 
     # The observed plots as the blinded ones: one job per category (in parallel), `plot_observed` joins them.
@@ -105,6 +109,7 @@ if UNBLIND:
             output:
                 plots=directory(PO("plot_part_dir", _cat)),
             params:
+                cli=NA64FLOW,
                 config=CONFIG,
                 category=_cat,
             log:
@@ -112,7 +117,7 @@ if UNBLIND:
             conda:
                 ENV
             shell:
-                "na64flow plot --config {params.config:q} --observed --category {params.category:q} "
+                "{params.cli:q} plot --config {params.config:q} --observed --category {params.category:q} "
                 "--out-dir {output.plots:q} > {log:q} 2>&1"
 
 
@@ -122,11 +127,12 @@ if UNBLIND:
         output:
             plots=directory(PO("figures_dir")),
         params:
+            cli=NA64FLOW,
             config=CONFIG,
         log:
             PO("log_path", "plot"),
         conda:
             ENV
         shell:
-            "na64flow plot --config {params.config:q} --observed --gather {input:q} --out-dir {output.plots:q} "
+            "{params.cli:q} plot --config {params.config:q} --observed --gather {input:q} --out-dir {output.plots:q} "
             "> {log:q} 2>&1"

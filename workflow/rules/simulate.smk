@@ -7,6 +7,7 @@ rule simulate:
     output:
         manifest=P("manifest_path", "{analysis}", "{run}"),
     params:
+        cli=NA64FLOW,
         config=CONFIG,
         settings=analysis_hash,
     log:
@@ -17,5 +18,5 @@ rule simulate:
     conda:
         ENV
     shell:
-        "na64flow simulate --config {params.config:q} --analysis {wildcards.analysis:q} "
+        "{params.cli:q} simulate --config {params.config:q} --analysis {wildcards.analysis:q} "
         "--run {wildcards.run:q} --workers {threads} > {log:q} 2>&1"
