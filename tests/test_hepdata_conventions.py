@@ -177,3 +177,33 @@ def test_observed_submission_from_blinded_cut_flows_is_refused(tmp_path):
     cfg, _ = _tree(tmp_path, observed=True)
     with pytest.raises(NA64Error, match="blinded"):
         publish.write_hepdata(cfg, tmp_path / "out", observed=True)
+
+
+def test_an_invalid_submission_never_replaces_the_published_one(tmp_path, monkeypatch):
+    """`publish` validates the staged folder before it takes the place of results/<tag>/hepdata: a
+    submission the validator refuses is reported and the previous (valid) folder and archive stay as
+    they were (before, the invalid folder was moved into place first and checked afterwards)."""
+    import argparse
+
+    from na64flow import paths
+    from na64flow.publish import hepdata as hepdata_module
+
+    cfg, res = _tree(tmp_path)
+    publish.write_hepdata(cfg, observed=False)
+    out, archive = res / "hepdata", paths.hepdata_archive_path(cfg)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    archive_before = archive.read_bytes()
+    # the limits change, and the new submission does not validate
+    write_csv(res / "limits" / "na64e_plus" / "dark_photon.csv", LIMIT_HEADER,
+              [[0.01, 9e-5, 9e-5, 9e-5, 9e-5, 9e-5, ""], [0.1, 9e-5, 9e-5, 9e-5, 9e-5, 9e-5, ""]])
+    monkeypatch.setattr(hepdata_module, "validate_hepdata", lambda d: [f"{d}/submission.yaml: planted error"])
+    cfg_path = paths.effective_config_path(cfg)
+    cfg_path.parent.mkdir(parents=True, exist_ok=True)
+    cfg_path.write_text(yaml.safe_dump({k: v for k, v in json.loads(json.dumps(cfg)).items() if not k.startswith("_")}))
+    args = argparse.Namespace(config=str(cfg_path), set=[], no_likelihoods=True, no_hepdata=False,
+                              hepdata_dir=None, observed=False)
+    with pytest.raises(NA64Error, match="planted error"):
+        publish.run(args)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before and archive.read_bytes() == archive_before
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".hepdata-")]   # no staging left

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import NA64Error, paths
+from .. import paths
 from ..config import add_config_arguments, config_from_args
 from .comparison import comparison_with_published, write_comparison
 from .hepdata import (
@@ -67,11 +67,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"likelihoods: {', '.join(written) or 'none (no signal tables)'}")
     if not args.no_hepdata:
         out = Path(args.hepdata_dir) if getattr(args, "hepdata_dir", None) else paths.hepdata_dir(cfg)
-        n = write_hepdata(cfg, out, observed=True if observed else None)
+        n = write_hepdata(cfg, out, observed=True if observed else None, validate=True)
         if out.exists():
-            errors = validate_hepdata(out)
-            if errors:
-                raise NA64Error(f"{out}: HEPData submission does not validate:\n  " + "\n  ".join(errors))
             print(f"hepdata: {out} valid ({n['limits']} limit, {n['cutflows']} cut-flow, "
                   f"{n['background']} background tables)")
     return 0

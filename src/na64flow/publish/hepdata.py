@@ -324,11 +324,12 @@ def hepdata_submission(cfg: dict, *, observed: bool | None = None, limits_dir: P
 
 
 def write_hepdata(cfg: dict, out_dir: Path | None = None, *, observed: bool | None = None,
-                  limits_dir: Path | None = None) -> dict:
+                  limits_dir: Path | None = None, validate: bool = False) -> dict:
     """Write ``out_dir`` (default results/<tag>/hepdata/: YAML tables + submission.yaml + linked files)
     and ``<out_dir>.tar.gz`` next to it. ``observed``: include observed limits and the observed box
     count (default: published configurations only); ``limits_dir``: where the limit
-    CSVs are (default results/<tag>/limits)."""
+    CSVs are (default results/<tag>/limits). ``validate``: check the staged folder with
+    hepdata-validator first; a submission it refuses raises NA64Error and replaces nothing."""
     out = Path(out_dir) if out_dir else paths.hepdata_dir(cfg)
     paths.ensure_writable(out.parent)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".hepdata-"))
@@ -344,6 +345,10 @@ def write_hepdata(cfg: dict, out_dir: Path | None = None, *, observed: bool | No
         with contextlib.chdir(tmp), contextlib.redirect_stdout(chatter):
             sub.create_files("hepdata", validate=False)
         log.debug("hepdata_lib: %s", chatter.getvalue())
+        errors = validate_hepdata(tmp / "hepdata") if validate else []
+        if errors:
+            raise NA64Error(f"{out}: HEPData submission does not validate (not written; the previous one, if any, "
+                            "is unchanged):\n  " + "\n  ".join(errors))
         if out.exists():
             shutil.rmtree(out)
         (tmp / "hepdata").replace(out)
