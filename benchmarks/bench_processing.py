@@ -11,6 +11,8 @@
    modes are alternated within each repetition and the median over ``--repeat`` is printed:
    * floor: uproot reads the branches the analysis declares (``NA64Processor.branches``: the same ones
      ours reads) into numpy, chunk by chunk (the same 2.5e5-entry chunks), one core;
+   * coffea-read: ``run_processing`` on one worker whose ``process`` only reads those columns through
+     coffea (Runner, NanoEvents) and returns the empty accumulator: the framework's own floor;
    * ours-1: ``processing.run_processing`` with one worker (runs in process);
    * ours-2: the futures executor with 2 forked workers;
    * rdf (rdf-2): ROOT RDataFrame, one thread (``EnableImplicitMT(2)``, against ours-2): the identical cut-flow (same cut values, same invalid-value
@@ -130,6 +132,23 @@ def ours(cfg: dict, workers: int) -> dict:
             "entries": {k: float(h.sum(flow=True).value) for k, h in d["hists"].items()}}
 
 
+def coffea_read(cfg: dict) -> dict:
+    """The framework's own floor: ``run_processing`` on one worker, with coffea's Runner and NanoEvents
+    reading the same declared branches of the same chunks (``NA64Processor.columns``), but a ``process``
+    that returns the empty accumulator: no selection, no histogram fill. ours-1 minus this is the cost of
+    the analysis itself; this minus the read floor is what coffea's chunked reading costs."""
+    from na64flow.processing import processor as proc
+    from na64flow.processing import run_processing
+
+    def process(self, events):
+        self.columns(events, with_weight=False)
+        return {events.metadata["dataset"]: self.empty()}
+
+    proc.NA64Processor.process = process
+    run_processing(cfg, ANALYSIS, RUN, workers=1, executor="futures", status=False, blind=False)
+    return {}
+
+
 def rdf(cfg: dict, files: list[str], entries: int | None = None, threads: int = 1) -> dict:
     """The same cut-flow and histograms with ROOT RDataFrame (``threads`` > 1: ``EnableImplicitMT``);
     ``entries`` limits the event loop to the first entries (``Range``, single-threaded: the JIT-time probe)."""
@@ -220,6 +239,8 @@ def child(mode: str, workdir: Path, n: int) -> dict:
     t = time.perf_counter()
     if mode == "floor":
         out = read_floor(cfg, files)
+    elif mode == "coffea-read":
+        out = coffea_read(cfg)
     elif mode in ("ours-1", "ours-2"):
         out = ours(cfg, int(mode[-1]))
     elif mode == "rdf":
@@ -273,7 +294,7 @@ def main(argv=None) -> int:
         return 0
     for n in sweep:
         prepare(workdir, n)
-    modes = ["floor", "ours-1", "ours-2"]
+    modes = ["floor", "coffea-read", "ours-1", "ours-2"]
     res: dict = {(m, n): [] for m in modes + ["rdf", "rdf-2", "rdf-jit"] for n in sweep}
     for rep in range(args.repeat):
         for n in sweep:
@@ -317,6 +338,10 @@ def main(argv=None) -> int:
               f"step CPU {med('ours-1', n, 'step_cpu_s') / med('floor', n, 'step_cpu_s'):.2f}; "
               f"2 workers speed-up (step) {med('ours-1', n, 'step_s') / med('ours-2', n, 'step_s'):.2f}; "
               f"RSS ours-1 {med('ours-1', n, 'maxrss_mb'):.0f} MB, floor {med('floor', n, 'maxrss_mb'):.0f} MB")
+        print(f"N={n:.0e}: coffea-read/floor (step) {med('coffea-read', n, 'step_s') / med('floor', n, 'step_s'):.2f}: "
+              f"coffea's chunked read of the same branches with no analysis; the analysis itself "
+              f"(ours-1 - coffea-read) {med('ours-1', n, 'step_s') - med('coffea-read', n, 'step_s'):.2f} s, "
+              f"{(med('ours-1', n, 'step_s') - med('coffea-read', n, 'step_s')) / med('floor', n, 'step_s'):.2f} x floor")
     lo, hi = sweep[0], sweep[-1]
     if hi > lo:
         def rate(m):
@@ -325,7 +350,8 @@ def main(argv=None) -> int:
             return (med(m, hi, "step_cpu_s") - med(m, lo, "step_cpu_s")) / (hi - lo) * 1e6
 
         print(f"steady state ({lo:.0e} -> {hi:.0e}): floor {rate('floor'):.2f}, ours-1 {rate('ours-1'):.2f}, "
-              f"ours-2 {rate('ours-2'):.2f} M ev/s; ours-1/floor {rate('floor') / rate('ours-1'):.2f}; "
+              f"ours-2 {rate('ours-2'):.2f} M ev/s; ours-1/floor {rate('floor') / rate('ours-1'):.2f}, "
+              f"coffea-read/floor {rate('floor') / rate('coffea-read'):.2f}; "
               f"CPU s per 1e6 events: floor {cpu_per_mev('floor'):.2f}, ours-1 {cpu_per_mev('ours-1'):.2f} "
               f"(ratio {cpu_per_mev('ours-1') / cpu_per_mev('floor'):.2f})")
         print(f"RSS ours-1 at {hi:.0e} / at {lo:.0e}: {med('ours-1', hi, 'maxrss_mb') / med('ours-1', lo, 'maxrss_mb'):.3f}"
