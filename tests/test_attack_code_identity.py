@@ -65,3 +65,26 @@ def test_snakefile_refuses_foreign_analyses(repo_root, tmp_path):
     text = out.stdout + out.stderr
     assert out.returncode != 0, text
     assert str(foreign / "na64flow_analyses") in text and str(repo_root / "analyses") in text, text
+
+
+def test_another_path_of_the_same_interpreter_reruns_nothing(repo_root, tmp_path, default_config_dict):
+    """python vs python3 vs python3.11 of one environment: the same code, so nothing is re-run (the
+    interpreter's path is not a parameter of the jobs)."""
+    import pytest
+
+    here = os.path.realpath(sys.executable)
+    bindir = os.path.dirname(sys.executable)
+    others = [p for p in (os.path.join(bindir, n) for n in ("python", "python3", f"python3.{sys.version_info.minor}"))
+              if os.path.exists(p) and os.path.realpath(p) == here and p != sys.executable]
+    if not others:
+        pytest.skip(f"no other name of {sys.executable} in {bindir}")
+    cfg = dict(default_config_dict, results_root=f"{tmp_path}/results")
+    target = str(paths.tracklength_path(cfg, "e-", 100.0))
+    first = _snakemake(repo_root, tmp_path, target)
+    assert first.returncode == 0, first.stdout + first.stderr
+    env = dict(os.environ, CONDOR_CONFIG="/dev/null")
+    again = subprocess.run([others[0], "-m", "snakemake", target, "--cores", "1", "--directory", str(repo_root),
+                            "--config", f"results_root={tmp_path}/results"], cwd=repo_root, capture_output=True,
+                           text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Nothing to be done" in again.stdout + again.stderr, again.stdout + again.stderr

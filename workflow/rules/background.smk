@@ -16,7 +16,6 @@ rule background:
         ),
         tex=P("background_table_path", "{analysis}", "{run}", "tex"),
     params:
-        cli=NA64FLOW,
         config=CONFIG,
         settings=section_hash("background", "analyses", "simulation"),
     log:
@@ -24,7 +23,7 @@ rule background:
     conda:
         ENV
     shell:
-        "{params.cli:q} background --config {params.config:q} --analysis {wildcards.analysis:q} "
+        "\"$NA64FLOW_PYTHON\" -m na64flow background --config {params.config:q} --analysis {wildcards.analysis:q} "
         "--run {wildcards.run:q} > {log:q} 2>&1"
 
 
@@ -34,7 +33,6 @@ rule normalisation:
     output:
         P("normalisation_path", "{analysis}", "{run}"),
     params:
-        cli=NA64FLOW,
         config=CONFIG,
         settings=section_hash("normalisation", "analyses"),
     log:
@@ -42,7 +40,7 @@ rule normalisation:
     conda:
         ENV
     shell:
-        "{params.cli:q} normalisation --config {params.config:q} --analysis {wildcards.analysis:q} "
+        "\"$NA64FLOW_PYTHON\" -m na64flow normalisation --config {params.config:q} --analysis {wildcards.analysis:q} "
         "--run {wildcards.run:q} > {log:q} 2>&1"
 
 
@@ -71,7 +69,6 @@ rule closure:
         ),
         pdf=P("closure_plot_path", "{analysis}", "pdf"),
     params:
-        cli=NA64FLOW,
         config=CONFIG,
         settings=section_hash("background", "analyses"),
     log:
@@ -79,7 +76,7 @@ rule closure:
     conda:
         ENV
     shell:
-        "{params.cli:q} closure --config {params.config:q} --analysis {wildcards.analysis:q} > {log:q} 2>&1"
+        "\"$NA64FLOW_PYTHON\" -m na64flow closure --config {params.config:q} --analysis {wildcards.analysis:q} > {log:q} 2>&1"
 
 
 rule coverage:
@@ -95,7 +92,6 @@ rule coverage:
         json=f"{RESULTS}/coverage/summary.json",
         seeds=f"{RESULTS}/coverage/seeds.csv",
     params:
-        cli=NA64FLOW,
         config=CONFIG,
         settings=section_hash("background", "analyses", "simulation", "seed"),
     log:
@@ -103,4 +99,4 @@ rule coverage:
     conda:
         ENV
     shell:
-        "{params.cli:q} coverage --config {params.config:q} > {log:q} 2>&1"
+        "\"$NA64FLOW_PYTHON\" -m na64flow coverage --config {params.config:q} > {log:q} 2>&1"

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -35,18 +36,23 @@ def _own_code_only():
 _own_code_only()
 
 
-def _na64flow_command():
-    """How the rules call the package (a list: `{params.cli:q}` quotes each word): Snakemake's own
-    interpreter (``python -m na64flow``, the package checked above), not the first `na64flow` on PATH;
-    with --use-conda the environment's (environment.yml installs this checkout into it)."""
+def _na64flow_python():
+    """The interpreter every job runs the package with (``"$NA64FLOW_PYTHON" -m na64flow``, the variable
+    set by the shell prefix below): Snakemake's own, whose na64flow is the one checked above, not the
+    first `na64flow` on PATH; with --use-conda the environment's python (environment.yml installs this
+    checkout into it). A shell variable and not a parameter of the jobs, because running Snakemake
+    through another path of the same environment (python or python3, the snakemake script) must not
+    re-run every job, as a changed parameter would."""
     from snakemake.settings.types import DeploymentMethod
 
     if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
-        return ["na64flow"]
-    return [sys.executable, "-m", "na64flow"]
+        return "python"
+    return sys.executable
 
 
-NA64FLOW = _na64flow_command()
+# the start of every job's shell, after Snakemake's own default (bash strict mode); cluster jobs parse
+# this Snakefile again and set it there
+shell.prefix(f"set -euo pipefail; NA64FLOW_PYTHON={shlex.quote(_na64flow_python())}; ")
 
 
 def _unblind_requested(value):

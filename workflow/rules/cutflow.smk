@@ -18,7 +18,6 @@ for _a in ANALYSES:
             ),
             summary_other=[P("cutflow_path", _a, "summary", ext) for ext in ("csv", "tex")],
         params:
-            cli=NA64FLOW,
             config=CONFIG,
             analysis=_a,
         log:
@@ -26,4 +25,4 @@ for _a in ANALYSES:
         conda:
             ENV
         shell:
-            "{params.cli:q} cutflow --config {params.config:q} --analysis {params.analysis:q} > {log:q} 2>&1"
+            "\"$NA64FLOW_PYTHON\" -m na64flow cutflow --config {params.config:q} --analysis {params.analysis:q} > {log:q} 2>&1"

@@ -5,7 +5,6 @@ rule tracklengths:
     output:
         P("tracklength_path", "{beam}", "{energy}"),
     params:
-        cli=NA64FLOW,
         config=CONFIG,
         settings=section_hash("signal"),
     log:
@@ -13,7 +12,7 @@ rule tracklengths:
     conda:
         ENV
     shell:
-        "{params.cli:q} tracklengths --config {params.config:q} --beam {wildcards.beam:q} "
+        "\"$NA64FLOW_PYTHON\" -m na64flow tracklengths --config {params.config:q} --beam {wildcards.beam:q} "
         "--energy-gev {wildcards.energy:q} --out {output:q} > {log:q} 2>&1"
 
 
@@ -29,7 +28,6 @@ for _a in ANALYSES:
             output:
                 signal_tables(_a, _r),
             params:
-                cli=NA64FLOW,
                 config=CONFIG,
                 analysis=_a,
                 run=_r,
@@ -39,5 +37,5 @@ for _a in ANALYSES:
             conda:
                 ENV
             shell:
-                "{params.cli:q} signal --config {params.config:q} --analysis {params.analysis:q} "
+                "\"$NA64FLOW_PYTHON\" -m na64flow signal --config {params.config:q} --analysis {params.analysis:q} "
                 "--run {params.run:q} > {log:q} 2>&1"

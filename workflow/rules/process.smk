@@ -7,7 +7,6 @@ rule process:
     output:
         hists=P("histograms_path", "{analysis}", "{run}"),
     params:
-        cli=NA64FLOW,
         config=CONFIG,
         settings=analysis_hash,
     log:
@@ -18,5 +17,5 @@ rule process:
     conda:
         ENV
     shell:
-        "{params.cli:q} process --config {params.config:q} --analysis {wildcards.analysis:q} "
+        "\"$NA64FLOW_PYTHON\" -m na64flow process --config {params.config:q} --analysis {wildcards.analysis:q} "
         "--run {wildcards.run:q} --workers {threads} --out {output.hists:q} > {log:q} 2>&1"

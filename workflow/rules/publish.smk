@@ -16,14 +16,13 @@ rule publish:
         hepdata_archive=report(P("hepdata_archive_path"), caption="../report/hepdata.rst", category="public files"),
         comparison=[P("published_comparison_path")] if config.get("publish", {}).get("reference_limits") else [],
     params:
-        cli=NA64FLOW,
         config=CONFIG,
     log:
         P("log_path", "publish"),
     conda:
         ENV
     shell:
-        "{params.cli:q} publish --config {params.config:q} > {log:q} 2>&1"
+        "\"$NA64FLOW_PYTHON\" -m na64flow publish --config {params.config:q} > {log:q} 2>&1"
 
 
 PLOT_CATEGORIES = ANALYSES + [registry.COMBINED]
@@ -40,7 +39,6 @@ for _cat in PLOT_CATEGORIES:
         output:
             plots=directory(P("plot_part_dir", _cat)),
         params:
-            cli=NA64FLOW,
             config=CONFIG,
             category=_cat,
         log:
@@ -48,7 +46,7 @@ for _cat in PLOT_CATEGORIES:
         conda:
             ENV
         shell:
-            "{params.cli:q} plot --config {params.config:q} --category {params.category:q} --out-dir {output.plots:q} "
+            "\"$NA64FLOW_PYTHON\" -m na64flow plot --config {params.config:q} --category {params.category:q} --out-dir {output.plots:q} "
             "> {log:q} 2>&1"
 
 
@@ -64,14 +62,13 @@ rule plot:
             subcategory="plots",
         ),
     params:
-        cli=NA64FLOW,
         config=CONFIG,
     log:
         P("log_path", "plot"),
     conda:
         ENV
     shell:
-        "{params.cli:q} plot --config {params.config:q} --gather {input:q} --out-dir {output.plots:q} > {log:q} 2>&1"
+        "\"$NA64FLOW_PYTHON\" -m na64flow plot --config {params.config:q} --gather {input:q} --out-dir {output.plots:q} > {log:q} 2>&1"
 
 
 # Only with an accepted unblinding request, as the `unblind` rule (stats.smk).
@@ -88,14 +85,13 @@ if UNBLIND:
             likelihood_archive=PO("likelihood_archive_path"),
             comparison=[PO("published_comparison_path")] if config.get("publish", {}).get("reference_limits") else [],
         params:
-            cli=NA64FLOW,
             config=CONFIG,
         log:
             PO("log_path", "publish"),
         conda:
             ENV
         shell:
-            "{params.cli:q} publish --config {params.config:q} --observed > {log:q} 2>&1"
+            "\"$NA64FLOW_PYTHON\" -m na64flow publish --config {params.config:q} --observed > {log:q} 2>&1"
 
 
     # The observed plots as the blinded ones: one job per category (in parallel), `plot_observed` joins them.
@@ -109,7 +105,6 @@ if UNBLIND:
             output:
                 plots=directory(PO("plot_part_dir", _cat)),
             params:
-                cli=NA64FLOW,
                 config=CONFIG,
                 category=_cat,
             log:
@@ -117,7 +112,7 @@ if UNBLIND:
             conda:
                 ENV
             shell:
-                "{params.cli:q} plot --config {params.config:q} --observed --category {params.category:q} "
+                "\"$NA64FLOW_PYTHON\" -m na64flow plot --config {params.config:q} --observed --category {params.category:q} "
                 "--out-dir {output.plots:q} > {log:q} 2>&1"
 
 
@@ -127,12 +122,11 @@ if UNBLIND:
         output:
             plots=directory(PO("figures_dir")),
         params:
-            cli=NA64FLOW,
             config=CONFIG,
         log:
             PO("log_path", "plot"),
         conda:
             ENV
         shell:
-            "{params.cli:q} plot --config {params.config:q} --observed --gather {input:q} --out-dir {output.plots:q} "
+            "\"$NA64FLOW_PYTHON\" -m na64flow plot --config {params.config:q} --observed --gather {input:q} --out-dir {output.plots:q} "
             "> {log:q} 2>&1"

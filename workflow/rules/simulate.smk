@@ -7,7 +7,6 @@ rule simulate:
     output:
         manifest=P("manifest_path", "{analysis}", "{run}"),
     params:
-        cli=NA64FLOW,
         config=CONFIG,
         settings=analysis_hash,
     log:
@@ -18,5 +17,5 @@ rule simulate:
     conda:
         ENV
     shell:
-        "{params.cli:q} simulate --config {params.config:q} --analysis {wildcards.analysis:q} "
+        "\"$NA64FLOW_PYTHON\" -m na64flow simulate --config {params.config:q} --analysis {wildcards.analysis:q} "
         "--run {wildcards.run:q} --workers {threads} > {log:q} 2>&1"

@@ -14,7 +14,6 @@ for (_a, _base), (_tables, _per_run) in limit_jobs().items():
             per_run=_per_run,
             cross_check=limit_cross_checks(_a, _base),
         params:
-            cli=NA64FLOW,
             config=CONFIG,
             analysis=_a,
             model=_base,
@@ -25,7 +24,7 @@ for (_a, _base), (_tables, _per_run) in limit_jobs().items():
         conda:
             ENV
         shell:
-            "{params.cli:q} limits --config {params.config:q} --analysis {params.analysis:q} "
+            "\"$NA64FLOW_PYTHON\" -m na64flow limits --config {params.config:q} --analysis {params.analysis:q} "
             "--model {params.model:q} > {log:q} 2>&1"
 
 
@@ -36,14 +35,13 @@ rule freeze:
     output:
         P("freeze_path"),
     params:
-        cli=NA64FLOW,
         config=CONFIG,
     log:
         P("log_path", "freeze"),
     conda:
         ENV
     shell:
-        "{params.cli:q} freeze --config {params.config:q} > {log:q} 2>&1"
+        "\"$NA64FLOW_PYTHON\" -m na64flow freeze --config {params.config:q} > {log:q} 2>&1"
 
 
 # Unblinding (`--config unblind=true`, checked against the freeze when the workflow is parsed, see
@@ -59,11 +57,10 @@ if UNBLIND:
             audit=P("unblind_audit_path"),
             products=unblinded_outputs(),
         params:
-            cli=NA64FLOW,
             config=CONFIG,
         log:
             PO("log_path", "unblind"),
         conda:
             ENV
         shell:
-            "{params.cli:q} unblind --config {params.config:q} --set unblind=true > {log:q} 2>&1"
+            "\"$NA64FLOW_PYTHON\" -m na64flow unblind --config {params.config:q} --set unblind=true > {log:q} 2>&1"
