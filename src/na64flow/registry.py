@@ -6,7 +6,9 @@ presentation ``LABEL`` and ``COLOUR`` (defaults: the name, and a colour of :data
 Models are :data:`MODELS`, in their canonical order; a model applies to an analysis when the
 analysis's beam is one of the model's ``beams``. Everything else is derived here, once:
 
-* signal tables: ``signal/<a>/<model>_<run>.csv`` for every model of the analysis's beam;
+* signal tables: ``signal/<a>/<model>_<run>.csv`` for every model of the analysis's beam, and for each
+  LDM table whose alpha_D is not the signal's ``signal.ldm.alpha_d`` on a beam with resonant
+  annihilation (its yield depends on alpha_D: :func:`signal_table_model`);
 * limits: every model with ``limits=True``, plus the LDM reparametrisations ``<model>_y_<alphaD>`` for
   the beams in ``ldm_beams``; ``combined`` sets a limit on each limit model that at least two analyses
   share, from every analysis that has a signal table of its base model;
@@ -181,6 +183,30 @@ def signal_models(cfg: dict, analysis: str) -> list[str]:
     if not out:
         raise NA64Error(f"analyses.{analysis}: no signal model for beam '{b}' (na64flow.registry.MODELS)")
     return out
+
+
+def signal_alpha_d(cfg: dict) -> float:
+    """alpha_D of the signal tables of the base models (``signal.ldm.alpha_d``; the schema's default 0.1)."""
+    return float(((cfg.get("signal") or {}).get("ldm") or {}).get("alpha_d", 0.1))
+
+
+def signal_table_model(cfg: dict, analysis: str, model: str) -> str:
+    """The signal table a limit on ``model`` in ``analysis`` rests on: its base model's, except an LDM
+    table ``<model>_y_<alphaD>`` with another alpha_D than the signal's on a beam of ``ldm_beams`` (e-,
+    e+): the resonant-annihilation yield depends on alpha_D (the A' width), so that table has its own
+    signal table, computed with its alpha_D. Elsewhere (e.g. muon bremsstrahlung) the yield does not
+    depend on alpha_D and the base table serves every y table."""
+    spec, alpha = parse_model(model)
+    if alpha is None or alpha == signal_alpha_d(cfg) or beam(cfg, analysis) not in spec.ldm_beams:
+        return spec.name
+    return model
+
+
+def signal_tables(cfg: dict, analysis: str) -> list[str]:
+    """Every signal table the `signal` step writes for this analysis: :func:`signal_models`, then the LDM
+    tables that need their own (:func:`signal_table_model`)."""
+    own = [m for m in limit_models(cfg, analysis) if signal_table_model(cfg, analysis, m) == m and "_y_" in m]
+    return signal_models(cfg, analysis) + own
 
 
 def limit_models(cfg: dict, analysis: str) -> list[str]:

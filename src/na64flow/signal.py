@@ -65,7 +65,7 @@ def settings(cfg: dict) -> dict:
 
 def models_for(cfg: dict, analysis: str) -> tuple[str, ...]:
     """The models of the analysis's beam (na64flow.registry)."""
-    return tuple(registry.signal_models(cfg, analysis))
+    return tuple(registry.signal_tables(cfg, analysis))
 
 
 def threshold_gev(cfg: dict, analysis: str, run: str) -> float:
@@ -152,23 +152,28 @@ def model_yields(cfg: dict, analysis: str, run: str, model: str, masses_gev: np.
                  table: TrackLengthTable | None = None, cache: dict | None = None) -> dict[str, np.ndarray]:
     """Yield per OT at coupling 1 split by production mode: {mode: array over masses}.
 
-    ``cache`` (a dict, optional) keeps the A' brem and annihilation yields between the models of one
-    run (dark_photon, dark_photon_brem, dark_photon_annihilation and lmu_ltau share them)."""
+    An LDM model ``<model>_y_<alphaD>`` is its base model with the resonant annihilation computed at that
+    alpha_D (the base models use ``signal.ldm.alpha_d``). ``cache`` (a dict, optional) keeps the A' brem
+    and annihilation yields between the models of one run (dark_photon, dark_photon_brem,
+    dark_photon_annihilation and lmu_ltau share them)."""
     cuts = config.cuts_for(cfg, analysis, run)
     s = settings(cfg)
     e0 = float(cuts.beam_energy_gev)
     thr = threshold_gev(cfg, analysis, run)
     m = np.asarray(masses_gev, dtype=float)
     ldm = s["ldm"]
+    spec, alpha_d = registry.parse_model(model)
+    model = spec.name
+    alpha_d = float(ldm["alpha_d"]) if alpha_d is None else alpha_d
     if cuts.setup == "electron":
-        key = (analysis, str(run), m.tobytes())
+        key = (analysis, str(run), m.tobytes(), alpha_d)
         if cache is not None and key in cache:
             brem, ann = cache[key]
         else:
             table = table or get_table(cfg, cuts.beam, e0)
             brem = yields.brem_yield_electron_beam(m, table, thr)
             ann = yields.annihilation_yield(m, table, thr, e0, width=s["annihilation_width"],
-                                            alpha_d=float(ldm["alpha_d"]), m_chi_ratio=float(ldm["m_chi_ratio"]),
+                                            alpha_d=alpha_d, m_chi_ratio=float(ldm["m_chi_ratio"]),
                                             chi_kind=ldm["chi_kind"],
                                             smooth_bins=int(s["positron_smoothing_bins"]) if cuts.beam == "e-" else 0,
                                             beam_spread_rel=detector.BEAM_SPREAD_REL,

@@ -29,7 +29,7 @@ import numpy as np
 from . import paths, registry
 from .config import add_config_arguments, config_from_args
 from .contracts import LimitTable, write_limits
-from .stats import build_problem, settings, solve, subsample, to_coupling_limits
+from .stats import build_problem, settings, signal_tables_of, solve, subsample, to_coupling_limits
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,16 @@ def family(cfg: dict, analysis: str, model: str) -> list[str]:
     return [m for m in registry.limit_models(cfg, analysis) if registry.parse_model(m)[0] is spec] or [model]
 
 
+def solve_groups(cfg: dict, analysis: str, models: list[str]) -> list[list[str]]:
+    """``models`` grouped by the signal tables their likelihood reads (``stats.signal_tables_of``): one
+    solve per group, the base model's group first (an LDM table at another alpha_D than the signal's
+    has its own resonant-annihilation yield, hence its own solve)."""
+    groups: dict[tuple, list[str]] = {}
+    for m in models:
+        groups.setdefault(signal_tables_of(cfg, analysis, m), []).append(m)
+    return list(groups.values())
+
+
 def write_tables(cfg: dict, analysis: str, models: list[str], calculator: str | None,
                  run: str | None = None, problem=None, mu=None) -> tuple:
     """Solve once (unless ``mu`` is given) and write the tables of ``models`` (per run if ``run``)."""
@@ -123,18 +133,23 @@ def run(args: argparse.Namespace) -> int:
     registry.members(cfg, analysis, args.model)   # NA64Error naming the choices
     st = settings(cfg)
     models = family(cfg, analysis, args.model)
-    t0 = time.perf_counter()
-    problem, mu = write_tables(cfg, analysis, models, args.calculator)
-    print(f"{analysis}/{args.model}: {time.perf_counter() - t0:.1f} s")
-    if analysis != registry.COMBINED:
-        runs = registry.runs(cfg, analysis)
-        for r in runs:
-            t1 = time.perf_counter()
-            # one run: the analysis's problem is the run's (same channels, same seed), reuse its solve
-            reuse = (problem, mu) if len(runs) == 1 else (None, None)
-            write_tables(cfg, analysis, models, args.calculator, run=r, problem=reuse[0], mu=reuse[1])
-            print(f"{paths.run_limits_path(cfg, analysis, args.model, r)}: per-run table(s), "
-                  f"{time.perf_counter() - t1:.1f} s")
+    groups = solve_groups(cfg, analysis, models)
+    first = None
+    for group in groups:
+        t0 = time.perf_counter()
+        problem, mu = write_tables(cfg, analysis, group, args.calculator)
+        first = first or (problem, mu)
+        print(f"{analysis}/{', '.join(group)}: {time.perf_counter() - t0:.1f} s")
+        if analysis != registry.COMBINED:
+            runs = registry.runs(cfg, analysis)
+            for r in runs:
+                t1 = time.perf_counter()
+                # one run: the analysis's problem is the run's (same channels, same seed), reuse its solve
+                reuse = (problem, mu) if len(runs) == 1 else (None, None)
+                write_tables(cfg, analysis, group, args.calculator, run=r, problem=reuse[0], mu=reuse[1])
+                print(f"{paths.run_limits_path(cfg, analysis, group[0], r)}: per-run table(s), "
+                      f"{time.perf_counter() - t1:.1f} s")
+    problem, mu = first
     calc = args.calculator or st["calculator"]
     if st["asymptotic"] and calc == "toys" and registry.parse_model(args.model)[1] is None:
         t1 = time.perf_counter()

@@ -51,7 +51,7 @@ from .blinding import (
     unblinded_dir,
 )
 from .config import add_config_arguments, config_from_args, runs_of
-from .stats import build_problem, settings, solve, to_coupling_limits
+from .stats import build_problem, settings, signal_tables_of, solve, to_coupling_limits
 
 log = logging.getLogger(__name__)
 
@@ -148,14 +148,14 @@ def _merge_obs(name: str, header: list[str], rows: list[list], expected: list[di
 def observed_limit_tables(cfg: dict, counts: dict, frozen: dict) -> dict[str, tuple[list[str], list[dict]]]:
     """{limit file name: (header, rows)} of every frozen limit table, the analysis and combined tables
     ("<analysis>/<model>.csv") and the per-run ones ("<analysis>/<model>_<run>.csv"): the expected
-    columns as frozen, ``obs`` computed now with the same statistics (one solve per analysis, base
-    model and set of runs, as `limits` does; a per-run table of an analysis with one run is its table)."""
+    columns as frozen, ``obs`` computed now with the same statistics (one solve per analysis, set of
+    signal tables (``stats.signal_tables_of``) and set of runs, as `limits` does; a per-run table of an analysis with one run is its table)."""
     st = settings(cfg)
     solved = {}
 
     def table(analysis: str, model: str, run: str | None) -> tuple[list[str], list[list]]:
         runs = None if run is None or registry.runs(cfg, analysis) == [run] else (run,)
-        key = (analysis, registry.parse_model(model)[0].name, runs)
+        key = (analysis, signal_tables_of(cfg, analysis, model), runs)
         if key not in solved:
             problem = build_problem(cfg, analysis, model, observed=counts, runs=None if runs is None else list(runs))
             solved[key] = (problem, solve(cfg, problem))

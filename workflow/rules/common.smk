@@ -235,7 +235,7 @@ def event_inputs(wildcards):
 
 
 def signal_tables(analysis, run):
-    return [P("signal_path", analysis, m, run) for m in registry.signal_models(config, analysis)]
+    return [P("signal_path", analysis, m, run) for m in registry.signal_tables(config, analysis)]
 
 
 def limit_inputs(analysis):

@@ -19,7 +19,7 @@ File formats are those of na64flow.contracts; the lists of analyses and models a
 """
 
 from .asymptotic import asymptotic_limit_events
-from .inputs import build_problem, observed_of
+from .inputs import build_problem, observed_of, signal_tables_of
 from .model import Channel, LimitProblem, channel_name, pyhf_spec
 from .oracles import counting_cls, counting_limit_events, zero_observed_limit_events
 from .scan import (
@@ -37,7 +37,7 @@ from .workspace import REF_SIGNAL_EVENTS, build_workspace, mass_index
 
 __all__ = [
     "BAND_COLUMNS", "DEFAULTS", "LIMIT_COLUMNS", "NORMAL_PERCENTILES", "POI", "REF_SIGNAL_EVENTS", "Channel",
-    "LimitProblem", "ToyCLs", "ToyRangeError", "asymptotic_limit_events", "build_problem", "channel_name",
+    "LimitProblem", "ToyCLs", "ToyRangeError", "asymptotic_limit_events", "build_problem", "channel_name", "signal_tables_of",
     "compute_limits", "counting_cls", "counting_limit_events", "initial_signal_range", "mass_index",
     "observed_of", "pyhf_spec", "scan_limits", "seed_of", "settings", "solve", "subsample",
     "to_coupling_limits", "toy_limit_events", "build_workspace", "zero_observed_limit_events",

@@ -70,6 +70,13 @@ def signal_events(cfg: dict, analysis: str, model: str, run: str, k: float) -> t
     return table.mass_gev, table.per_ot() * n_ot * k
 
 
+def signal_tables_of(cfg: dict, analysis: str, model: str) -> tuple[str, ...]:
+    """The signal table each member analysis of (analysis, model) contributes
+    (:func:`na64flow.registry.signal_table_model`): tables with the same tuple have the same likelihood and
+    share one solve (a base model and its LDM tables at the signal's alpha_D), the others are solved apart."""
+    return tuple(registry.signal_table_model(cfg, a, model) for a in registry.members(cfg, analysis, model))
+
+
 def build_problem(cfg: dict, analysis: str, model: str, observed: dict[tuple[str, str], int] | None = None,
                   runs: list[str] | None = None) -> LimitProblem:
     """Read the signal, background and normalisation files of every run entering (analysis, model).
@@ -84,7 +91,7 @@ def build_problem(cfg: dict, analysis: str, model: str, observed: dict[tuple[str
         for r in runs if runs is not None else registry.runs(cfg, a):
             k = contracts.read_normalisation(paths.normalisation_path(cfg, a, r))
             channels.append(channel_of(cfg, a, r, k, observed))
-            curves.append(signal_events(cfg, a, base, r, k.k))
+            curves.append(signal_events(cfg, a, registry.signal_table_model(cfg, a, model), r, k.k))
     if not channels:
         raise NA64Error(f"{analysis}/{model}: no run selected")
     masses = np.unique(np.round(np.concatenate([m for m, _ in curves]), 9))
