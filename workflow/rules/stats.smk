@@ -1,6 +1,7 @@
 # Statistics: blinded expected limits, freeze, explicit unblinding.
 # One `limits` job per (analysis, base model) of na64flow.registry: the model's table, its LDM y tables
-# (the same solve in other units) and, for an analysis, one table per run.
+# (the same solve in other units, or their own where the signal depends on alpha_D) and, for an analysis,
+# one table per run.
 
 for (_a, _base), (_tables, _per_run) in limit_jobs().items():
 
@@ -17,7 +18,7 @@ for (_a, _base), (_tables, _per_run) in limit_jobs().items():
             config=CONFIG,
             analysis=_a,
             model=_base,
-            settings=section_hash("stats", "analyses"),
+            settings=section_hash("stats", "analyses", "seed"),   # the toys are seeded by `seed`
         log:
             P("log_path", "limits", _a, _base),
         threads: 1
