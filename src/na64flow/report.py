@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import contracts, paths, registry
 from .config import runs_of
+from .stats.settings import cl_text
 
 BENCHMARK_MASSES_GEV = (0.001, 0.01, 0.1, 1.0)
 
@@ -74,7 +75,7 @@ def background_rows(cfg: dict) -> list[list[str]]:
 
 
 def limit_rows(cfg: dict) -> list[list[str]]:
-    """Expected (and observed) 90% CL limits at the benchmark masses nearest to BENCHMARK_MASSES_GEV."""
+    """Expected (and observed) limits (at stats.cl) at the benchmark masses nearest to BENCHMARK_MASSES_GEV."""
     rows = []
     for analysis, name in sorted(registry.limit_targets(cfg)):
         path = paths.limits_path(cfg, analysis, name)
@@ -131,12 +132,13 @@ def landing_page(cfg: dict, expected: dict[str, list[str]], intro: str = "") -> 
     lines += _table(["analysis", "run", "background (box)", "observed"], background_rows(cfg))
     lrows = limit_rows(cfg)
     if lrows:
-        lines += ["Limits at benchmark masses (90% CL)", "-----------------------------------", ""]
+        title = f"Limits at benchmark masses ({cl_text(cfg)} CL)"
+        lines += [title, "-" * len(title), ""]
         lines += _table(["analysis", "model", "mass", "expected", "observed"], lrows)
     crows = comparison_rows(cfg)
     if crows:
-        lines += ["Ours vs published NA64 limits (90% CL; agreement check, never an input)",
-                  "------------------------------------------------------------------------", ""]
+        title = f"Ours ({cl_text(cfg)} CL) vs published NA64 limits (90% CL; agreement check, never an input)"
+        lines += [title, "-" * len(title), ""]
         lines += _table(["analysis", "model", "where", "published", "ours", "ours/published", "source"], crows)
     res = paths.results_dir(cfg)
     links = []

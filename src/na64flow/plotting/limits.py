@@ -21,6 +21,7 @@ from .. import NA64Error, registry
 from ..config import runs_of, section
 from ..physics import g_minus_2
 from ..publish.inputs import analyses_of, background_of, read_limits
+from ..stats.settings import cl_text
 from .style import BAND_1SIGMA, BAND_2SIGMA, EXPECTED_COLOR, OBSERVED_COLOR, exposure_text
 
 REFERENCE_COLOR = "#d01c8b"   # published limits (magenta: apart from the observed dark red)
@@ -131,7 +132,7 @@ def plot_coupling_limits(p, analysis: str, model: str) -> None:
     spec = registry.parse_model(model)[0]
     if spec.g_minus_2:
         gm2_caption = " " + _draw_g_minus_2_band(p, ax, x)
-    xlabel, ylabel = f"{spec.mass_label} [GeV]", f"{spec.coupling_label} (90% CL upper limit)"
+    xlabel, ylabel = f"{spec.mass_label} [GeV]", f"{spec.coupling_label} ({cl_text(p.cfg)} CL upper limit)"
     what = spec.description
     label = registry.label(p.cfg, analysis)
     band_plot(ax, x, rows, label=label, observed=p.observed)
@@ -139,7 +140,7 @@ def plot_coupling_limits(p, analysis: str, model: str) -> None:
     _draw_reference_segments(ax, refs)
     ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel)
     ax.legend(loc="upper left", fontsize=12, bbox_to_anchor=(0.0, 0.93))
-    caption = (f"90% CL upper limits on {what}, {label}, {exposure_text(p.cfg, analysis)}: "
+    caption = (f"{cl_text(p.cfg)} CL upper limits on {what}, {label}, {exposure_text(p.cfg, analysis)}: "
                "expected median (dashed) with 68% and 95% bands." + _observed_note(p)
                + discreteness_note(p.cfg, analysis, rows))
     if refs:
@@ -170,10 +171,10 @@ def plot_beam_overlay(p, model: str = "dark_photon") -> None:
             band_plot(ax, x, rows, color=registry.colour(p.cfg, analysis), label=registry.label(p.cfg, analysis),
                       bands=False, observed=p.observed)
     ax.set(xscale="log", yscale="log", xlabel=f"{spec.mass_label} [GeV]",
-           ylabel=f"{spec.coupling_label} (90% CL upper limit)")
+           ylabel=f"{spec.coupling_label} ({cl_text(p.cfg)} CL upper limit)")
     ax.legend(fontsize=11, loc="upper left", bbox_to_anchor=(0.0, 0.93))
     p.save(fig, ax, "combined", f"{model}_beams",
-           f"90% CL limits for '{model}' of each beam (dashed expected" + (", solid observed" if p.observed else "")
+           f"{cl_text(p.cfg)} CL limits for '{model}' of each beam (dashed expected" + (", solid observed" if p.observed else "")
            + ") and of the combined likelihood with its 68%/95% expected bands; exposures: "
            + exposure_text(p.cfg, "combined") + "." + caption_extra, rlabel="all beams")
 
@@ -192,11 +193,11 @@ def plot_ldm_y(p, analysis: str | None = None) -> None:
         fig, ax = p.figure()
         band_plot(ax, x, rows, label=registry.label(p.cfg, analysis), observed=p.observed)
         ax.set(xscale="log", yscale="log", xlabel=r"$m_\chi$ [GeV]",
-               ylabel=r"$y = \epsilon^2 \alpha_D (m_\chi/m_{A'})^4$ (90% CL)")
+               ylabel=r"$y = \epsilon^2 \alpha_D (m_\chi/m_{A'})^4$" + f" ({cl_text(p.cfg)} CL)")
         ax.text(0.97, 0.05, rf"$\alpha_D = {alpha}$, $m_{{A'}} = 3 m_\chi$", transform=ax.transAxes, ha="right")
         ax.legend(fontsize=12, loc="upper left", bbox_to_anchor=(0.0, 0.93))
         p.save(fig, ax, analysis, f"{model}_y_alphaD_{alpha.replace('.', 'p')}",
-               f"90% CL upper limits on the LDM parameter y vs m_chi for alpha_D = {alpha} and m_A' = 3 m_chi "
+               f"{cl_text(p.cfg)} CL upper limits on the LDM parameter y vs m_chi for alpha_D = {alpha} and m_A' = 3 m_chi "
                f"({registry.label(p.cfg, analysis)}, {exposure_text(p.cfg, analysis)})." + _observed_note(p)
                + discreteness_note(p.cfg, analysis, rows), rlabel=exposure_text(p.cfg, analysis))
 
@@ -239,11 +240,11 @@ def plot_meson_br(p, analysis: str) -> None:
     ax.set_xticks(np.arange(len(rows)), [registry.MODELS[m].meson_label + r" $\to$ invisible" for m, _ in rows])
     values = [v for _, r in rows for v in (r["exp_m2"], r["exp_p2"])] + [
         ref["value"] for m, _ in present for ref in references(p, analysis, m)]
-    ax.set(yscale="log", ylabel="Br (90% CL upper limit)", xlim=(-0.6, len(rows) - 0.1),
+    ax.set(yscale="log", ylabel=f"Br ({cl_text(p.cfg)} CL upper limit)", xlim=(-0.6, len(rows) - 0.1),
            ylim=(min(values) / 4, max(values) * 8))
     ax.legend(fontsize=12, loc="upper left")
     label = registry.label(p.cfg, analysis)
-    caption = (f"90% CL upper limits on {' and '.join(registry.MODELS[m].description for m, _ in present)}, {label}, "
+    caption = (f"{cl_text(p.cfg)} CL upper limits on {' and '.join(registry.MODELS[m].description for m, _ in present)}, {label}, "
                f"{exposure_text(p.cfg, analysis)}: expected median (dashed) with 68%/95% bands (boxes)."
                + _observed_note(p) + discreteness_note(p.cfg, analysis, [r for _, r in rows])
                + " Grey diamonds: the asymptotic (continuous) approximation, a cross-check not used for the limit.")

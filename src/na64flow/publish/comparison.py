@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import paths
 from ..config import section
+from ..stats.settings import cl_text
 from .inputs import read_limits
 
 
@@ -59,7 +60,7 @@ def write_comparison(cfg: dict) -> Path | None:
     rows = comparison_with_published(cfg)
     if not rows:
         return None
-    lines = ["# Our limits vs the published NA64 limits (90% CL)", "",
+    lines = [f"# Our limits ({cl_text(cfg)} CL) vs the published NA64 limits (90% CL)", "",
              "| analysis | model | where | published | ours | ours/published | source |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:

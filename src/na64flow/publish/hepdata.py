@@ -5,7 +5,7 @@ Conventions (checked by tests/test_hepdata_conventions.py on the written YAML):
 * counts are exact: integer data counts are written as integers (no relative rounding), weighted
   numbers with 6 significant digits;
 * limits: the expected median with asymmetric errors "1 sigma"/"2 sigma" (signed: minus < 0 < plus) for
-  the bands, qualifier ``CL: 90%``; a band of zero width (its quantiles at the same n_obs) has no error
+  the bands, qualifier ``CL: <stats.cl>`` (90%); a band of zero width (its quantiles at the same n_obs) has no error
   entry, never "symerror: 0" (the description says so); the observed limit only when ``observed`` is asked for;
 * upper values: a background source known only by an upper value has "-" in the estimate column and its
   bound in a separate column "Upper value on expected events" (qualifier ``Limit: upper value``); no
@@ -35,6 +35,7 @@ from pathlib import Path
 from .. import NA64Error, paths, registry
 from ..config import analysis_config, runs_of, section
 from ..histograms import BLINDED
+from ..stats.settings import cl_text
 from .inputs import analyses_of, background_of, read_cutflow, read_limits
 from .likelihoods import likelihood_archive
 
@@ -112,7 +113,8 @@ def limit_table(path: Path, analysis: str, model: str | None = None, cfg: dict |
     zero_width = [i for i, r in enumerate(rows) if r["exp_m2"] == r["exp"] == r["exp_p2"]]
     table = Table(f"Limits {analysis} {model}")
     table.location = f"results/<tag>/limits/{analysis}/{path.name} of the na64flow workflow"
-    table.description = (f"90% CL upper limits (CLs) on {what} for the model '{model}' ({analysis}): expected "
+    cl = cl_text(cfg)
+    table.description = (f"{cl} CL upper limits (CLs) on {what} for the model '{model}' ({analysis}): expected "
                          "median with its 68% (1 sigma) and 95% (2 sigma) bands as asymmetric errors"
                          + ("; observed limit" if has_obs else
                             "; no observed limit in the limits file" if observed else "; blinded, no observed limit")
@@ -128,7 +130,7 @@ def limit_table(path: Path, analysis: str, model: str | None = None, cfg: dict |
     exp = Variable(f"Expected upper limit on {what}", is_independent=False, is_binned=False)
     exp.values = [r["exp"] for r in rows]
     exp.digits = FLOAT_DIGITS
-    exp.add_qualifier("CL", "90%")
+    exp.add_qualifier("CL", cl)
     for label, lo, hi in (("1 sigma", "exp_m1", "exp_p1"), ("2 sigma", "exp_m2", "exp_p2")):
         unc = Uncertainty(label, is_symmetric=False)
         unc.values = [(r[lo] - r["exp"], r[hi] - r["exp"]) for r in rows]
@@ -142,7 +144,7 @@ def limit_table(path: Path, analysis: str, model: str | None = None, cfg: dict |
         obs = Variable(f"Observed upper limit on {what}", is_independent=False, is_binned=False)
         obs.values = [r["obs"] if r.get("obs") is not None else "-" for r in rows]
         obs.digits = FLOAT_DIGITS
-        obs.add_qualifier("CL", "90%")
+        obs.add_qualifier("CL", cl)
         dependent.append(obs)
     if cfg is not None:
         _energies(table, dependent, cfg, analysis)

@@ -32,6 +32,12 @@ DEFAULTS = {
 }
 
 
+def cl_text(cfg: dict | None) -> str:
+    """The configured confidence level as every output prints it: "90%" for ``stats.cl: 0.9``."""
+    cl = DEFAULTS["cl"] if cfg is None else settings(cfg)["cl"]
+    return f"{100 * float(cl):g}%"
+
+
 def settings(cfg: dict) -> dict:
     """The `stats` section with defaults filled in (seed falls back to the top-level seed)."""
     out = dict(DEFAULTS)
