@@ -71,8 +71,12 @@ def _config(tmp: Path, repo_root: Path) -> tuple[Path, dict]:
 def _signal_tables(cfg: dict) -> None:
     """Hand-made signal tables [est toy shapes]: the statistics step needs one per run and model."""
     masses = np.geomspace(0.002, 0.5, 6)
+    from na64flow import registry
+
+    # the models' tables and the LDM tables with their own signal (registry.signal_table_model)
+    tables = [m for m in registry.signal_tables(cfg, "na64e") if m in MODELS or "_y_" in m]
     for run in RUNS:
-        for m in MODELS:
+        for m in tables:
             p = paths.signal_path(cfg, "na64e", m, run)
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text("mass_gev,yield_per_ot,efficiency\n" + "".join(

@@ -102,13 +102,17 @@ def test_missing_lmu_ltau_table_of_an_electron_run_names_the_file_and_step(tmp_p
 
 
 def test_ldm_y_limit_is_eps_squared_times_alpha_d_over_81(tmp_path):
+    """At the signal's alpha_D (0.1) the y table is the epsilon limit in other units; at alpha_D = 0.5 it
+    rests on its own signal table (hand-made: twice the yield, so half the mu = eps^2 limit)."""
     cfg = make_config(tmp_path, **FAST)
     write_inputs(cfg, n_masses=5)
     _, _, h_eps, r_eps = compute_limits(cfg, "na64e", "dark_photon")
+    _, _, h_y1, r_y1 = compute_limits(cfg, "na64e", "dark_photon_y_0.1")
     _, _, h_y, r_y = compute_limits(cfg, "na64e", "dark_photon_y_0.5")
-    assert h_y[0] == "m_chi_gev"
+    assert h_y[0] == h_y1[0] == "m_chi_gev"
     assert _col(r_y, h_y, "m_chi_gev") == pytest.approx(_col(r_eps, h_eps, "mass_gev") / 3)
-    assert _col(r_y, h_y, "exp") == pytest.approx(_col(r_eps, h_eps, "exp") ** 2 * 0.5 / 81, rel=1e-9)
+    assert _col(r_y1, h_y1, "exp") == pytest.approx(_col(r_eps, h_eps, "exp") ** 2 * 0.1 / 81, rel=1e-9)
+    assert _col(r_y, h_y, "exp") == pytest.approx(_col(r_eps, h_eps, "exp") ** 2 / 2 * 0.5 / 81, rel=1e-3)
 
 
 def test_limits_cli_writes_the_contract_tables_blinded(tmp_path):

@@ -48,8 +48,8 @@ def _hand_made_inputs(cfg: dict) -> None:
     masses = np.geomspace(0.002, 0.5, 6)
     for a in registry.analyses(cfg):
         for r in registry.runs(cfg, a):
-            for m in registry.signal_models(cfg, a):
-                spec = registry.MODELS[m]
+            for m in registry.signal_tables(cfg, a):
+                spec = registry.parse_model(m)[0]
                 x = np.array([{"eta": 0.547862, "etaprime": 0.95778}[spec.meson]]) if spec.meson else masses
                 contracts.write_signal(paths.signal_path(cfg, a, m, r), contracts.SignalTable(
                     x, 1e-9 * (0.01 / x), np.full(len(x), 0.5)))

@@ -24,6 +24,10 @@ def fresh_published(repo_root, tmp_path_factory):
     readme = (clone / "README.md").read_text()
     assert PUBLISHED_COMMAND.replace("python3 -m ", "") in readme, \
         "the README's published command changed: update this test"
+    # the clone's own package first (the install of the README's quick start): the Snakefile refuses to
+    # run another checkout's na64flow, e.g. one the environment's site-packages point to
+    install = _run("python3 -m pip install -q -c requirements.lock -e .", clone, env)
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-6000:]
     out = _run(PUBLISHED_COMMAND, clone, env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-6000:]
     return clone, env

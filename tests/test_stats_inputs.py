@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from na64flow import contracts, paths
+from na64flow import contracts, paths, registry
 from na64flow.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,6 +59,12 @@ def write_inputs(cfg: dict, n_masses: int = 12, background: float = 0.5, backgro
                     _write_csv(paths.signal_path(cfg, a, model, r), m, [1e-7 * yield_scale], [0.5])
                 else:
                     y = 1e-6 * yield_scale * (0.01 / masses) ** slope
+                    _write_csv(paths.signal_path(cfg, a, model, r), masses, y, np.full(n_masses, 0.5))
+            # LDM tables at another alpha_D than the signal's have their own table (its resonant
+            # annihilation depends on alpha_D): hand-made as twice the base yield
+            for model in registry.signal_tables(cfg, a):
+                if "_y_" in model and registry.parse_model(model)[0].name in MODELS[a]:
+                    y = 2e-6 * yield_scale * (0.01 / masses) ** slope
                     _write_csv(paths.signal_path(cfg, a, model, r), masses, y, np.full(n_masses, 0.5))
             bpath = paths.background_path(cfg, a, r)
             bpath.parent.mkdir(parents=True, exist_ok=True)

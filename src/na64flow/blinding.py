@@ -7,8 +7,9 @@
   how the steps run, the unblinding request itself);
 * every input ntuple, data and simulation (sha256 of the file bytes; the simulation manifest too), from
   the same file list `process` reads (``processing.fileset_of``);
-* the blinded histogram files (sha256; the observed histograms and cut-flows take their simulated
-  samples from them), the signal tables (results/<tag>/signal/*/*.csv), background and normalisation
+* the blinded histogram files (their content digest, ``histograms.content_digest``, not the pickled
+  bytes, which depend on the number of workers; the observed histograms and cut-flows take their
+  simulated samples from them), the signal tables (results/<tag>/signal/*/*.csv), background and normalisation
   files of every run;
 * every Python source of the package and of analyses/ (derived from the folders, so a new module is
   pinned automatically) except NOT_PINNED_SOURCES (output-only modules, each with its reason), and the
@@ -89,6 +90,19 @@ def _sha256(path: Path) -> str:
 
 def _file_hash(path: Path) -> str:
     return _sha256(path) if Path(path).is_file() else "missing"
+
+
+def _histogram_hash(path: Path) -> str:
+    """A histogram file's content digest (``histograms.content_digest``: not its pickled bytes, which
+    depend on the executor and the number of workers that filled it); "missing", or "unreadable <sha256>"."""
+    from . import histograms as H
+
+    if not Path(path).is_file():
+        return "missing"
+    try:
+        return H.content_digest(H.load(path))
+    except NA64Error:
+        return f"unreadable {_sha256(path)}"
 
 
 def analyses_dir() -> Path:
@@ -237,7 +251,7 @@ def analysis_state(cfg: dict) -> dict:
         "signal_tables": {k: _sha256(p) for k, p in signal_files(cfg).items()},
         # the simulated samples and side bands the observed histograms and cut-flows are completed from
         "histograms": ({} if cfg["input"]["source"] == "published" else
-                       {f"{a}/{r}": _file_hash(paths.histograms_path(cfg, a, r)) for a, r in pairs}),
+                       {f"{a}/{r}": _histogram_hash(paths.histograms_path(cfg, a, r)) for a, r in pairs}),
         "background_tables": {f"{a}/{r}": _json_file_hash(paths.background_path(cfg, a, r)) for a, r in pairs},
         "normalisation_tables": {f"{a}/{r}": _json_file_hash(paths.normalisation_path(cfg, a, r)) for a, r in pairs},
         "sources": {label: _sha256(p) for label, p in source_files().items()},

@@ -118,6 +118,43 @@ def load(path: str | Path) -> dict:
     return content
 
 
+def content_digest(content: dict) -> str:
+    """sha256 of everything a histogram file holds (keys, cut-flows, regions, every histogram's axes, bin
+    values and variances with flow), independent of how the pickle happens to share objects: the same
+    histograms give the same digest whatever executor or number of workers filled them (the pickled
+    bytes differ between them). The freeze pins histogram files by this digest."""
+    h = hashlib.sha256()
+
+    def walk(x):
+        if isinstance(x, hist.Hist):
+            h.update(b"H")
+            for a in x.axes:
+                h.update(f"{type(a).__name__}|{a.name}|{a.label}|".encode())
+                h.update(np.asarray(a.edges, dtype=np.float64).tobytes())
+            h.update(np.ascontiguousarray(x.values(flow=True), dtype=np.float64).tobytes())
+            var = x.variances(flow=True)
+            h.update(b"-" if var is None else np.ascontiguousarray(var, dtype=np.float64).tobytes())
+        elif isinstance(x, dict):
+            h.update(b"{")
+            for k in sorted(x, key=repr):
+                h.update(repr(k).encode() + b":")
+                walk(x[k])
+            h.update(b"}")
+        elif isinstance(x, (list, tuple)):
+            h.update(b"[")
+            for y in x:
+                walk(y)
+            h.update(b"]")
+        elif isinstance(x, np.ndarray):
+            h.update(x.dtype.str.encode() + str(x.shape).encode())
+            h.update(np.ascontiguousarray(x).tobytes())
+        else:
+            h.update(repr(x).encode() + b";")
+
+    walk(content)
+    return h.hexdigest()
+
+
 def _digest(values: np.ndarray) -> str:
     return hashlib.sha256(np.round(np.asarray(values, dtype=np.float64), 6).tobytes()).hexdigest()[:16]
 
