@@ -70,10 +70,13 @@ def test_normalisation_cli_writes_contract_keys(tmp_config):
     assert rec["analysis"] == "na64e" and rec["run"] == "2016-2022"
 
 
-def test_published_mode_gives_k_1_with_ten_percent(repo_root, tmp_path):
+def test_published_mode_gives_k_1_and_the_ten_percent_once(repo_root, tmp_path):
+    """k = 1 exactly: the ~10% dimuon-comparison systematic is the run's published.signal_efficiency_unc
+    (tests/test_attack_stats_hE.py checks that the likelihood carries it once)."""
     cfg = config.load_config(repo_root / "configs" / "published.yaml", {"results_root": str(tmp_path)})
     rec = normalisation.compute(cfg, "na64e", "2016-2022")
-    assert rec["k"] == 1.0 and rec["k_unc"] == pytest.approx(0.10)
+    assert rec["k"] == 1.0 and rec["k_unc"] == 0.0
+    assert cfg["analyses"]["na64e"]["runs"]["2016-2022"]["published"]["signal_efficiency_unc"] == pytest.approx(0.10)
 
 
 def test_blinded_normalisation_never_reads_data_box_region(cfg):

@@ -22,7 +22,9 @@ showers), because the simulated hadron samples carry no calibration-trigger stre
 set of "measured" processes are configurable (``normalisation.<setup>``).
 
 Published mode (``input.source: published``): no events; k = 1 with k_unc = ``published_k_unc``
-(default 0.10, the ~10% dimuon-comparison systematic of the NA64 papers [paper]).
+(default 0: the ~10% dimuon-comparison systematic of the NA64 papers [paper] is the run's
+``published.signal_efficiency_unc``, which the likelihood already carries; a k uncertainty on top of it
+counted the same systematic twice, 14% instead of 10%).
 
 Blinding: only the control region counts are read, never the signal box.
 """
@@ -41,7 +43,7 @@ log = logging.getLogger(__name__)
 # defaults of the `normalisation:` section (configs/default.yaml may override each key)
 DEFAULTS = {
     "syst_frac": 0.05,          # [est] QED cross section + muon ID for the dimuon comparison
-    "published_k_unc": 0.10,    # [paper] ~10% signal-yield systematic from the dimuon comparison
+    "published_k_unc": 0.0,     # published mode: the dimuon-comparison ~10% is published.signal_efficiency_unc
     "electron": {"region": "dimuon", "processes": ["dimuon"]},
     "muon": {"region": "calibration", "processes": None},     # None = every simulated process
     "hadron": {"region": "sideband_hcal", "processes": None},
@@ -115,7 +117,8 @@ def published_normalisation(analysis: str, run: str, ncfg: dict) -> dict:
     """Published mode: k = 1 +- published_k_unc (no events)."""
     return {"analysis": analysis, "run": str(run), "k": 1.0, "k_unc": float(ncfg["published_k_unc"]),
             "n_data": None, "n_expected": None,
-            "method": "published (k = 1, ~10% dimuon-comparison systematic [paper])", "region": "dimuon"}
+            "method": "published (k = 1; the ~10% dimuon-comparison systematic [paper] is the run's "
+                      "published.signal_efficiency_unc)", "region": "dimuon"}
 
 
 def compute(cfg: dict, analysis: str, run: str, hfile: dict | None = None) -> dict:
