@@ -21,7 +21,7 @@ POI = "mu"
 DEFAULTS = {
     "cl": 0.9,                      # 90% CL [paper]
     "calculator": "toys",           # toy CLs is the reference at these low counts [physics.md §4]
-    "n_toys": 10000,                # [est] CLs at 0.1 to ~3% (relative) per band
+    "n_toys": 10000,                # CLs at 0.1 to ~3% (relative) when CL_b ~ 1, ~10% for deficits [measured]
     "seed": None,                   # None: the configuration's top-level seed
     "signal_eff_syst_rel": 0.10,    # dominant signal-yield systematic ~10% [paper]
     "exposure_syst_rel": 0.01,      # n_ot uncertainty; NA64mu (1.98 +- 0.02)e10 MOT [paper]
