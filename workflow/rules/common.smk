@@ -221,9 +221,20 @@ def histograms(analysis=None):
 
 
 def event_inputs(wildcards):
-    """Inputs of `process`: the simulation manifest, or the configured real ntuples."""
+    """Inputs of `process`: the simulation manifest and, once it exists, the ntuples it lists (a replaced
+    or deleted ntuple then re-runs `process` or stops the DAG naming it); or the configured real ntuples."""
     if SOURCE == "simulation":
-        return [P("manifest_path", wildcards.analysis, wildcards.run)]
+        manifest = paths.manifest_path(config, wildcards.analysis, wildcards.run)
+        out = [R(manifest)]
+        if manifest.is_file():
+            from na64flow.contracts import read_manifest
+
+            try:
+                listed = read_manifest(manifest).files(manifest.parent)
+            except NA64Error:   # unreadable: `process` itself reports it, naming the file
+                return out
+            out += [R(f) for fs in listed.values() for f in fs]
+        return out
     # exactly the files `process` reads (lists, globs, text file lists), or its error naming the key
     from na64flow.processing.inputs import fileset_of   # (imports coffea: only for real ntuples)
 
