@@ -36,6 +36,7 @@ from .. import NA64Error, paths, registry
 from ..config import analysis_config, runs_of, section
 from ..histograms import BLINDED
 from ..stats.settings import cl_text
+from .archive import write_folder_tar_gz
 from .inputs import analyses_of, background_of, read_cutflow, read_limits
 from .likelihoods import likelihood_archive
 
@@ -355,7 +356,8 @@ def write_hepdata(cfg: dict, out_dir: Path | None = None, *, observed: bool | No
             shutil.rmtree(out)
         (tmp / "hepdata").replace(out)
         archive = paths.hepdata_archive_path(cfg) if out_dir is None else out.parent / f"{out.name}.tar.gz"
-        (tmp / "submission.tar.gz").replace(archive)
+        # the same members as hepdata_lib's submission.tar.gz, packed reproducibly (no time, no user)
+        write_folder_tar_gz(archive, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("wrote %s: %s", out, ", ".join(f"{v} {k} tables" for k, v in n.items()))

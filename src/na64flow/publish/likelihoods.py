@@ -159,16 +159,13 @@ def write_likelihoods(cfg: dict) -> list[str]:
 
 
 def likelihood_archive(cfg: dict) -> Path | None:
-    """results/<tag>/likelihoods.tar.gz with every likelihoods/<analysis>/*.json (None if none exist)."""
-    import tarfile
-
+    """results/<tag>/likelihoods.tar.gz with every likelihoods/<analysis>/*.json (None if none exist),
+    reproducible (``archive.write_tar_gz``)."""
     root = paths.results_dir(cfg) / "likelihoods"
     files = sorted(root.glob("*/*.json"))
     if not files:
         return None
-    out = paths.likelihood_archive_path(cfg)
-    with paths.atomic_output(out, mode=None) as tmp:
-        with tarfile.open(tmp, "w:gz") as tar:
-            for f in files:
-                tar.add(f, arcname=f"likelihoods/{f.parent.name}/{f.name}")
-    return out
+    from .archive import write_tar_gz
+
+    return write_tar_gz(paths.likelihood_archive_path(cfg),
+                        [(f, f"likelihoods/{f.parent.name}/{f.name}") for f in files])
