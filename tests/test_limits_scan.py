@@ -190,3 +190,22 @@ def test_per_run_tables_one_per_run_and_a_single_run_analysis_equals_its_table(t
         assert one.header == full.header and len(one.rows) == len(full.rows)
         assert all(a >= b * 0.98 for a, b in zip(one.column("exp"), full.column("exp"), strict=True))
         assert paths.run_limits_path(cfg, "na64e", "dark_photon_y_0.1", run).exists()
+
+
+def test_problems_with_the_same_channels_share_their_solves_through_the_cache(tmp_path):
+    """An LDM table at another alpha_D has the channels of its base model: with one cache its solve reuses
+    the base model's toys and shapes (a signal scaled by 2 has the same shapes: no new solve, half the mu)."""
+    from na64flow.stats.model import LimitProblem
+
+    cfg = make_config(tmp_path, **FAST)
+    write_inputs(cfg, n_masses=5)
+    base = build_problem(cfg, "na64e", "dark_photon")
+    twice = LimitProblem(base.analysis, base.model, base.channels, base.mass_gev, 2 * base.signal_events,
+                         base.observed)
+    cache: dict = {}
+    mu1 = scan_limits(base, "toys", 0.9, 2000, 7, cache=cache)
+    mu2 = scan_limits(twice, "toys", 0.9, 2000, 7, cache=cache)
+    assert mu1["n_solves"] > 0 and mu2["n_solves"] == 0
+    assert mu2["exp"] == pytest.approx(mu1["exp"] / 2, rel=1e-12)
+    fresh = scan_limits(twice, "toys", 0.9, 2000, 7)
+    assert fresh["exp"] == pytest.approx(mu2["exp"], rel=1e-12)   # same shapes, same seed: the same numbers

@@ -109,12 +109,13 @@ def solve_groups(cfg: dict, analysis: str, models: list[str]) -> list[list[str]]
 
 
 def write_tables(cfg: dict, analysis: str, models: list[str], calculator: str | None,
-                 run: str | None = None, problem=None, mu=None) -> tuple:
-    """Solve once (unless ``mu`` is given) and write the tables of ``models`` (per run if ``run``)."""
+                 run: str | None = None, problem=None, mu=None, cache: dict | None = None) -> tuple:
+    """Solve once (unless ``mu`` is given) and write the tables of ``models`` (per run if ``run``);
+    ``cache``: shared solves of problems with the same channels (``stats.scan_limits``)."""
     st = settings(cfg)
     if problem is None:
         problem = build_problem(cfg, analysis, models[0], runs=None if run is None else [run])
-        mu = solve(cfg, problem, calculator, show_progress=run is None)
+        mu = solve(cfg, problem, calculator, show_progress=run is None, cache=cache)
     for m in models:
         header, rows = to_coupling_limits(problem, mu, m, st)
         out = paths.limits_path(cfg, analysis, m) if run is None else paths.run_limits_path(cfg, analysis, m, run)
@@ -135,9 +136,10 @@ def run(args: argparse.Namespace) -> int:
     models = family(cfg, analysis, args.model)
     groups = solve_groups(cfg, analysis, models)
     first = None
+    cache: dict = {}   # the groups share channels: their toys and the shapes solved so far
     for group in groups:
         t0 = time.perf_counter()
-        problem, mu = write_tables(cfg, analysis, group, args.calculator)
+        problem, mu = write_tables(cfg, analysis, group, args.calculator, cache=cache)
         first = first or (problem, mu)
         print(f"{analysis}/{', '.join(group)}: {time.perf_counter() - t0:.1f} s")
         if analysis != registry.COMBINED:
@@ -146,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
                 t1 = time.perf_counter()
                 # one run: the analysis's problem is the run's (same channels, same seed), reuse its solve
                 reuse = (problem, mu) if len(runs) == 1 else (None, None)
-                write_tables(cfg, analysis, group, args.calculator, run=r, problem=reuse[0], mu=reuse[1])
+                write_tables(cfg, analysis, group, args.calculator, run=r, problem=reuse[0], mu=reuse[1],
+                             cache=cache)
                 print(f"{paths.run_limits_path(cfg, analysis, group[0], r)}: per-run table(s), "
                       f"{time.perf_counter() - t1:.1f} s")
     problem, mu = first

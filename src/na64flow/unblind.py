@@ -152,13 +152,14 @@ def observed_limit_tables(cfg: dict, counts: dict, frozen: dict) -> dict[str, tu
     signal tables (``stats.signal_tables_of``) and set of runs, as `limits` does; a per-run table of an analysis with one run is its table)."""
     st = settings(cfg)
     solved = {}
+    cache: dict = {}   # problems with the same channels and counts share toys and solved shapes, as in `limits`
 
     def table(analysis: str, model: str, run: str | None) -> tuple[list[str], list[list]]:
         runs = None if run is None or registry.runs(cfg, analysis) == [run] else (run,)
         key = (analysis, signal_tables_of(cfg, analysis, model), runs)
         if key not in solved:
             problem = build_problem(cfg, analysis, model, observed=counts, runs=None if runs is None else list(runs))
-            solved[key] = (problem, solve(cfg, problem))
+            solved[key] = (problem, solve(cfg, problem, cache=cache))
         return to_coupling_limits(*solved[key], model, st)
 
     targets = [(name, name.split("/")[0], name.split("/")[1][:-4], None) for name in limit_files(cfg)]

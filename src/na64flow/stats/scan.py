@@ -46,12 +46,16 @@ def initial_signal_range(b_total: float, n_obs_total: float) -> float:
 
 def scan_limits(problem: LimitProblem, calculator: str = "toys", cl: float = 0.9, n_toys: int = 10000,
                 seed: int = 0, shape_tolerance: float = 0.01, background_floor: float = 1e-6,
-                show_progress: bool = False) -> dict[str, np.ndarray]:
+                show_progress: bool = False, cache: dict | None = None) -> dict[str, np.ndarray]:
     """90% CL (cl) upper limits on mu = coupling^2 (or Br) for every mass of ``problem``.
 
     Per mass: shape f = s/S, limit on total events n_up(f) (solved once per distinct shape, see the
     module docstring), mu_up = n_up / S. Returns arrays keyed by exp, exp_m2, exp_m1, exp_p1, exp_p2,
-    obs (nan while blinded), plus "n_solves".
+    obs (nan while blinded), plus "n_solves" (solves made by this call).
+
+    ``cache`` (a dict kept by the caller): the toys and solved shapes of problems with the same channels,
+    observations and settings are shared, e.g. an LDM table at another alpha_D and its base model (their
+    signals differ only where the resonant annihilation matters; a single-channel problem has one shape).
     """
     if calculator not in ("toys", "asymptotic"):
         raise NA64Error(f"stats.calculator '{calculator}': use toys or asymptotic")
@@ -59,14 +63,23 @@ def scan_limits(problem: LimitProblem, calculator: str = "toys", cl: float = 0.9
     total = sig.sum(axis=1)
     shapes = sig / total[:, None]
     obs = np.array([o for o in problem.observed], dtype=float) if problem.unblinded else None
-    toys = None
-    if calculator == "toys":
-        btot = sum(max(c.background, background_floor) for c in problem.channels)
-        n_obs_tot = 0 if obs is None else obs.sum()
-        max_ev = initial_signal_range(btot, n_obs_tot)
-        toys = ToyCLs(problem.channels, n_toys, seed, background_floor, max_signal_events=max_ev)
-    solved_shapes: list[np.ndarray] = []
-    solved: list[dict] = []
+    key = (calculator, cl, n_toys, seed, shape_tolerance, background_floor, repr(problem.channels),
+           None if obs is None else tuple(obs))
+    state = (cache or {}).get(key)
+    if state is None:
+        toys = max_ev = None
+        if calculator == "toys":
+            btot = sum(max(c.background, background_floor) for c in problem.channels)
+            n_obs_tot = 0 if obs is None else obs.sum()
+            max_ev = initial_signal_range(btot, n_obs_tot)
+            toys = ToyCLs(problem.channels, n_toys, seed, background_floor, max_signal_events=max_ev)
+        state = {"toys": toys, "max_ev": max_ev, "shapes": [], "solved": []}
+        if cache is not None:
+            cache[key] = state
+    toys, max_ev = state["toys"], state["max_ev"]
+    solved_shapes: list[np.ndarray] = state["shapes"]
+    solved: list[dict] = state["solved"]
+    n_before = len(solved)
     results = {k: np.full(len(total), np.nan) for k in LIMIT_COLUMNS}
     prog, task = _progress(len(total), f"limits {problem.analysis}/{problem.model} ({calculator})")
     with prog if show_progress else contextlib.nullcontext():
@@ -81,6 +94,7 @@ def scan_limits(problem: LimitProblem, calculator: str = "toys", cl: float = 0.9
                         except ToyRangeError:
                             max_ev *= 2.0
                             toys = ToyCLs(problem.channels, n_toys, seed, background_floor, max_signal_events=max_ev)
+                            state["toys"], state["max_ev"] = toys, max_ev
                     else:
                         lim = toy_limit_events(toys, f, obs, cl)   # raises with the final range
                 else:
@@ -93,7 +107,7 @@ def scan_limits(problem: LimitProblem, calculator: str = "toys", cl: float = 0.9
                 results[k][i] = solved[j][k] / total[i]
             if show_progress:
                 prog.advance(task)
-    results["n_solves"] = len(solved)
+    results["n_solves"] = len(solved) - n_before
     return results
 
 
@@ -135,12 +149,14 @@ def subsample(problem: LimitProblem, max_masses: int | None) -> LimitProblem:
     return problem.select(np.unique(np.linspace(0, len(problem.mass_gev) - 1, max_masses).round().astype(int)))
 
 
-def solve(cfg: dict, problem: LimitProblem, calculator: str | None = None, show_progress: bool = False) -> dict:
-    """The mu limits of a built problem with the configured settings (seeded by analysis and model)."""
+def solve(cfg: dict, problem: LimitProblem, calculator: str | None = None, show_progress: bool = False,
+          cache: dict | None = None) -> dict:
+    """The mu limits of a built problem with the configured settings (seeded by analysis and model);
+    ``cache``: see :func:`scan_limits`."""
     st = settings(cfg)
     return scan_limits(problem, calculator or st["calculator"], st["cl"], st["n_toys"],
                        seed_of(st, problem.analysis, problem.model), st["shape_tolerance"],
-                       st["background_floor"], show_progress)
+                       st["background_floor"], show_progress, cache)
 
 
 def compute_limits(cfg: dict, analysis: str, model: str, calculator: str | None = None,
