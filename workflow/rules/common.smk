@@ -39,13 +39,13 @@ _own_code_only()
 def _na64flow_python():
     """The interpreter every job runs the package with (``"$NA64FLOW_PYTHON" -m na64flow``, the variable
     set by the shell prefix below): Snakemake's own, whose na64flow is the one checked above, not the
-    first `na64flow` on PATH; with --use-conda the environment's python (environment.yml installs this
-    checkout into it). A shell variable and not a parameter of the jobs, because running Snakemake
+    first `na64flow` on PATH; with --use-conda (or a container) the environment's python (environment.yml
+    installs this checkout into it). A shell variable and not a parameter of the jobs, because running Snakemake
     through another path of the same environment (python or python3, the snakemake script) must not
     re-run every job, as a changed parameter would."""
     from snakemake.settings.types import DeploymentMethod
 
-    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+    if workflow.deployment_settings.deployment_method & {DeploymentMethod.CONDA, DeploymentMethod.APPTAINER}:
         return "python"
     return sys.executable
 
