@@ -61,10 +61,11 @@ def write_inputs(cfg: dict, n_masses: int = 12, background: float = 0.5, backgro
                     y = 1e-6 * yield_scale * (0.01 / masses) ** slope
                     _write_csv(paths.signal_path(cfg, a, model, r), masses, y, np.full(n_masses, 0.5))
             # LDM tables at another alpha_D than the signal's have their own table (its resonant
-            # annihilation depends on alpha_D): hand-made as twice the base yield
+            # annihilation depends on alpha_D): hand-made as about twice the base yield (0.5% more per
+            # run index, so that the runs' shares differ from the base model's a little)
             for model in registry.signal_tables(cfg, a):
                 if "_y_" in model and registry.parse_model(model)[0].name in MODELS[a]:
-                    y = 2e-6 * yield_scale * (0.01 / masses) ** slope
+                    y = 2e-6 * (1 + 0.005 * list(acfg["runs"]).index(r)) * yield_scale * (0.01 / masses) ** slope
                     _write_csv(paths.signal_path(cfg, a, model, r), masses, y, np.full(n_masses, 0.5))
             bpath = paths.background_path(cfg, a, r)
             bpath.parent.mkdir(parents=True, exist_ok=True)

@@ -108,6 +108,19 @@ def solve_groups(cfg: dict, analysis: str, models: list[str]) -> list[list[str]]
     return list(groups.values())
 
 
+def prime_with_base(cfg: dict, analysis: str, model: str, calculator: str | None, cache: dict) -> None:
+    """An LDM table asked for by itself, with its own signal: solve its base model first into ``cache``
+    (nothing written), as the workflow's job of the base model does before it, so that the table's
+    numbers do not depend on which of the two was asked for (shared shapes, ``stats.scan_limits``)."""
+    spec, alpha = registry.parse_model(model)
+    if alpha is None or signal_tables_of(cfg, analysis, model) == signal_tables_of(cfg, analysis, spec.name):
+        return
+    solve(cfg, build_problem(cfg, analysis, spec.name), calculator, cache=cache)
+    runs = registry.runs(cfg, analysis) if analysis != registry.COMBINED else []
+    for r in runs if len(runs) > 1 else []:
+        solve(cfg, build_problem(cfg, analysis, spec.name, runs=[r]), calculator, cache=cache)
+
+
 def write_tables(cfg: dict, analysis: str, models: list[str], calculator: str | None,
                  run: str | None = None, problem=None, mu=None, cache: dict | None = None) -> tuple:
     """Solve once (unless ``mu`` is given) and write the tables of ``models`` (per run if ``run``);
@@ -137,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
     groups = solve_groups(cfg, analysis, models)
     first = None
     cache: dict = {}   # the groups share channels: their toys and the shapes solved so far
+    prime_with_base(cfg, analysis, args.model, args.calculator, cache)
     for group in groups:
         t0 = time.perf_counter()
         problem, mu = write_tables(cfg, analysis, group, args.calculator, cache=cache)
