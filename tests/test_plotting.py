@@ -133,3 +133,31 @@ def test_ecal_hcal_bins_are_one_image_in_the_pdf(cfg_png):
     pdf = (p.out_dir / "na64e-ecal_hcal_2016_2022.pdf").read_bytes()
     # the colour bar is an image anyway (matplotlib rasterises long bars); the bins add one more
     assert pdf.count(b"/Subtype /Image") >= 2 and len(pdf) < 100_000   # 3e5 bytes with a path per bin
+
+
+def test_a_failing_plot_leaves_the_plot_folder_as_it_was(cfg_png, tmp_path, monkeypatch):
+    """A plot that fails after others were drawn: the folder keeps its previous plots and index, nothing
+    half-replaced, and no staging folder is left (before, the plots drawn so far replaced their old files)."""
+    from na64flow.plotting import limits as plot_limits
+
+    populate(cfg_png)
+    out = tmp_path / "plots"
+    plotting.make_all(cfg_png, out)
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    assert len(before) > 3
+    calls = {"n": 0}
+    original = plot_limits.plot_coupling_limits
+
+    def fails_second_time(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("planted plotting failure")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(plotting, "plot_coupling_limits", fails_second_time)
+    cfg_png["publish"]["label_text"] = "Changed"     # the plots of this call differ from the folder's
+    with pytest.raises(RuntimeError, match="planted"):
+        plotting.make_all(cfg_png, out)
+    assert calls["n"] == 2
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    assert not [d for d in tmp_path.iterdir() if d.name.startswith(".plots-")]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from .. import NA64Error, paths, registry
@@ -76,13 +77,26 @@ def make_all(cfg: dict, out_dir: Path | None = None, *, observed: bool | None = 
     observed = default_observed(cfg) if observed is None else observed
     if category is not None and category not in categories(cfg):
         raise NA64Error(f"plot category '{category}': use one of {', '.join(categories(cfg))}")
-    p = Plotter(cfg, Path(out_dir) if out_dir else paths.plots_dir(cfg), observed=observed, limits_dir=limits_dir)
-    jobs = [(func, fargs) for cat, func, fargs in plot_jobs(cfg) if category in (None, cat)]
+    import shutil
+    import tempfile
+
     from rich.progress import track
 
-    for func, fargs in track(jobs, description="plots", transient=True):
-        func(p, *fargs)
-    write_index(p.out_dir, {"tag": cfg["tag"], "observed": observed, "plots": p.made, "missing": p.missing})
+    final = paths.ensure_writable(Path(out_dir) if out_dir else paths.plots_dir(cfg))
+    # every plot of this call is drawn into a staging folder next to ``final`` and moved into place only
+    # when all succeeded: a failing plot leaves ``final`` as it was (no half-replaced set of plots)
+    stage = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}-"))
+    try:
+        p = Plotter(cfg, stage, observed=observed, limits_dir=limits_dir)
+        jobs = [(func, fargs) for cat, func, fargs in plot_jobs(cfg) if category in (None, cat)]
+        for func, fargs in track(jobs, description="plots", transient=True):
+            func(p, *fargs)
+        for f in sorted(stage.iterdir()):
+            os.replace(f, final / f.name)
+        p.out_dir = final
+        write_index(final, {"tag": cfg["tag"], "observed": observed, "plots": p.made, "missing": p.missing})
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return p
 
 
