@@ -178,6 +178,13 @@ def _check_references(cfg: dict) -> list[str]:
     def unknown(where: str, name, allowed) -> None:
         problems.append(f"key '{where}': '{name}' is not known here; allowed: {', '.join(map(str, allowed)) or '(none)'}")
 
+    # one LDM mass ratio: the signal's m_chi/m_A' (A' width, chi chi threshold) and the y tables' m_A'/m_chi
+    ldm = ((cfg.get("signal") or {}).get("ldm") or {})
+    ratio = (cfg.get("stats") or {}).get("ldm_mass_ratio")
+    if "m_chi_ratio" in ldm and ratio is not None and abs(float(ldm["m_chi_ratio"]) * float(ratio) - 1.0) > 1e-6:
+        problems.append(f"key 'signal.ldm.m_chi_ratio': {ldm['m_chi_ratio']} is not 1/stats.ldm_mass_ratio "
+                        f"(1/{ratio}): the y tables state m_chi = m_A'/{ratio}, so their signal must be computed "
+                        "at the same ratio; set both")
     for a, acfg in ana.items():
         if acfg["beam"] not in SETUP_BEAMS[acfg["setup"]]:
             problems.append(f"key 'analyses.{a}.beam': beam '{acfg['beam']}' is not one the {acfg['setup']} setup "

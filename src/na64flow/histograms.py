@@ -42,6 +42,7 @@ import pickle
 import sys
 from pathlib import Path
 
+import boost_histogram as bh
 import hist
 import numpy as np
 
@@ -126,10 +127,10 @@ def content_digest(content: dict) -> str:
     h = hashlib.sha256()
 
     def walk(x):
-        if isinstance(x, hist.Hist):
+        if isinstance(x, bh.Histogram):    # hist.Hist and plain boost-histogram objects alike
             h.update(b"H")
             for a in x.axes:
-                h.update(f"{type(a).__name__}|{a.name}|{a.label}|".encode())
+                h.update(f"{type(a).__name__}|{getattr(a, 'name', '')}|{getattr(a, 'label', '')}|".encode())
                 h.update(np.asarray(a.edges, dtype=np.float64).tobytes())
             h.update(np.ascontiguousarray(x.values(flow=True), dtype=np.float64).tobytes())
             var = x.variances(flow=True)
