@@ -3,23 +3,17 @@ docstring states; each would pass once the defect is fixed."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
+# the helpers and the reduced (hadron-only) configuration of the reproducibility review
+from test_attack_repro_hD import _hadron_only_config, _na64flow, _planned_jobs, _sha, _snakemake
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _write(path: Path, cfg: dict) -> Path:
@@ -28,42 +22,6 @@ def _write(path: Path, cfg: dict) -> Path:
     return path
 
 
-def _env() -> dict:
-    return dict(os.environ, CONDOR_CONFIG="/dev/null")
-
-
-def _snakemake(configfile: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args, "--configfile", str(configfile)]
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=_env(), timeout=600)
-
-
-def _na64flow(*args: str) -> subprocess.CompletedProcess:
-    out = subprocess.run([sys.executable, "-m", "na64flow", *args], cwd=REPO, capture_output=True, text=True,
-                         env=_env(), timeout=600)
-    assert out.returncode == 0, " ".join(args) + "\n" + out.stdout[-2000:] + out.stderr[-4000:]
-    return out
-
-
-def _planned_jobs(configfile: Path) -> set[str]:
-    out = _snakemake(configfile, "-n", "--quiet", "rules")
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
-    return {m.group(1) for ln in out.stdout.splitlines()
-            if (m := re.fullmatch(r"(\w+)\s+(\d+)", ln.strip())) and m.group(1) != "total"}
-
-
-def _hadron_only_config(tmp: Path, seed: int | None = None) -> dict:
-    """configs/default.yaml reduced to na64h, few toys (the whole DAG in ~15 s)."""
-    c = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
-    c["analyses"] = {"na64h": c["analyses"]["na64h"]}
-    c["tag"] = "honly"
-    c["results_root"] = str(tmp / "results")
-    c["stats"].update(n_toys=500, asymptotic=False)
-    c["simulation"]["signal_modes"] = {"na64h": ["eta", "etaprime"]}
-    c["background"]["published_reference"] = {k: v for k, v in c["background"]["published_reference"].items()
-                                              if k.startswith("na64h")}
-    if seed is not None:
-        c["seed"] = seed
-    return c
 
 
 # ------------------------------------------------------------------------------------------------
