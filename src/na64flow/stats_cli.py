@@ -108,28 +108,17 @@ def solve_groups(cfg: dict, analysis: str, models: list[str]) -> list[list[str]]
     return list(groups.values())
 
 
-def prime_with_base(cfg: dict, analysis: str, model: str, calculator: str | None, cache: dict) -> None:
-    """An LDM table asked for by itself, with its own signal: solve its base model first into ``cache``
-    (nothing written), as the workflow's job of the base model does before it, so that the table's
-    numbers do not depend on which of the two was asked for (shared shapes, ``stats.scan_limits``)."""
-    spec, alpha = registry.parse_model(model)
-    if alpha is None or signal_tables_of(cfg, analysis, model) == signal_tables_of(cfg, analysis, spec.name):
-        return
-    solve(cfg, build_problem(cfg, analysis, spec.name), calculator, cache=cache)
-    runs = registry.runs(cfg, analysis) if analysis != registry.COMBINED else []
-    for r in runs if len(runs) > 1 else []:
-        solve(cfg, build_problem(cfg, analysis, spec.name, runs=[r]), calculator, cache=cache)
-
-
 def write_tables(cfg: dict, analysis: str, models: list[str], calculator: str | None,
-                 run: str | None = None, problem=None, mu=None, cache: dict | None = None) -> tuple:
-    """Solve once (unless ``mu`` is given) and write the tables of ``models`` (per run if ``run``);
-    ``cache``: shared solves of problems with the same channels (``stats.scan_limits``)."""
+                 run: str | None = None, problem=None, mu=None, cache: dict | None = None,
+                 write: list[str] | None = None) -> tuple:
+    """Solve once (unless ``mu`` is given) the likelihood of ``models`` (one group of :func:`solve_groups`)
+    and write their tables (per run if ``run``), only those in ``write`` if given; ``cache``: shared solves
+    of problems with the same channels (``stats.scan_limits``)."""
     st = settings(cfg)
     if problem is None:
         problem = build_problem(cfg, analysis, models[0], runs=None if run is None else [run])
         mu = solve(cfg, problem, calculator, show_progress=run is None, cache=cache)
-    for m in models:
+    for m in models if write is None else [m for m in models if m in write]:
         header, rows = to_coupling_limits(problem, mu, m, st)
         out = paths.limits_path(cfg, analysis, m) if run is None else paths.run_limits_path(cfg, analysis, m, run)
         write_limits(out, LimitTable(header, rows))
@@ -146,14 +135,17 @@ def run(args: argparse.Namespace) -> int:
     analysis = registry.check_analysis(cfg, args.analysis)
     registry.members(cfg, analysis, args.model)   # NA64Error naming the choices
     st = settings(cfg)
-    models = family(cfg, analysis, args.model)
-    groups = solve_groups(cfg, analysis, models)
+    wanted = family(cfg, analysis, args.model)
+    # the solves of the base model's job, in its order, also when one LDM table is asked for by itself: a
+    # table on its own signal reuses the shapes solved before it (the cache), so its numbers do not depend
+    # on which was asked for; only the wanted tables are written, no group after the last wanted is solved
+    groups = solve_groups(cfg, analysis, family(cfg, analysis, registry.parse_model(args.model)[0].name))
+    groups = groups[:max(i for i, g in enumerate(groups) if set(g) & set(wanted)) + 1]
     first = None
     cache: dict = {}   # the groups share channels: their toys and the shapes solved so far
-    prime_with_base(cfg, analysis, args.model, args.calculator, cache)
     for group in groups:
         t0 = time.perf_counter()
-        problem, mu = write_tables(cfg, analysis, group, args.calculator, cache=cache)
+        problem, mu = write_tables(cfg, analysis, group, args.calculator, cache=cache, write=wanted)
         first = first or (problem, mu)
         print(f"{analysis}/{', '.join(group)}: {time.perf_counter() - t0:.1f} s")
         if analysis != registry.COMBINED:
@@ -163,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
                 # one run: the analysis's problem is the run's (same channels, same seed), reuse its solve
                 reuse = (problem, mu) if len(runs) == 1 else (None, None)
                 write_tables(cfg, analysis, group, args.calculator, run=r, problem=reuse[0], mu=reuse[1],
-                             cache=cache)
+                             cache=cache, write=wanted)
                 print(f"{paths.run_limits_path(cfg, analysis, group[0], r)}: per-run table(s), "
                       f"{time.perf_counter() - t1:.1f} s")
     problem, mu = first

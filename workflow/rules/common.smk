@@ -193,6 +193,10 @@ def section_hash(*keys):
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+# what the public files and plots read of the configuration: labels, CL, inspire_id, the g-2 band, formats
+PUBLISH_SETTINGS = section_hash("publish", "stats", "analyses")
+
+
 def analysis_hash(wildcards):
     return f"{section_hash('analyses', 'input', 'seed')}-{section_hash('simulation')}"
 

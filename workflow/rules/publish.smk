@@ -17,7 +17,7 @@ rule publish:
         comparison=[P("published_comparison_path")] if config.get("publish", {}).get("reference_limits") else [],
     params:
         config=CONFIG,
-        settings=section_hash("publish", "stats", "analyses"),   # labels, CL, inspire_id, g-2 band
+        settings=PUBLISH_SETTINGS,
     log:
         P("log_path", "publish"),
     conda:
@@ -41,7 +41,7 @@ for _cat in PLOT_CATEGORIES:
             plots=directory(P("plot_part_dir", _cat)),
         params:
             config=CONFIG,
-            settings=section_hash("publish", "stats", "analyses"),   # labels, CL, inspire_id, g-2 band
+            settings=PUBLISH_SETTINGS,
             category=_cat,
         log:
             P("log_path", "plot", _cat),
@@ -88,7 +88,7 @@ if UNBLIND:
             comparison=[PO("published_comparison_path")] if config.get("publish", {}).get("reference_limits") else [],
         params:
             config=CONFIG,
-            settings=section_hash("publish", "stats", "analyses"),   # labels, CL, inspire_id, g-2 band
+            settings=PUBLISH_SETTINGS,
         log:
             PO("log_path", "publish"),
         conda:
@@ -109,7 +109,7 @@ if UNBLIND:
                 plots=directory(PO("plot_part_dir", _cat)),
             params:
                 config=CONFIG,
-                settings=section_hash("publish", "stats", "analyses"),   # labels, CL, inspire_id, g-2 band
+                settings=PUBLISH_SETTINGS,
                 category=_cat,
             log:
                 PO("log_path", "plot", _cat),
@@ -127,7 +127,7 @@ if UNBLIND:
             plots=directory(PO("figures_dir")),
         params:
             config=CONFIG,
-            settings=section_hash("publish", "stats", "analyses"),   # labels, CL, inspire_id, g-2 band
+            settings=PUBLISH_SETTINGS,
         log:
             PO("log_path", "plot"),
         conda:

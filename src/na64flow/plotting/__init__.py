@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from .. import NA64Error, paths, registry
@@ -77,9 +79,6 @@ def make_all(cfg: dict, out_dir: Path | None = None, *, observed: bool | None = 
     observed = default_observed(cfg) if observed is None else observed
     if category is not None and category not in categories(cfg):
         raise NA64Error(f"plot category '{category}': use one of {', '.join(categories(cfg))}")
-    import shutil
-    import tempfile
-
     from rich.progress import track
 
     final = paths.ensure_writable(Path(out_dir) if out_dir else paths.plots_dir(cfg))
@@ -110,8 +109,6 @@ def gather(part_dirs: list[Path], out_dir: Path) -> dict:
 
     Raises NA64Error if a folder has no index.json (its job did not finish) or if no plot was made at all.
     """
-    import shutil
-
     out_dir = paths.ensure_writable(Path(out_dir))
     index: dict = {"plots": [], "missing": []}
     for d in map(Path, part_dirs):
