@@ -121,9 +121,6 @@ def test_histogram_file_does_not_depend_on_the_number_of_workers(simulated_na64h
     assert pinned[1] == pinned[2], "the freeze's pin of the histogram file depends on --workers / --cores"
 
 
-@pytest.mark.xfail(strict=True, reason="open (docs/simulation.md 'Seeds'): uproot stamps the time and a UUID into "
-                   "every file; the freeze pins ntuple bytes, so a re-simulation is a new input (refuses, never "
-                   "accepts more). strict: passes once the files are byte-reproducible or pinned by content")
 def test_same_seed_resimulation_gives_the_same_ntuple_files(simulated_na64h):
     """MED/LOW. docs/simulation.md: "the same seed gives identical bytes in every branch"; the freeze pins
     "sha256 of every input ntuple" (README Blinding protocol). Two `simulate` runs of the same configuration

@@ -93,3 +93,39 @@ def test_schema_doc_lists_every_branch_with_its_unit():
 def test_committed_schema_doc_is_current(repo_root):
     """docs/event-schema.md is generated from events.py (`python -m na64flow.events > docs/event-schema.md`)."""
     assert (repo_root / "docs" / "event-schema.md").read_text() == markdown_doc()
+
+
+def test_the_same_events_give_the_same_file_bytes(tmp_path, monkeypatch):
+    """The freeze pins ntuples by their bytes: writing the same events twice (another folder, another
+    time, another temporary name) must give identical files, and SOURCE_DATE_EPOCH sets the stamp."""
+    import hashlib
+    import time
+
+    cols = _columns("electron", n=200)
+    digests = []
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        write_events(tmp_path / sub / "run.root", cols, "electron", truth=True)
+        digests.append(hashlib.sha256((tmp_path / sub / "run.root").read_bytes()).hexdigest())
+        time.sleep(1.1)                                    # TDatime has one-second resolution
+    assert digests[0] == digests[1]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["run.root"]   # no temporary left
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    (tmp_path / "c").mkdir()
+    write_events(tmp_path / "c" / "run.root", cols, "electron", truth=True)
+    assert hashlib.sha256((tmp_path / "c" / "run.root").read_bytes()).hexdigest() != digests[0]
+    back = read_events(tmp_path / "c" / "run.root", "electron")
+    for k in cols:
+        np.testing.assert_array_equal(back[k], cols[k])
+
+
+def test_a_failed_write_leaves_nothing(tmp_path):
+    cols = _columns("electron", n=20)
+    cols.pop(next(iter(cols)))
+    with pytest.raises(NA64Error, match="columns missing"):
+        write_events(tmp_path / "x.root", cols, "electron", truth=True)
+    bad = _columns("electron", n=20)
+    bad[next(iter(bad))] = np.zeros(3)                    # wrong length: uproot refuses mid-write
+    with pytest.raises(ValueError, match="same number of entries"):
+        write_events(tmp_path / "y.root", bad, "electron", truth=True)
+    assert list(tmp_path.iterdir()) == []

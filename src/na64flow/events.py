@@ -17,8 +17,14 @@ missing or mistyped branch at once. Simulated files add the ``truth`` branches; 
 
 from __future__ import annotations
 
+import datetime
+import threading
+import uuid
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+from unittest import mock
 
 import numpy as np
 
@@ -249,10 +255,46 @@ def compression():
     return getattr(uproot, name)(level)
 
 
+# The same events give the same file bytes (the freeze pins ntuples by their bytes, docs/simulation.md
+# "Seeds"). uproot stamps ``datetime.datetime.now()`` into the file, directory, key and tree headers and
+# has no option for it, so while we write, its writing modules see a clock fixed at SOURCE_DATE_EPOCH
+# (else 1995-01-01, the earliest time a ROOT TDatime holds); the file UUID is derived from the setup,
+# file name and number of events (uproot's ``uuid_function`` option); the file name ROOT records is the
+# final one (``atomic_output(same_name=True)``).
+ROOT_EPOCH = 788918400      # 1995-01-01T00:00:00Z
+_UPROOT_CLOCK_MODULES = ("_cascade", "_cascadetree", "_cascadentuple", "writable")
+_UPROOT_CLOCK = threading.Lock()
+_UUID_NAMESPACE = uuid.UUID("6e613634-666c-6f77-0000-000000000000")
+
+
+@contextmanager
+def _fixed_uproot_clock():
+    from uproot import writing
+
+    from .paths import source_date_epoch
+
+    stamp = datetime.datetime.fromtimestamp(max(source_date_epoch(ROOT_EPOCH), ROOT_EPOCH), datetime.UTC)
+
+    class _Fixed(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return stamp.replace(tzinfo=None) if tz is None else stamp.astimezone(tz)
+
+    clock = SimpleNamespace(datetime=_Fixed)
+    with _UPROOT_CLOCK, ExitStack() as stack:
+        for name in _UPROOT_CLOCK_MODULES:
+            module = getattr(writing, name)
+            if not hasattr(module, "datetime"):
+                raise NA64Error(f"uproot {module.__name__} changed: cannot write reproducible ROOT files "
+                                "(update na64flow.events._UPROOT_CLOCK_MODULES)")
+            stack.enter_context(mock.patch.object(module, "datetime", clock))
+        yield
+
+
 def write_events(path: str | Path, columns: dict[str, np.ndarray], setup: str, truth: bool,
                  tree_name: str = TREE_NAME) -> None:
     """Write one chunk of events (all branches of the setup) to a new ROOT file, atomically
-    (compression :data:`COMPRESSION`)."""
+    (compression :data:`COMPRESSION`); the same events give the same bytes."""
     import uproot
 
     from .paths import atomic_output
@@ -262,8 +304,10 @@ def write_events(path: str | Path, columns: dict[str, np.ndarray], setup: str, t
     if missing:
         raise NA64Error(f"{path}: cannot write, columns missing: {', '.join(missing)}")
     data = {k: np.ascontiguousarray(columns[k], dtype=t) for k, t in types.items()}
-    with atomic_output(path, mode=None) as tmp:
-        with uproot.recreate(tmp, compression=compression()) as f:
+    n_events = len(next(iter(data.values()))) if data else 0
+    file_uuid = uuid.uuid5(_UUID_NAMESPACE, f"{setup}/{tree_name}/{Path(path).name}/{n_events}")
+    with atomic_output(path, mode=None, same_name=True) as tmp, _fixed_uproot_clock():
+        with uproot.recreate(tmp, compression=compression(), uuid_function=lambda: file_uuid) as f:
             f.mktree(tree_name, types, title=f"na64flow {setup} schema v{SCHEMA_VERSION}")
             f[tree_name].extend(data)
 

@@ -202,16 +202,24 @@ def check_output_path(path: str | Path) -> Path:
 
 
 @contextmanager
-def atomic_output(path: str | Path, mode: str = "w"):
+def atomic_output(path: str | Path, mode: str = "w", same_name: bool = False):
     """Write to a temporary sibling and rename onto ``path`` only on success.
 
     An interrupted step therefore never leaves a half-written file that a later step would take as
     complete. Yields the temporary path (str) when ``mode`` is None, else an open file object.
+    ``same_name``: the temporary file has ``path``'s own name, in a hidden sibling folder (for formats
+    that record their file name, as ROOT does, so that the bytes do not depend on a random name).
     """
     path = Path(path)
     check_output_path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
+    tmpdir = None
+    if same_name:
+        tmpdir = tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        tmp = os.path.join(tmpdir, path.name)
+        open(tmp, "wb").close()
+    else:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes 0600: outputs get the modes the user's umask gives
@@ -226,6 +234,15 @@ def atomic_output(path: str | Path, mode: str = "w"):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    finally:
+        if tmpdir is not None and os.path.isdir(tmpdir):
+            os.rmdir(tmpdir)
+
+
+def source_date_epoch(default: int) -> int:
+    """The one fixed time stamped into outputs that must be reproducible: ``SOURCE_DATE_EPOCH`` when
+    set (the reproducible-builds convention), else ``default`` (seconds since 1970, UTC)."""
+    return int(os.environ.get("SOURCE_DATE_EPOCH", default))
 
 
 def require_file(path: str | Path, what: str, made_by: str) -> Path:

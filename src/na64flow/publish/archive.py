@@ -9,7 +9,6 @@ in sorted order, mode 0644, owner 0/0 without names, and one fixed time, ``SOURC
 from __future__ import annotations
 
 import gzip
-import os
 import tarfile
 from pathlib import Path
 
@@ -19,7 +18,7 @@ DEFAULT_EPOCH = 315532800   # 1980-01-01T00:00:00Z
 
 
 def archive_time() -> int:
-    return int(os.environ.get("SOURCE_DATE_EPOCH", DEFAULT_EPOCH))
+    return paths.source_date_epoch(DEFAULT_EPOCH)
 
 
 def write_tar_gz(out: str | Path, members: list[tuple[str | Path, str]]) -> Path:
