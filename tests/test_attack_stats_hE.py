@@ -173,8 +173,6 @@ def test_hepdata_limit_table_states_the_configured_confidence_level(cfg, tmp_pat
 # toy precision: the stated 3% on CLs does not hold for a deficit
 
 
-@pytest.mark.xfail(strict=True, reason="open (docs/statistics.md 'Precision'): 10000 toys give ~10% for a deficit "
-                   "(CL_b small); more toys where CL_b is small are not implemented. strict: passes once they are")
 def test_default_toy_count_meets_the_stated_precision_for_a_deficit():
     """LOW. docs/statistics.md: "10000 toys give CLs near 0.1 to ~3% (relative), i.e. ~1.5% on a coupling".
     That holds only when CL_b ~ 1: CLs = CL_s+b / CL_b is estimated from ~n_toys x 0.1 x CL_b s+b toys.

@@ -28,7 +28,7 @@ from .. import NA64Error, registry
 from .asymptotic import asymptotic_limit_events
 from .inputs import build_problem
 from .model import LimitProblem
-from .settings import LIMIT_COLUMNS, settings
+from .settings import DEFAULTS, LIMIT_COLUMNS, settings
 from .toys import ToyCLs, ToyRangeError, toy_limit_events
 
 
@@ -46,7 +46,9 @@ def initial_signal_range(b_total: float, n_obs_total: float) -> float:
 
 def scan_limits(problem: LimitProblem, calculator: str = "toys", cl: float = 0.9, n_toys: int = 10000,
                 seed: int = 0, shape_tolerance: float = 0.01, background_floor: float = 1e-6,
-                show_progress: bool = False, cache: dict | None = None) -> dict[str, np.ndarray]:
+                show_progress: bool = False, cache: dict | None = None,
+                obs_precision: float = DEFAULTS["obs_precision_rel"],
+                max_toys: int = DEFAULTS["obs_max_toys"]) -> dict[str, np.ndarray]:
     """90% CL (cl) upper limits on mu = coupling^2 (or Br) for every mass of ``problem``.
 
     Per mass: shape f = s/S, limit on total events n_up(f) (solved once per distinct shape, see the
@@ -63,8 +65,8 @@ def scan_limits(problem: LimitProblem, calculator: str = "toys", cl: float = 0.9
     total = sig.sum(axis=1)
     shapes = sig / total[:, None]
     obs = np.array([o for o in problem.observed], dtype=float) if problem.unblinded else None
-    key = (calculator, cl, n_toys, seed, shape_tolerance, background_floor, repr(problem.channels),
-           None if obs is None else tuple(obs))
+    key = (calculator, cl, n_toys, seed, shape_tolerance, background_floor, obs_precision, max_toys,
+           repr(problem.channels), None if obs is None else tuple(obs))
     state = (cache or {}).get(key)
     if state is None:
         toys = max_ev = None
@@ -89,14 +91,16 @@ def scan_limits(problem: LimitProblem, calculator: str = "toys", cl: float = 0.9
                 if calculator == "toys":
                     for _ in range(4):   # large background uncertainties push the +2 sigma band up
                         try:
-                            lim = toy_limit_events(toys, f, obs, cl)
+                            lim = toy_limit_events(toys, f, obs, cl, obs_precision=obs_precision,
+                                                   max_toys=max_toys)
                             break
                         except ToyRangeError:
                             max_ev *= 2.0
                             toys = ToyCLs(problem.channels, n_toys, seed, background_floor, max_signal_events=max_ev)
                             state["toys"], state["max_ev"] = toys, max_ev
                     else:
-                        lim = toy_limit_events(toys, f, obs, cl)   # raises with the final range
+                        lim = toy_limit_events(toys, f, obs, cl, obs_precision=obs_precision,
+                                               max_toys=max_toys)   # raises with the final range
                 else:
                     lim = asymptotic_limit_events(problem.channels, f, None if obs is None else list(obs.astype(int)),
                                                   cl, background_floor)
@@ -156,7 +160,7 @@ def solve(cfg: dict, problem: LimitProblem, calculator: str | None = None, show_
     st = settings(cfg)
     return scan_limits(problem, calculator or st["calculator"], st["cl"], st["n_toys"],
                        seed_of(st, problem.analysis, problem.model), st["shape_tolerance"],
-                       st["background_floor"], show_progress, cache)
+                       st["background_floor"], show_progress, cache, st["obs_precision_rel"], st["obs_max_toys"])
 
 
 def compute_limits(cfg: dict, analysis: str, model: str, calculator: str | None = None,

@@ -21,7 +21,9 @@ POI = "mu"
 DEFAULTS = {
     "cl": 0.9,                      # 90% CL [paper]
     "calculator": "toys",           # toy CLs is the reference at these low counts [physics.md §4]
-    "n_toys": 10000,                # CLs at 0.1 to ~3% (relative) when CL_b ~ 1, ~10% for deficits [measured]
+    "n_toys": 10000,                # CLs at 0.1 to ~3% (relative) when CL_b ~ 1 [measured]
+    "obs_precision_rel": 0.03,      # observed limits: more toys until CLs at the limit is this precise [docs]
+    "obs_max_toys": 1000000,        # ... up to this many toys in all (CL_b ~ 3e-3 at 10000 toys) [est]
     "seed": None,                   # None: the configuration's top-level seed
     "signal_eff_syst_rel": 0.10,    # dominant signal-yield systematic ~10% [paper]
     "exposure_syst_rel": 0.01,      # n_ot uncertainty; NA64mu (1.98 +- 0.02)e10 MOT [paper]

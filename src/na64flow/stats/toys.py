@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import NA64Error
 from .model import Channel
-from .settings import BAND_COLUMNS, NORMAL_PERCENTILES
+from .settings import BAND_COLUMNS, DEFAULTS, NORMAL_PERCENTILES
 
 
 def _sb_cdf(arrivals, signal_factor, s, n_bkg, w, thresholds, tol):  # pragma: no cover - compiled
@@ -89,10 +89,12 @@ class ToyCLs:
     arrival times, so CLs(mu) for any shape is a cheap vectorised evaluation.
     """
 
-    def __init__(self, channels: list[Channel], n_toys: int = 10000, seed: int = 0,
+    def __init__(self, channels: list[Channel], n_toys: int = 10000, seed: int | np.random.SeedSequence = 0,
                  background_floor: float = 1e-6, max_signal_events: float = 60.0):
         self.channels = channels
         self.n_toys = int(n_toys)
+        self.seed, self.background_floor = seed, background_floor
+        self._extra: dict[int, ToyCLs] = {}
         c = len(channels)
         self.b = np.array([max(ch.background, background_floor) for ch in channels])
         rel_b = np.array([min(ch.background_unc / max(ch.background, background_floor), 0.999)
@@ -152,6 +154,71 @@ class ToyCLs:
         obs = None if observed is None else float(cls_all[-1])
         return obs, expected
 
+    def tail_counts(self, shape: np.ndarray, mus: np.ndarray, observed: np.ndarray) -> np.ndarray:
+        """(2, len(mus)): numbers of s+b and of background-only toys with t <= t_obs at each mu."""
+        out = np.empty((2, len(mus)))
+        for i, mu in enumerate(mus):
+            s = mu * np.asarray(shape, dtype=float)
+            w = np.log1p(s / self.b)
+            t_obs = float(np.asarray(observed, float) @ w)
+            tol = 1e-9 * (1.0 + abs(t_obs))
+            thr = np.array([t_obs])
+            out[0, i] = _sb_cdf_compiled()(self.arrivals, self.signal_factor, s, self.n_bkg_sb, w, thr, tol)[0] \
+                * self.n_toys
+            out[1, i] = self.b_counts[self.b_rows @ w <= t_obs + tol].sum()
+        return out
+
+    def extra_ensemble(self, i: int) -> ToyCLs:
+        """The i-th (1, 2, ...) further ensemble of the same channels and size, seeded from this one's
+        seed and i (kept while their toys take at most :data:`EXTRA_CACHE_BYTES`)."""
+        if i in self._extra:
+            return self._extra[i]
+        base = self.seed if isinstance(self.seed, np.random.SeedSequence) else np.random.SeedSequence(self.seed)
+        seq = np.random.SeedSequence(base.entropy, spawn_key=(*base.spawn_key, EXTRA_SPAWN, i))
+        ens = ToyCLs(self.channels, self.n_toys, seq, self.background_floor, self.max_signal_events)
+        if (len(self._extra) + 1) * ens.arrivals.nbytes <= EXTRA_CACHE_BYTES:
+            self._extra[i] = ens
+        return ens
+
+
+EXTRA_SPAWN = 0x0B5          # spawn-key tag of the observed-precision ensembles (never a chunk index)
+EXTRA_CACHE_BYTES = 256e6    # further ensembles kept for the next shape of a scan while they fit
+
+
+def cls_rel_error(k_sb: np.ndarray, k_b: np.ndarray, n_toys: int) -> np.ndarray:
+    """Relative standard error of CLs = (k_sb/n) / (k_b/n) from two independent binomial counts."""
+    k_sb, k_b = np.maximum(k_sb, 1.0), np.maximum(k_b, 1.0)
+    return np.sqrt((1.0 - k_sb / n_toys) / k_sb + (1.0 - k_b / n_toys) / k_b)
+
+
+def refine_observed(toys: ToyCLs, shape: np.ndarray, observed: np.ndarray, cl: float, mu_obs: float,
+                    precision: float, max_toys: int, grid: np.ndarray) -> float:
+    """The observed limit in events with as many toys as its stated precision needs.
+
+    CLs = CL_s+b / CL_b is estimated from the ~n_toys x (1 - cl) x CL_b s+b toys beyond the observation:
+    for a deficit (CL_b small) 10000 toys leave a few tens and the limit scatters by ~10%. Where the
+    relative standard error of CLs at ``mu_obs`` (the limit from ``toys`` alone) exceeds ``precision``,
+    further ensembles of the same size (:meth:`ToyCLs.extra_ensemble`) are added, up to ``max_toys``
+    toys in all, and the first crossing of the pooled CLs = 1 - cl is found on a dense grid from
+    ``mu_obs`` / 2 to 2 ``mu_obs`` (on it plus ``grid`` if it does not cross there). Otherwise ``mu_obs``
+    is returned as it is.
+    """
+    n = toys.n_toys
+    k = toys.tail_counts(shape, np.array([mu_obs]), observed)
+    rel = float(cls_rel_error(k[0], k[1], n)[0])
+    n_ensembles = min(int(math.ceil((rel / precision) ** 2)), max(int(max_toys) // n, 1))
+    if rel <= precision or n_ensembles <= 1:
+        return mu_obs
+    dense = np.geomspace(mu_obs / 2.0, min(mu_obs * 2.0, toys.max_signal_events), 41)
+    for mus in (dense, np.unique(np.concatenate([grid, dense]))):   # the whole grid only if needed
+        counts = toys.tail_counts(shape, mus, observed)
+        for i in range(1, n_ensembles):
+            counts += toys.extra_ensemble(i).tail_counts(shape, mus, observed)
+        cls_pooled = counts[0] / np.maximum(counts[1], 1.0)
+        if cls_pooled[0] >= 1.0 - cl > cls_pooled[-1]:
+            break
+    return float(_crossings(mus, cls_pooled[None, :], 1.0 - cl)[0])
+
 
 class ToyRangeError(NA64Error):
     """CLs did not cross 1 - CL inside the toy ensemble's signal range (the caller widens it)."""
@@ -176,11 +243,14 @@ def _crossings(mus: np.ndarray, cls_curves: np.ndarray, alpha: float) -> np.ndar
 
 
 def toy_limit_events(toys: ToyCLs, shape: np.ndarray, observed: np.ndarray | None = None,
-                     cl: float = 0.9, n_coarse: int = 28, n_fine: int = 24) -> dict:
+                     cl: float = 0.9, n_coarse: int = 28, n_fine: int = 24,
+                     obs_precision: float = DEFAULTS["obs_precision_rel"],
+                     max_toys: int = DEFAULTS["obs_max_toys"]) -> dict:
     """Upper limits on the total signal events (shape fixed): expected bands and observed (or nan).
 
     Scans CLs on a log grid of mu (coarse, then fine inside the brackets) and interpolates the first
-    crossing of CLs = 1 - cl in ln CLs. Returns {"exp_m2", ..., "exp_p2", "obs"} in events.
+    crossing of CLs = 1 - cl in ln CLs. The observed limit gets more toys where its CLs is less precise
+    than ``obs_precision`` (:func:`refine_observed`). Returns {"exp_m2", ..., "exp_p2", "obs"} in events.
     """
     alpha = 1.0 - cl
     hi = toys.max_signal_events
@@ -206,6 +276,9 @@ def toy_limit_events(toys: ToyCLs, shape: np.ndarray, observed: np.ndarray | Non
     fine = np.geomspace(max(f_lo, lo), f_hi, n_fine)
     result = _crossings(fine, scan(fine), alpha)
     out = {name: float(result[i]) for i, name in enumerate(BAND_COLUMNS)}
-    out["obs"] = float(result[5]) if observed is not None else float("nan")
+    out["obs"] = float("nan")
+    if observed is not None:
+        out["obs"] = refine_observed(toys, shape, observed, cl, float(result[5]), obs_precision, max_toys,
+                                     np.concatenate([mus, fine]))
     return out
 
