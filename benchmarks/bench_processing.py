@@ -52,20 +52,10 @@ CLUSTER = 250_000
 
 
 def write_clustered(path: Path, cols: dict, cluster: int = CLUSTER) -> None:
-    """Write like events.write_events but in baskets/clusters of ``cluster`` entries (as a DAQ would)."""
-    import uproot
+    """Write as `simulate` does (events.write_events), in baskets/clusters of ``cluster`` entries (as a DAQ would)."""
+    from na64flow.events import write_events
 
-    from na64flow.events import compression, numpy_types
-    from na64flow.paths import atomic_output
-
-    types = numpy_types("electron", truth=True)
-    n = len(cols["event_number"])
-    with atomic_output(path, mode=None) as tmp:
-        with uproot.recreate(tmp, compression=compression()) as f:   # what `simulate` writes
-            f.mktree("events", types)
-            for start in range(0, n, cluster):
-                f["events"].extend({k: np.ascontiguousarray(cols[k][start:start + cluster], dtype=t)
-                                    for k, t in types.items()})
+    write_events(path, cols, "electron", truth=True, cluster_events=cluster)
 
 
 def data_files(workdir: Path, n_events: int) -> list[str]:

@@ -25,14 +25,10 @@ def _write(path: Path, cfg: dict) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------
-# 3. process inputs: only the ntuples *newer* than the manifest
+# 3. process inputs: the ntuples written or replaced after the manifest (mtime or ctime)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="open (README 'Blinding protocol'): like every Snakemake input, a replaced ntuple "
-                   "is seen by its modification time; a copy keeping an older time (cp -p, rsync -a) is not, and the "
-                   "blinded products must not record input identities (their bytes would depend on the box). strict: "
-                   "passes once such a copy re-runs process")
 def test_an_ntuple_replaced_by_a_timestamp_preserving_copy_reruns_process(tmp_path):
     """MED. common.smk event_inputs lists an ntuple as an input of `process` only when its mtime is newer
     than the manifest's. An ntuple replaced by a copy that keeps its own (older) time, as `cp -p`,

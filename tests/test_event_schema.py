@@ -97,24 +97,36 @@ def test_committed_schema_doc_is_current(repo_root):
 
 def test_the_same_events_give_the_same_file_bytes(tmp_path, monkeypatch):
     """The freeze pins ntuples by their bytes: writing the same events twice (another folder, another
-    time, another temporary name) must give identical files, and SOURCE_DATE_EPOCH sets the stamp."""
+    time, another temporary name, SOURCE_DATE_EPOCH set or not) must give identical files; other
+    events give another file UUID."""
     import hashlib
     import time
 
     cols = _columns("electron", n=200)
     digests = []
-    for sub in ("a", "b"):
+    for sub in ("a", "b", "c"):
         (tmp_path / sub).mkdir()
+        if sub == "c":
+            monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
         write_events(tmp_path / sub / "run.root", cols, "electron", truth=True)
         digests.append(hashlib.sha256((tmp_path / sub / "run.root").read_bytes()).hexdigest())
         time.sleep(1.1)                                    # TDatime has one-second resolution
-    assert digests[0] == digests[1]
+    assert digests[0] == digests[1] == digests[2]
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["run.root"]   # no temporary left
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    (tmp_path / "c").mkdir()
-    write_events(tmp_path / "c" / "run.root", cols, "electron", truth=True)
-    assert hashlib.sha256((tmp_path / "c" / "run.root").read_bytes()).hexdigest() != digests[0]
+    (tmp_path / "d").mkdir()
+    write_events(tmp_path / "d" / "run.root", _columns("electron", n=200, seed=2), "electron", truth=True)
+    assert uproot.open(tmp_path / "d" / "run.root").file.uuid != uproot.open(tmp_path / "a" / "run.root").file.uuid
     back = read_events(tmp_path / "c" / "run.root", "electron")
+    for k in cols:
+        np.testing.assert_array_equal(back[k], cols[k])
+
+
+def test_clustered_writing_keeps_every_event(tmp_path):
+    cols = _columns("muon", n=1001)
+    write_events(tmp_path / "x.root", cols, "muon", truth=True, cluster_events=250)
+    tree = uproot.open(tmp_path / "x.root")["events"]
+    assert tree.num_entries == 1001 and len(tree[next(iter(cols))].member("fBasketEntry")) >= 5
+    back = read_events(tmp_path / "x.root", "muon")
     for k in cols:
         np.testing.assert_array_equal(back[k], cols[k])
 
@@ -125,7 +137,7 @@ def test_a_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(NA64Error, match="columns missing"):
         write_events(tmp_path / "x.root", cols, "electron", truth=True)
     bad = _columns("electron", n=20)
-    bad[next(iter(bad))] = np.zeros(3)                    # wrong length: uproot refuses mid-write
-    with pytest.raises(ValueError, match="same number of entries"):
+    bad[next(iter(bad))] = np.zeros(3)                    # wrong length: refused before anything is written
+    with pytest.raises(NA64Error, match="unequal length"):
         write_events(tmp_path / "y.root", bad, "electron", truth=True)
     assert list(tmp_path.iterdir()) == []

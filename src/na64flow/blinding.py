@@ -169,8 +169,8 @@ def stale_histograms(cfg: dict) -> list[str]:
     """Histogram files older than one of their input files (the simulation manifest or an ntuple), one line
     each: the backgrounds, normalisations and expected limits downstream of them would be pinned next to
     ntuples they were not computed from (Snakemake's `process` rule tracks the manifest, not each file).
-    Modification times, as make and Snakemake judge them: the products themselves record nothing of the
-    input files (their sizes would depend on the box content). Published summaries have no ntuples: none."""
+    Modification or status-change times (``paths.changed_after``: a ``cp -p`` copy counts): the products
+    themselves record nothing of the input files (their sizes would depend on the box content). Published summaries have no ntuples: none."""
     out = []
     files = ntuple_files(cfg)
     for a in cfg["analyses"]:
@@ -180,7 +180,7 @@ def stale_histograms(cfg: dict) -> list[str]:
                 continue
             made = hpath.stat().st_mtime_ns
             newer = sorted(k.split(" ", 1)[1] for k, f in files.items()
-                           if k.startswith(f"{a}/{r} ") and Path(f).exists() and Path(f).stat().st_mtime_ns > made)
+                           if k.startswith(f"{a}/{r} ") and Path(f).exists() and paths.changed_after(f, made))
             if newer:
                 out.append(f"{hpath}: older than its input(s) {', '.join(newer[:5])}"
                            + (f" and {len(newer) - 5} more" if len(newer) > 5 else ""))

@@ -18,6 +18,7 @@ missing or mistyped branch at once. Simulated files add the ``truth`` branches; 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import threading
 import uuid
 from contextlib import ExitStack, contextmanager
@@ -256,31 +257,28 @@ def compression():
 
 
 # The same events give the same file bytes (the freeze pins ntuples by their bytes, docs/simulation.md
-# "Seeds"). uproot stamps ``datetime.datetime.now()`` into the file, directory, key and tree headers and
-# has no option for it, so while we write, its writing modules see a clock fixed at SOURCE_DATE_EPOCH
-# (else 1995-01-01, the earliest time a ROOT TDatime holds); the file UUID is derived from the setup,
-# file name and number of events (uproot's ``uuid_function`` option); the file name ROOT records is the
-# final one (``atomic_output(same_name=True)``).
-ROOT_EPOCH = 788918400      # 1995-01-01T00:00:00Z
+# "Seeds"), whatever the machine, time zone or environment. uproot stamps ``datetime.datetime.now()``
+# into the file, directory, key and tree headers and has no option for it, so while we write, its
+# writing modules see a clock fixed at 1995-01-01 (the earliest time a ROOT TDatime holds); the file
+# UUID is derived from the file name, number of events and a sample of every column's bytes (uproot's
+# ``uuid_function`` option), so files with other events get other UUIDs; the file name ROOT records is
+# the final one (``atomic_output(same_name=True)``).
+ROOT_EPOCH = datetime.datetime(1995, 1, 1)
 _UPROOT_CLOCK_MODULES = ("_cascade", "_cascadetree", "_cascadentuple", "writable")
 _UPROOT_CLOCK = threading.Lock()
-_UUID_NAMESPACE = uuid.UUID("6e613634-666c-6f77-0000-000000000000")
+
+
+class _FixedClock(datetime.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return ROOT_EPOCH if tz is None else ROOT_EPOCH.replace(tzinfo=datetime.UTC).astimezone(tz)
 
 
 @contextmanager
 def _fixed_uproot_clock():
     from uproot import writing
 
-    from .paths import source_date_epoch
-
-    stamp = datetime.datetime.fromtimestamp(max(source_date_epoch(ROOT_EPOCH), ROOT_EPOCH), datetime.UTC)
-
-    class _Fixed(datetime.datetime):
-        @classmethod
-        def now(cls, tz=None):
-            return stamp.replace(tzinfo=None) if tz is None else stamp.astimezone(tz)
-
-    clock = SimpleNamespace(datetime=_Fixed)
+    clock = SimpleNamespace(datetime=_FixedClock)
     with _UPROOT_CLOCK, ExitStack() as stack:
         for name in _UPROOT_CLOCK_MODULES:
             module = getattr(writing, name)
@@ -291,10 +289,24 @@ def _fixed_uproot_clock():
         yield
 
 
+def file_uuid(name: str, tree_name: str, data: dict[str, np.ndarray]) -> uuid.UUID:
+    """A deterministic UUID of a file's content: its name, tree, number of events and, of every column,
+    the first and last 64 values and 1024 evenly spaced ones (cheap next to the compression)."""
+    digest = hashlib.blake2b(f"{name}\0{tree_name}".encode(), digest_size=16)
+    for key in sorted(data):
+        col = data[key]
+        step = max(len(col) // 1024, 1)
+        digest.update(f"\0{key}:{len(col)}:{col.dtype.str}".encode())
+        for part in (col[:64], col[-64:], col[::step]):
+            digest.update(np.ascontiguousarray(part).tobytes())
+    return uuid.UUID(bytes=digest.digest(), version=5)
+
+
 def write_events(path: str | Path, columns: dict[str, np.ndarray], setup: str, truth: bool,
-                 tree_name: str = TREE_NAME) -> None:
+                 tree_name: str = TREE_NAME, cluster_events: int | None = None) -> None:
     """Write one chunk of events (all branches of the setup) to a new ROOT file, atomically
-    (compression :data:`COMPRESSION`); the same events give the same bytes."""
+    (compression :data:`COMPRESSION`); the same events give the same bytes. ``cluster_events``: baskets
+    (clusters) of that many entries, as a DAQ writes them; default one basket per branch."""
     import uproot
 
     from .paths import atomic_output
@@ -304,12 +316,19 @@ def write_events(path: str | Path, columns: dict[str, np.ndarray], setup: str, t
     if missing:
         raise NA64Error(f"{path}: cannot write, columns missing: {', '.join(missing)}")
     data = {k: np.ascontiguousarray(columns[k], dtype=t) for k, t in types.items()}
-    n_events = len(next(iter(data.values()))) if data else 0
-    file_uuid = uuid.uuid5(_UUID_NAMESPACE, f"{setup}/{tree_name}/{Path(path).name}/{n_events}")
+    lengths = {k: len(v) for k, v in data.items()}
+    n = max(lengths.values(), default=0)
+    short = sorted(k for k, m in lengths.items() if m != n)
+    if short:
+        raise NA64Error(f"{path}: cannot write, columns of unequal length ({n} events, but "
+                        + ", ".join(f"{k}: {lengths[k]}" for k in short[:5]) + ")")
+    ident = file_uuid(Path(path).name, tree_name, data)
+    step = int(cluster_events) if cluster_events else max(n, 1)
     with atomic_output(path, mode=None, same_name=True) as tmp, _fixed_uproot_clock():
-        with uproot.recreate(tmp, compression=compression(), uuid_function=lambda: file_uuid) as f:
+        with uproot.recreate(tmp, compression=compression(), uuid_function=lambda: ident) as f:
             f.mktree(tree_name, types, title=f"na64flow {setup} schema v{SCHEMA_VERSION}")
-            f[tree_name].extend(data)
+            for start in range(0, max(n, 1), step):
+                f[tree_name].extend({k: v[start:start + step] for k, v in data.items()})
 
 
 def markdown_doc() -> str:

@@ -239,10 +239,29 @@ def atomic_output(path: str | Path, mode: str = "w", same_name: bool = False):
             os.rmdir(tmpdir)
 
 
+def changed_after(path: str | Path, t_ns: int) -> bool:
+    """Whether ``path`` was written or replaced after ``t_ns`` (ns since 1970): its modification time or
+    its status-change time is later. A copy that keeps an older modification time (``cp -p``,
+    ``rsync -a``, ``tar x``) still gets a new status-change time, which no user call can set back."""
+    st = os.stat(path)
+    return max(st.st_mtime_ns, st.st_ctime_ns) > t_ns
+
+
 def source_date_epoch(default: int) -> int:
-    """The one fixed time stamped into outputs that must be reproducible: ``SOURCE_DATE_EPOCH`` when
-    set (the reproducible-builds convention), else ``default`` (seconds since 1970, UTC)."""
-    return int(os.environ.get("SOURCE_DATE_EPOCH", default))
+    """The fixed time stamped into the public archives: ``SOURCE_DATE_EPOCH`` when set (the
+    reproducible-builds convention: whole seconds since 1970 UTC; here 0 to 2^32 - 1, what a gzip header
+    holds), else ``default``. NA64Error naming the variable for anything else."""
+    text = os.environ.get("SOURCE_DATE_EPOCH")
+    if text is None:
+        return int(default)
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise NA64Error(f"SOURCE_DATE_EPOCH={text!r}: expected whole seconds since 1970 (0 to {2**32 - 1}), "
+                        "or unset it")
+    return value
 
 
 def require_file(path: str | Path, what: str, made_by: str) -> Path:

@@ -226,7 +226,8 @@ def histograms(analysis=None):
 
 def event_inputs(wildcards):
     """Inputs of `process`: the simulation manifest, plus every ntuple it lists that was replaced or
-    deleted after it was written (newer than the manifest, or missing): a replaced ntuple re-runs
+    deleted after it was written (modified or status-changed after the manifest, so that a `cp -p` copy
+    counts too: `paths.changed_after`; or missing): a replaced ntuple re-runs
     `process`, a deleted one stops the DAG naming it. Only those: listing every ntuple would change the
     job's input set between the first run (no manifest yet) and the next, which Snakemake takes as a
     reason to re-run. Real ntuples: the configured files."""
@@ -240,9 +241,9 @@ def event_inputs(wildcards):
                 listed = read_manifest(manifest).files(manifest.parent)
             except NA64Error:   # unreadable: `process` itself reports it, naming the file
                 return out
-            written = manifest.stat().st_mtime
+            written = manifest.stat().st_mtime_ns
             out += [R(f) for fs in listed.values() for f in fs
-                    if not os.path.exists(f) or os.path.getmtime(f) > written]
+                    if not os.path.exists(f) or paths.changed_after(f, written)]
         return out
     # exactly the files `process` reads (lists, globs, text file lists), or its error naming the key
     from na64flow.processing.inputs import fileset_of   # (imports coffea: only for real ntuples)

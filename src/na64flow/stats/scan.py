@@ -11,8 +11,8 @@ problem, same seed): only :func:`to_coupling_limits` differs.
 >>> p = LimitProblem("a", "dark_photon", [Channel("a", "r", 0.0)], np.array([0.01, 0.1]),
 ...                  np.array([[100.0], [10.0]]), [0])
 >>> mu = scan_limits(p, n_toys=4000, seed=3)
->>> mu["n_solves"], [round(float(x * s), 1) for x, s in zip(mu["obs"], (100, 10))]   # ln 10 events
-(1, [2.3, 2.3])
+>>> mu["n_solves"], [abs(float(x * s) - 2.303) < 0.1 for x, s in zip(mu["obs"], (100, 10))]   # ln 10 events
+(1, [True, True])
 >>> to_coupling_limits(p, mu, "dark_photon", {"ldm_mass_ratio": 3.0})[0]
 ['mass_gev', 'exp', 'exp_m2', 'exp_m1', 'exp_p1', 'exp_p2', 'obs']
 """

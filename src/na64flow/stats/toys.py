@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 
 import numpy as np
 
@@ -81,6 +82,103 @@ def _normsys_log_factor(theta: np.ndarray, rel: np.ndarray) -> np.ndarray:
     return pos @ up + neg @ down
 
 
+def _draw_background_toys(out, rng: np.random.Generator, channels: list[Channel], n: int,
+                          background_floor: float) -> None:
+    """Set ``out.b`` (backgrounds), ``out.b_rows``/``out.b_counts`` (background-only toys: distinct count
+    vectors with multiplicities), ``out.n_bkg_sb`` and ``out.signal_factor`` (background counts and signal
+    nuisance factors of the s+b toys), drawn from ``rng`` in this order."""
+    c = len(channels)
+    out.b = np.array([max(ch.background, background_floor) for ch in channels])
+    rel_b = np.array([min(ch.background_unc / max(ch.background, background_floor), 0.999)
+                      if ch.background > 0 else 0.0 for ch in channels])
+    sig_names = sorted({name for ch in channels for name in ch.signal_syst})
+    rel_s = np.zeros((len(sig_names), c))
+    for j, name in enumerate(sig_names):
+        for i, ch in enumerate(channels):
+            rel_s[j, i] = ch.signal_syst.get(name, 0.0)
+    rel_bm = np.diag(rel_b)   # one background modifier per channel
+
+    def draw():
+        th_s = rng.standard_normal((n, len(sig_names)))
+        th_b = rng.standard_normal((n, c))
+        fs = np.exp(_normsys_log_factor(th_s, rel_s)) if sig_names else np.ones((n, c))
+        fb = np.exp(_normsys_log_factor(th_b, rel_bm))
+        return fs, fb
+
+    _, fb0 = draw()
+    n_b = rng.poisson(out.b * fb0).astype(np.float64)
+    out.b_rows, out.b_counts = np.unique(n_b, axis=0, return_counts=True)
+    fs1, fb1 = draw()
+    out.n_bkg_sb = rng.poisson(out.b * fb1).astype(np.float64)
+    out.signal_factor = fs1                                            # (n, C)
+
+
+def _sb_tail_quantiles(u, signal_factor, s, n_bkg, w, t_obs, tol):  # pragma: no cover - compiled
+    """Number of s+b toys with t <= t_obs, a toy's signal count in channel j being the Poisson(s_j x
+    F_s(theta)) quantile of its uniform u_ij (monotone in the signal, like ToyCLs' arrival times)."""
+    n_toys, n_ch = u.shape
+    below = 0
+    for i in range(n_toys):
+        t = 0.0
+        for j in range(n_ch):
+            lam = s[j] * signal_factor[i, j]
+            p = math.exp(-lam)
+            cdf = p
+            k = 0
+            k_max = lam + 20.0 * math.sqrt(lam) + 30.0
+            while u[i, j] > cdf and k < k_max:
+                k += 1
+                p *= lam / k
+                cdf += p
+            t += (n_bkg[i, j] + k) * w[j]
+            if t > t_obs + tol:     # w >= 0: t only grows
+                break
+        if t <= t_obs + tol:
+            below += 1
+    return below
+
+
+@functools.cache
+def _sb_tail_compiled():
+    import numba
+
+    return numba.njit(cache=True)(_sb_tail_quantiles)
+
+
+def _release_extra_bytes(held: list) -> None:
+    _EXTRA_BYTES[0] -= held[0]
+    held[0] = 0
+
+
+_EXTRA_BYTES = [0]            # bytes of further ensembles kept by all live ToyCLs of this process
+
+
+class _TailEnsemble:
+    """A further toy ensemble for the observed CLs only (:func:`refine_observed`): background-only toys
+    and s+b toys drawn as in :class:`ToyCLs`, the signal counts from one uniform per toy and channel
+    (Poisson quantiles) instead of arrival times: 3 numbers per toy and channel, whatever the range."""
+
+    def __init__(self, channels: list[Channel], n_toys: int, seed: np.random.SeedSequence, background_floor: float):
+        self.n_toys = n_toys
+        rng = np.random.default_rng(seed)
+        _draw_background_toys(self, rng, channels, n_toys, background_floor)
+        self.u = rng.random((n_toys, len(channels)))
+        self.nbytes = self.u.nbytes + self.n_bkg_sb.nbytes + self.signal_factor.nbytes + self.b_rows.nbytes
+
+    def tail_counts(self, shape: np.ndarray, mus: np.ndarray, observed: np.ndarray) -> np.ndarray:
+        """(2, len(mus)): numbers of s+b and of background-only toys with t <= t_obs at each mu."""
+        out = np.empty((2, len(mus)))
+        kernel = _sb_tail_compiled()
+        for i, mu in enumerate(mus):
+            s = mu * np.asarray(shape, dtype=float)
+            w = np.log1p(s / self.b)
+            t_obs = float(np.asarray(observed, float) @ w)
+            tol = 1e-9 * (1.0 + abs(t_obs))
+            out[0, i] = kernel(self.u, self.signal_factor, s, self.n_bkg_sb, w, t_obs, tol)
+            out[1, i] = self.b_counts[self.b_rows @ w <= t_obs + tol].sum()
+        return out
+
+
 class ToyCLs:
     """Hybrid-toy CLs for single-bin channels; one ensemble serves every signal shape and mu.
 
@@ -94,40 +192,18 @@ class ToyCLs:
         self.channels = channels
         self.n_toys = int(n_toys)
         self.seed, self.background_floor = seed, background_floor
-        self._extra: dict[int, ToyCLs] = {}
-        c = len(channels)
-        self.b = np.array([max(ch.background, background_floor) for ch in channels])
-        rel_b = np.array([min(ch.background_unc / max(ch.background, background_floor), 0.999)
-                          if ch.background > 0 else 0.0 for ch in channels])
-        sig_names = sorted({n for ch in channels for n in ch.signal_syst})
-        rel_s = np.zeros((len(sig_names), c))
-        for j, name in enumerate(sig_names):
-            for i, ch in enumerate(channels):
-                rel_s[j, i] = ch.signal_syst.get(name, 0.0)
-        rel_bm = np.diag(rel_b)   # one background modifier per channel
+        self._extra: dict[int, _TailEnsemble] = {}
+        self._extra_bytes = [0]
+        weakref.finalize(self, _release_extra_bytes, self._extra_bytes)
         rng = np.random.default_rng(seed)
-
-        def draw(n):
-            th_s = rng.standard_normal((n, len(sig_names)))
-            th_b = rng.standard_normal((n, c))
-            fs = np.exp(_normsys_log_factor(th_s, rel_s)) if sig_names else np.ones((n, c))
-            fb = np.exp(_normsys_log_factor(th_b, rel_bm))
-            return fs, fb
-
-        _, fb0 = draw(self.n_toys)
-        n_b = rng.poisson(self.b * fb0).astype(np.float64)                 # background-only toys
-        # background-only toys take few distinct count vectors: keep them with multiplicities
-        self.b_rows, self.b_counts = np.unique(n_b, axis=0, return_counts=True)
-        fs1, fb1 = draw(self.n_toys)
-        self.n_bkg_sb = rng.poisson(self.b * fb1).astype(np.float64)      # background part of s+b toys
-        self.signal_factor = fs1                                           # (n_toys, C)
+        _draw_background_toys(self, rng, channels, self.n_toys, background_floor)
         # arrivals per toy: enough for max_signal_events x the signal factor (capped at 3: a toy whose
         # signal count saturates is signal-like anyway; saturation can only make CLs conservative)
-        lam_max = max_signal_events * min(float(fs1.max(initial=1.0)), 3.0)
+        lam_max = max_signal_events * min(float(self.signal_factor.max(initial=1.0)), 3.0)
         k = int(math.ceil(lam_max + 8 * math.sqrt(lam_max) + 10))
         # arrival times of a unit-rate Poisson process: count(T < lam) ~ Poisson(lam), monotone in lam
         # (stored arrival-index major: the first arrivals of all toys are contiguous in memory)
-        self.arrivals = np.cumsum(rng.standard_exponential((k, self.n_toys, c)), axis=0)
+        self.arrivals = np.cumsum(rng.standard_exponential((k, self.n_toys, len(channels))), axis=0)
         self.max_signal_events = max_signal_events
 
     def cls(self, shape: np.ndarray, mu_events: float, observed: np.ndarray | None = None):
@@ -168,21 +244,24 @@ class ToyCLs:
             out[1, i] = self.b_counts[self.b_rows @ w <= t_obs + tol].sum()
         return out
 
-    def extra_ensemble(self, i: int) -> ToyCLs:
-        """The i-th (1, 2, ...) further ensemble of the same channels and size, seeded from this one's
-        seed and i (kept while their toys take at most :data:`EXTRA_CACHE_BYTES`)."""
+    def extra_ensemble(self, i: int) -> _TailEnsemble:
+        """The i-th (1, 2, ...) further ensemble of the same channels and size, for the observed CLs,
+        seeded from this one's seed and i; kept while all further ensembles of the process take at most
+        :data:`EXTRA_CACHE_BYTES` (then drawn again when asked again: the same numbers)."""
         if i in self._extra:
             return self._extra[i]
         base = self.seed if isinstance(self.seed, np.random.SeedSequence) else np.random.SeedSequence(self.seed)
         seq = np.random.SeedSequence(base.entropy, spawn_key=(*base.spawn_key, EXTRA_SPAWN, i))
-        ens = ToyCLs(self.channels, self.n_toys, seq, self.background_floor, self.max_signal_events)
-        if (len(self._extra) + 1) * ens.arrivals.nbytes <= EXTRA_CACHE_BYTES:
+        ens = _TailEnsemble(self.channels, self.n_toys, seq, self.background_floor)
+        if _EXTRA_BYTES[0] + ens.nbytes <= EXTRA_CACHE_BYTES:
             self._extra[i] = ens
+            self._extra_bytes[0] += ens.nbytes
+            _EXTRA_BYTES[0] += ens.nbytes
         return ens
 
 
 EXTRA_SPAWN = 0x0B5          # spawn-key tag of the observed-precision ensembles (never a chunk index)
-EXTRA_CACHE_BYTES = 256e6    # further ensembles kept for the next shape of a scan while they fit
+EXTRA_CACHE_BYTES = 256e6    # further ensembles kept, over all live ToyCLs of the process
 
 
 def cls_rel_error(k_sb: np.ndarray, k_b: np.ndarray, n_toys: int) -> np.ndarray:
