@@ -85,3 +85,20 @@ def test_blinded_normalisation_never_reads_data_box_region(cfg):
     data["regions"] = BoxGuard(data["regions"])
     rec = normalisation.normalisation_from_histograms(hfile, "electron", normalisation.settings(cfg))
     assert rec["n_data"] > 0
+
+
+def test_k_uncertainty_includes_the_normalisation_of_the_subtracted_processes(cfg):
+    """k = (N_data - N_other) / N_dimuon: N_other is known to its mc_norm_syst only (review hH)."""
+    hfile = closure.toy_histogram_file(seed=3, n_dimuon=1e5)
+    ncfg = normalisation.settings(cfg)
+    others = [s for s in hfile["samples"] if s.startswith("mc_") and s != "mc_dimuon"
+              and "dimuon" in hfile["samples"][s]["regions"]]
+    assert others
+    for s in others:
+        hfile["samples"][s]["regions"]["dimuon"] = {"raw": 100, "weighted": 500.0, "sumw2": 2500.0}
+    base = normalisation.normalisation_from_histograms(hfile, "electron", ncfg, {"default": 0.0})
+    rec = normalisation.normalisation_from_histograms(hfile, "electron", ncfg, {"default": 0.4})
+    assert rec["k"] == base["k"]
+    extra = 0.4 * 500.0 * np.sqrt(len(others)) / rec["n_expected"]
+    assert rec["components"]["syst_other"] == pytest.approx(extra)
+    assert rec["k_unc"] == pytest.approx(np.hypot(base["k_unc"], extra))

@@ -236,18 +236,24 @@ def systematic_shift(cand: Candidate, central: Candidate, min_significance: floa
 
 
 def transfer_candidate(n_sideband: float, mc_target: float, mc_target_var: float, mc_sideband: float,
-                       mc_sideband_var: float, fit_range: tuple[float, float]) -> Candidate:
+                       mc_sideband_var: float, fit_range: tuple[float, float],
+                       n_sideband_var: float | None = None) -> Candidate:
     """Shape from simulation, normalisation from data: N = n_sb(data) x T_target / T_sb (simulation).
 
-    The classic transfer factor [lit: e.g. ATLAS/CMS "MC transfer factor" estimates]. stat = Poisson
-    error of n_sb (the 68% upper value 1.14 when n_sb = 0) times R, combined in quadrature with n_sb x
-    the simulation error of R (sqrt(sum w^2) of the disjoint target and side-band sums).
+    The classic transfer factor [lit: e.g. ATLAS/CMS "MC transfer factor" estimates]. stat = the error
+    of n_sb (Poisson, the 68% upper value 1.14 when n_sb = 0; ``n_sideband_var``, the side band's sum of
+    squared weights, when the "data" are a weighted simulated sample, as in the closure on simulation)
+    times R, combined in quadrature with n_sb x the simulation error of R (sqrt(sum w^2) of the
+    disjoint target and side-band sums).
     """
     if mc_sideband <= 0:
         return Candidate("mc_transfer", tuple(fit_range), float("nan"), float("nan"), float("nan"), False)
     r = mc_target / mc_sideband
     rel_r = np.sqrt((mc_target_var / mc_target**2 if mc_target > 0 else 0.0) + mc_sideband_var / mc_sideband**2)
-    poisson = np.sqrt(n_sideband) if n_sideband > 0 else 1.14
+    if n_sideband <= 0:
+        poisson = 1.14
+    else:
+        poisson = np.sqrt(n_sideband if n_sideband_var is None else n_sideband_var)
     stat = float(np.hypot(poisson * r, n_sideband * r * rel_r))
     if mc_target <= 0:
         # no simulated event in the target: R is only bounded, R < 1.14 x mean weight / T_sb (68% CL

@@ -7,8 +7,10 @@ two MIPs through the HCAL modules, ~1e-5 per EOT [paper, physics.md §2]) are co
 
     k = (N_data - N_other) / N_dimuon
 
-with N_other the (small) contribution of every other simulated process in the region. Uncertainty:
-Poisson of N_data, MC statistics of N_dimuon and N_other (sqrt(sum w^2)) and a relative systematic
+with N_other the contribution of every other simulated process in the region (e+ beams: the SM
+annihilation e+ e- -> mu mu, a third of the region). Uncertainty: Poisson of N_data, MC statistics of
+N_dimuon and N_other (sqrt(sum w^2)), the normalisation uncertainty of each subtracted process
+(``background.mc_norm_syst``) and a relative systematic
 ``normalisation.syst_frac`` (default 0.05 [est]: QED dimuon cross section and muon identification;
 NA64 quotes ~10% for the whole signal-yield systematic from this comparison [paper]). k scales the
 signal yield (docs/contracts.md) and its uncertainty becomes a nuisance parameter.
@@ -73,8 +75,15 @@ def _region(hfile: dict, sample: str, region: str) -> dict:
     return regions[region]
 
 
-def normalisation_from_histograms(hfile: dict, setup: str, ncfg: dict) -> dict:
-    """k = (N_data - N_other) / N_measured in the configured control region (see module doc)."""
+def normalisation_from_histograms(hfile: dict, setup: str, ncfg: dict, norm_syst: dict | None = None) -> dict:
+    """k = (N_data - N_other) / N_measured in the configured control region (see module doc).
+
+    ``norm_syst``: relative normalisation uncertainty of each subtracted simulated process
+    (``background.mc_norm_syst``: {process or "default": fraction}); None: the background defaults."""
+    if norm_syst is None:
+        from .background.settings import DEFAULTS as BACKGROUND_DEFAULTS
+
+        norm_syst = BACKGROUND_DEFAULTS["mc_norm_syst"]
     scfg = ncfg[setup]
     region = scfg["region"]
     if region == "box":
@@ -96,6 +105,10 @@ def normalisation_from_histograms(hfile: dict, setup: str, ncfg: dict) -> dict:
                   if region in hfile["samples"][s].get("regions", {}))
     var_other = sum(float(_region(hfile, s, region)["sumw2"]) for s in others
                     if region in hfile["samples"][s].get("regions", {}))
+    # the subtracted processes are known only to their normalisation uncertainty (mc_norm_syst)
+    syst_other = float(np.sqrt(sum((float(norm_syst.get(s[3:], norm_syst["default"]))
+                                    * float(_region(hfile, s, region)["weighted"])) ** 2
+                                   for s in others if region in hfile["samples"][s].get("regions", {}))))
     if n_exp <= 0:
         raise NA64Error(f"normalisation: expected yield of {', '.join(measured)} in region '{region}' is "
                         f"{n_exp:g}; cannot form data/expected")
@@ -103,13 +116,15 @@ def normalisation_from_histograms(hfile: dict, setup: str, ncfg: dict) -> dict:
     k_stat_data = np.sqrt(max(n_data, 1.0)) / n_exp
     k_stat_mc = np.sqrt(var_other + k**2 * var_exp) / n_exp
     k_syst = abs(k) * float(ncfg["syst_frac"])
-    k_unc = float(np.sqrt(k_stat_data**2 + k_stat_mc**2 + k_syst**2))
+    k_syst_other = syst_other / n_exp
+    k_unc = float(np.sqrt(k_stat_data**2 + k_stat_mc**2 + k_syst**2 + k_syst_other**2))
     what = ("data/QED-expected dimuons (mc_dimuon normalised to the exposure)" if setup == "electron"
             else f"beam cross-check: data/simulated yield in region '{region}' (weights normalised to n_ot)")
     return {"analysis": hfile.get("analysis"), "run": str(hfile.get("run")), "k": float(k), "k_unc": k_unc,
             "n_data": n_data, "n_expected": n_exp, "method": what, "region": region,
             "components": {"stat_data": float(k_stat_data), "stat_mc": float(k_stat_mc), "syst": float(k_syst),
                            "syst_frac": float(ncfg["syst_frac"]), "n_other_mc": n_other,
+                           "syst_other": float(k_syst_other),
                            "measured_samples": measured}}
 
 
@@ -130,7 +145,9 @@ def compute(cfg: dict, analysis: str, run: str, hfile: dict | None = None) -> di
         return published_normalisation(analysis, run, ncfg)
     if hfile is None:
         hfile = load_histograms(paths.histograms_path(cfg, analysis, run))
-    rec = normalisation_from_histograms(hfile, acfg["setup"], ncfg)
+    from .background.settings import settings as background_settings
+
+    rec = normalisation_from_histograms(hfile, acfg["setup"], ncfg, background_settings(cfg)["mc_norm_syst"])
     rec.update(analysis=analysis, run=str(run))
     return rec
 

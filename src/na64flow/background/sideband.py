@@ -240,18 +240,22 @@ def sideband_estimate(h, setup: str, cuts, bcfg: dict, *, shift_gev: float | Non
         s_edges, s_vals, s_var = rebin(m_edges[start:], m_vals[start:], m_var[start:], sb.get("rebin", 1))
         simulation = (s_edges, s_vals, s_var, t_num, float(np.sqrt(t_num_var)))
         transfer = []
+        used: dict[tuple, tuple[float, float]] = {}   # fit range -> (data side-band count, transfer factor)
         max_pull = float(bcfg["max_closure_pull"])
         for rng in ranges:
             t_den, t_den_var = interval_sum(f_edges, f_vals, f_var, *rng)
-            n_sb, _ = interval_sum(edges, vals, var, *rng)
-            cand = fits.transfer_candidate(n_sb, f_num, f_num_var, t_den, t_den_var, rng)
+            n_sb, n_sb_var = interval_sum(edges, vals, var, *rng)
+            # the side band's own variance: n_sb for data (unit weights), sum w^2 for simulated pseudo-data
+            cand = fits.transfer_candidate(n_sb, f_num, f_num_var, t_den, t_den_var, rng, n_sb_var)
+            if t_den > 0:
+                used[tuple(rng)] = (n_sb, f_num / t_den)
             # closure on simulation: the same method on the simulated side band against the simulated
             # target count. Not an identity: the factor's shape is the column-reweighted projection
             # (factorisation assumed), the truth the plain one; it also checks the method's own
             # arithmetic. Estimate and truth share events, so the pull (errors added as independent)
             # is conservative; the independent test is the toy closure (closure.py).
-            s_sb, _ = interval_sum(s_edges, s_vals, s_var, *rng)
-            sim = fits.transfer_candidate(s_sb, f_num, f_num_var, t_den, t_den_var, rng)
+            s_sb, s_sb_var = interval_sum(s_edges, s_vals, s_var, *rng)
+            sim = fits.transfer_candidate(s_sb, f_num, f_num_var, t_den, t_den_var, rng, s_sb_var)
             den = float(np.hypot(sim.stat, np.sqrt(t_num_var)))
             if sim.valid and np.isfinite(sim.estimate) and den > 0:
                 cand.closure_pull = (sim.estimate - t_num) / den
@@ -268,7 +272,15 @@ def sideband_estimate(h, setup: str, cuts, bcfg: dict, *, shift_gev: float | Non
                                  f"> {float(bcfg.get('syst_min_significance', 2.0)):g} sigma of their statistical difference"
                                  if syst_from == "transfer_ranges" else
                                  f"envelope of {len(ex.candidates)} model x range choices (NA64 style)")
-    inputs["n_sideband"] = float(vals.sum())
+    # the whole strip, and the count and factor the central value is made of (n_sideband x transfer_factor)
+    inputs["n_sideband_strip"] = float(vals.sum())
+    if transfer is not None and ex.central.model == "mc_transfer" and tuple(ex.central.fit_range) in used:
+        n_sb, factor = used[tuple(ex.central.fit_range)]
+        inputs.update(n_sideband=n_sb, transfer_factor=float(factor),
+                      sideband_range_gev=list(ex.central.fit_range))
+    else:
+        n_sb = interval_sum(edges, vals, var, *ex.central.fit_range)[0]
+        inputs.update(n_sideband=n_sb, transfer_factor=None, sideband_range_gev=list(ex.central.fit_range))
     inputs.update(target_gev=list(target), fit_ranges_gev=[list(r) for r in ranges], models=list(models),
                   primary=list(primary), candidates=[c.as_dict() for c in ex.candidates])
     return ex, inputs

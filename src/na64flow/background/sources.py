@@ -84,7 +84,7 @@ def mc_norm_factor(hfile: dict, region: str, setup: str) -> tuple[float, float, 
     return float(k), k_unc, f"data/simulation in region '{region}'"
 
 
-def hadron_norm_factor(hfile: dict, hn: dict) -> tuple[float, float, str] | None:
+def hadron_norm_factor(hfile: dict, hn: dict, norm_syst: dict) -> tuple[float, float, str] | None:
     """Measured hadron content of the beam: data / simulation in a hadron-enriched slice of a histogram.
 
     Default (electron setups): the N-1 distribution of the smallest SRD module energy (``n1_srd_tag``,
@@ -92,7 +92,8 @@ def hadron_norm_factor(hfile: dict, hn: dict) -> tuple[float, float, str] | None
     [paper, physics.md §2], sit. k_had = (N_data - N_other) / N_hadron with N_hadron the simulated
     ``processes`` (hadron_contamination) and N_other every other simulated process in the slice; it
     normalises the processes in ``applies_to`` (beam hadrons and their pi/K -> e decays in the beam
-    line). Errors: Poisson(N_data) and simulation statistics. None when unavailable (histogram
+    line). Errors: Poisson(N_data), simulation statistics and the normalisation uncertainty of the
+    subtracted processes (``norm_syst``, background.mc_norm_syst). None when unavailable (histogram
     missing, no simulated hadron in the slice): the exposure check is used instead.
     """
     name = hn["histogram"]
@@ -109,17 +110,18 @@ def hadron_norm_factor(hfile: dict, hn: dict) -> tuple[float, float, str] | None
         return interval_sum(h.axes[0].edges, vals, var, lo, hi)
 
     n_data, _ = slice_sum(samples.DATA)
-    n_meas = var_meas = n_other = var_other = 0.0
+    n_meas = var_meas = n_other = var_other = syst_other = 0.0
     for s in (s for s in hfile["samples"] if s.startswith("mc_")):
         w, w2 = slice_sum(s)
         if s in measured:
             n_meas, var_meas = n_meas + w, var_meas + w2
         else:
             n_other, var_other = n_other + w, var_other + w2
+            syst_other += (float(norm_syst.get(s[3:], norm_syst["default"])) * w) ** 2
     if n_meas <= 0:
         return None
     k = (n_data - n_other) / n_meas
-    k_unc = float(np.sqrt(max(n_data, 1.0) + var_other + k**2 * var_meas) / n_meas)
+    k_unc = float(np.sqrt(max(n_data, 1.0) + var_other + syst_other + k**2 * var_meas) / n_meas)
     return float(k), k_unc, (f"measured hadron content: data/simulation in {name} [{lo:g}, {hi:g}] "
                              f"= {k:.3f} +- {k_unc:.3f}")
 
@@ -274,22 +276,32 @@ def estimate_from_histograms(cfg: dict, analysis: str, run: str, hfile: dict, no
                    "method": f"side-band extrapolation of data ({inputs['projection']} shape, {how}; "
                              f"syst = {inputs['syst_definition']})",
                    "inputs": inputs}
-        src["closure"] = {"central_closes": bool(ex.central.closes and toys_pass), "central_model": ex.central.model,
-                          "simulation_closure_passes": bool(ex.central.closes), "toy_closure_passes": toys_pass,
-                          "decision": decision,
-                          "failed_candidates": [f"{c.model} {list(c.fit_range)}" for c in ex.candidates
-                                                if not c.closes]}
+        side_band = {"central_closes": bool(ex.central.closes and toys_pass), "central_model": ex.central.model,
+                     "simulation_closure_passes": bool(ex.central.closes), "toy_closure_passes": toys_pass,
+                     "decision": decision,
+                     "failed_candidates": [f"{c.model} {list(c.fit_range)}" for c in ex.candidates
+                                           if not c.closes]}
+        if empty and h_mc is not None:
+            # the total holds the simulation x k, which no side-band closure tests: say so
+            src["closure"] = {"central_model": "simulation", "applicable": False,
+                              "verdict": "not applicable: the estimate in the total is the simulation normalised "
+                                         "to data (empty data side band); the side-band method's closure "
+                                         "(side_band_method) concerns a method whose estimate is not used",
+                              "side_band_method": side_band}
+        else:
+            src["closure"] = side_band
         src["name"] = sb["name"]
         sources.append(src)
     hn = (bcfg.get(setup) or {}).get("hadron_norm")
-    k_had = hadron_norm_factor(hfile, hn) if hn else None
+    k_had = hadron_norm_factor(hfile, hn, norm_syst) if hn else None
     for sample in sorted(s for s in hfile["samples"] if s.startswith("mc_")):
         process = sample[3:]
         if process in replaced:
             continue
         if process == "dimuon" and setup == "electron":
             if norm is None:
-                norm = normalisation.normalisation_from_histograms(hfile, setup, normalisation.settings(cfg))
+                norm = normalisation.normalisation_from_histograms(hfile, setup, normalisation.settings(cfg),
+                                                                   norm_syst)
             # k_unc of the normalisation already carries its systematic; no extra syst fraction
             src = mc_source(hfile, sample, norm["k"], norm["k_unc"], 0.0,
                             f"dimuon normalisation k = {norm['k']:.3f} +- {norm['k_unc']:.3f}, "
