@@ -125,8 +125,8 @@ def test_transfer_factor_simulation_closure_is_checked_not_assumed(cfg, monkeypa
     hfile = closure.toy_histogram_file(seed=4, n_upstream=2000.0)
     orig = fits.transfer_candidate
 
-    def doubled(n_sb, mc_t, mc_t_var, mc_sb, mc_sb_var, rng):
-        return orig(n_sb, 2.0 * mc_t, 4.0 * mc_t_var, mc_sb, mc_sb_var, rng)
+    def doubled(n_sb, mc_t, mc_t_var, mc_sb, mc_sb_var, rng, *args, **kwargs):
+        return orig(n_sb, 2.0 * mc_t, 4.0 * mc_t_var, mc_sb, mc_sb_var, rng, *args, **kwargs)
 
     monkeypatch.setattr(fits, "transfer_candidate", doubled)
     bcfg = background.settings(cfg)
