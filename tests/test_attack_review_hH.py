@@ -179,9 +179,6 @@ def test_background_json_records_the_sideband_count_and_transfer_factor_used(sma
         f"n_sideband {inp['n_sideband']:g} recorded, {n_sb:g} used in [{lo}, {hi}] GeV; transfer factor recorded: {tf}")
 
 
-@pytest.mark.xfail(strict=True, reason="open (docs/background.md section 1): the ecal_hcal/p_out axes start at 0 "
-                   "while the box accepts valid energies down to -noise tolerance, so the extrapolation target "
-                   "misses 0.1-0.7% of the simulated box; strict: passes once the target covers the whole box")
 def test_sideband_target_is_the_whole_box(small):
     """LOW. The box is E_ECAL < ecal_max and E_HCAL < hcal_zero for valid values, i.e. down to
     -noise_tolerance_gev = -0.5 GeV, but the ecal_hcal histogram starts at 0 GeV, so the transfer factor's
@@ -190,7 +187,8 @@ def test_sideband_target_is_the_whole_box(small):
     [0, 50) x [0, 1) GeV 1.12327 (-0.67%); na64e 2016-2022 1.18603 vs 1.18517. The same simulation closure of
     mc_transfer [1, 6] thus reads -0.234 in background/na64e/2016-2022.json (closure_pull) and -0.238 in
     closure/na64e.csv. Fixed: the extrapolation target (and the histogram) covers the whole box: the simulated
-    box count of the target equals the box region count."""
+    box count of the target equals the box region count (values below an axis's start count in its first
+    bin on the axes of box variables, ``Processor._box_axis_values``)."""
     cfg, res = small
     hf = _hist(res, "na64e_plus", "2022")
     smp = hf["samples"]["mc_upstream_interaction"]

@@ -25,6 +25,10 @@ with the candidates alone removed, (events after the last cut) - (integral of ``
 input files rather than from this file, is (entries of the data ntuples) - (row 0) = events of the
 blinded region before any cut (README "Blinding protocol").
 
+On an axis of a box variable, values below the axis's lower edge are counted in its first bin
+(``Processor._box_axis_values``): the box has no lower edge, so the bins from the axis start to a box
+threshold hold every box event (a simulated sample's ``box`` region count, the extrapolation target).
+
 In a blinded file every simulated sample also carries ``cutflow_outside_blinded_region``: the same rows
 for its own events outside the blinded region (box row 0). Blinded data are compared with it (the run
 table's data-vs-simulation section, the cut-flow plot), like with like; it holds no data information.

@@ -168,27 +168,29 @@ def model_yields(cfg: dict, analysis: str, run: str, model: str, masses_gev: np.
     if cuts.setup == "electron":
         key = (analysis, str(run), m.tobytes(), alpha_d)
         if cache is not None and key in cache:
-            brem, ann = cache[key]
+            brem, ann, ann_narrow = cache[key]
         else:
             table = table or get_table(cfg, cuts.beam, e0)
             brem = yields.brem_yield_electron_beam(m, table, thr)
+            smearing = dict(smooth_bins=int(s["positron_smoothing_bins"]) if cuts.beam == "e-" else 0,
+                            beam_spread_rel=detector.BEAM_SPREAD_REL,
+                            ecal_resolution=(detector.ECAL_STOCH, detector.ECAL_CONST))
             ann = yields.annihilation_yield(m, table, thr, e0, width=s["annihilation_width"],
                                             alpha_d=alpha_d, m_chi_ratio=float(ldm["m_chi_ratio"]),
-                                            chi_kind=ldm["chi_kind"],
-                                            smooth_bins=int(s["positron_smoothing_bins"]) if cuts.beam == "e-" else 0,
-                                            beam_spread_rel=detector.BEAM_SPREAD_REL,
-                                            ecal_resolution=(detector.ECAL_STOCH, detector.ECAL_CONST))
+                                            chi_kind=ldm["chi_kind"], **smearing)
+            # the L_mu-L_tau Z' has no dark-matter decay: Gamma/m = g^2/12 pi ~ 1e-8 (g = 1e-3), a narrow line
+            ann_narrow = yields.narrow_annihilation_yield(m, table, thr, e0, **smearing)
             if cache is not None:
-                cache[key] = (brem, ann)
+                cache[key] = (brem, ann, ann_narrow)
         if model == "dark_photon":
             return {"brem": brem, "annihilation": ann}
         if model == "dark_photon_brem":
             return {"brem": brem}
         if model == "dark_photon_annihilation":
             return {"annihilation": ann}
-        if model == "lmu_ltau":   # through the loop mixing eps = g/69, times BR(Z' -> nu nu)
+        if model == "lmu_ltau":   # through the loop mixing eps = g/69, times BR(Z' -> nu nu); narrow resonance
             f = float(zprime.loop_mixing_eps(1.0)) ** 2 * zprime.branching_invisible(m)
-            return {"brem": brem * f, "annihilation": ann * f}
+            return {"brem": brem * f, "annihilation": ann_narrow * f}
     elif cuts.setup == "muon":
         length_cm = float(s["muon_target_length_x0"]) * const.PB_X0_CM
         if model == "lmu_ltau":

@@ -194,9 +194,21 @@ class NA64Processor(processor.ProcessorABC):
             if not m.any():
                 continue
             # np.compress: same as x[m], several times faster for irregular boolean masks
-            h.fill(*(np.compress(m, cols[a.variable]) for a in specs[name]),
+            h.fill(*(self._box_axis_values(a, np.compress(m, cols[a.variable])) for a in specs[name]),
                    weight=None if weight is None else np.compress(m, weight))
         return out
+
+    def _box_axis_values(self, axis, x: np.ndarray) -> np.ndarray:
+        """Values of a box variable below its axis's lower edge go into the first bin.
+
+        The box has no lower edge (``E_HCAL < hcal_zero_gev`` holds for every valid E_HCAL, which can be
+        below 0 by the noise tolerance, times the modules for a sum), while the axes start at 0: without
+        this the histogram's [axis start, threshold) would miss the box events with a negative value and
+        the extrapolation target and closure truth would not be the box region (docs/contracts.md).
+        """
+        if axis.variable in self.thresholds:
+            return np.maximum(x, axis.lo)
+        return x
 
     def postprocess(self, accumulator):
         return accumulator
