@@ -185,6 +185,27 @@ def test_after_the_main_command_snakemake_has_nothing_to_do(fresh_default):
     _nothing_to_do(clone, env)
 
 
+def test_changed_package_code_reruns_the_steps_that_ran_it(fresh_default):
+    """A user who updates the code (git pull) and runs `snakemake` again must not keep outputs the old code
+    made: before, Snakemake saw only the rules' command lines and said "Nothing to be done" after a change of
+    src/na64flow/signal.py. With the code digest in every rule's params the dry run plans the steps again;
+    with the file restored nothing is to be done."""
+    clone, env = fresh_default
+    src = clone / "src" / "na64flow" / "signal.py"
+    original = src.read_bytes()
+    try:
+        src.write_bytes(original + b"\n# a changed line\n")
+        out = _run("python3 -m snakemake -n --cores 2", clone, env)
+        text = out.stdout + out.stderr
+        assert out.returncode == 0, text[-3000:]
+        assert "Nothing to be done" not in text and "params have changed" in text, text[-3000:]
+        planned = re.search(r"^signal_\S+\s+\d+$", out.stdout, re.M)
+        assert planned, out.stdout[-3000:]
+    finally:
+        src.write_bytes(original)
+    _nothing_to_do(clone, env)
+
+
 def test_report_of_the_fresh_run_says_complete_and_renders(fresh_default):
     """`snakemake --report` (README "Everyday use") on the finished run: the landing page states that every
     step completed, and the page renders in headless Chromium (scripts/check_report.py)."""

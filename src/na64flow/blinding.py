@@ -202,6 +202,22 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def code_digest() -> str:
+    """Digest of every .py of the package and of analyses/ (pinned or not), the packaged schema and the
+    versions of :data:`PINNED_LIBRARIES`: the workflow rules' ``code`` parameter, so that after a change
+    of the code or of a library ``snakemake`` re-runs the steps instead of keeping outputs the old code
+    made (Snakemake's own code trigger sees only a rule's command line)."""
+    pkg, adir = package_dir(), analyses_dir()
+    files = [("analyses", p.relative_to(adir).as_posix(), p) for p in _python_files(adir)]
+    files += [("src", p.relative_to(pkg).as_posix(), p) for p in _python_files(pkg)]
+    files += [("src", f"data/{p.name}", p) for p in sorted((pkg / "data").glob("*.yaml"))]
+    h = hashlib.sha256()
+    for root, rel, path in files:
+        h.update(f"{root}/{rel}\0{_sha256(path)}\n".encode())
+    h.update(json.dumps(library_versions(), sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
 def limit_files(cfg: dict) -> dict[str, Path]:
     """{"<analysis>/<model>.csv": path} of the existing limit tables of na64flow.registry.limit_targets
     (not the asymptotic cross-checks, not the per-run tables)."""

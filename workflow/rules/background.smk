@@ -17,6 +17,7 @@ rule background:
         tex=P("background_table_path", "{analysis}", "{run}", "tex"),
     params:
         config=CONFIG,
+        code=CODE,   # the package's sources and libraries: changed code re-runs the step
         settings=section_hash("background", "analyses", "simulation"),
     log:
         P("log_path", "background", "{analysis}", "{run}"),
@@ -34,6 +35,7 @@ rule normalisation:
         P("normalisation_path", "{analysis}", "{run}"),
     params:
         config=CONFIG,
+        code=CODE,   # the package's sources and libraries: changed code re-runs the step
         settings=section_hash("normalisation", "analyses"),
     log:
         P("log_path", "normalisation", "{analysis}", "{run}"),
@@ -70,6 +72,7 @@ rule closure:
         pdf=P("closure_plot_path", "{analysis}", "pdf"),
     params:
         config=CONFIG,
+        code=CODE,   # the package's sources and libraries: changed code re-runs the step
         settings=section_hash("background", "analyses"),
     log:
         P("log_path", "closure", "{analysis}"),
@@ -93,6 +96,7 @@ rule coverage:
         seeds=f"{RESULTS}/coverage/seeds.csv",
     params:
         config=CONFIG,
+        code=CODE,   # the package's sources and libraries: changed code re-runs the step
         settings=section_hash("background", "analyses", "simulation", "seed"),
     log:
         f"{RESULTS}/logs/coverage.log",

@@ -16,7 +16,7 @@ from snakemake.exceptions import WorkflowError
 
 import na64flow
 import na64flow_analyses
-from na64flow import NA64Error, paths, registry
+from na64flow import NA64Error, blinding, paths, registry
 from na64flow.config import read_yaml_config, refuse_unblind_in_file
 from na64flow.config import validate as na64_validate
 
@@ -192,6 +192,10 @@ def section_hash(*keys):
     blob = json.dumps({k: config.get(k) for k in keys}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+
+# the package's sources and pinned library versions (blinding.code_digest): every rule but freeze/unblind
+# carries it, so changed code re-runs the steps (the freeze pins the code itself and refuses instead)
+CODE = blinding.code_digest()
 
 # what the public files and plots read of the configuration: labels, CL, inspire_id, the g-2 band, formats
 PUBLISH_SETTINGS = section_hash("publish", "stats", "analyses")

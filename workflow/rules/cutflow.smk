@@ -19,6 +19,7 @@ for _a in ANALYSES:
             summary_other=[P("cutflow_path", _a, "summary", ext) for ext in ("csv", "tex")],
         params:
             config=CONFIG,
+            code=CODE,   # the package's sources and libraries: changed code re-runs the step
             analysis=_a,
         log:
             P("log_path", "cutflow", _a),

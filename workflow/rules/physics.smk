@@ -6,6 +6,7 @@ rule tracklengths:
         P("tracklength_path", "{beam}", "{energy}"),
     params:
         config=CONFIG,
+        code=CODE,   # the package's sources and libraries: changed code re-runs the step
         settings=section_hash("signal"),
     log:
         P("log_path", "tracklengths", "{beam}_{energy}"),
@@ -29,6 +30,7 @@ for _a in ANALYSES:
                 signal_tables(_a, _r),
             params:
                 config=CONFIG,
+                code=CODE,   # the package's sources and libraries: changed code re-runs the step
                 analysis=_a,
                 run=_r,
                 settings=section_hash("signal", "analyses"),

@@ -17,6 +17,7 @@ rule publish:
         comparison=[P("published_comparison_path")] if config.get("publish", {}).get("reference_limits") else [],
     params:
         config=CONFIG,
+        code=CODE,   # the package's sources and libraries: changed code re-runs the step
         settings=PUBLISH_SETTINGS,
     log:
         P("log_path", "publish"),
@@ -41,6 +42,7 @@ for _cat in PLOT_CATEGORIES:
             plots=directory(P("plot_part_dir", _cat)),
         params:
             config=CONFIG,
+            code=CODE,   # the package's sources and libraries: changed code re-runs the step
             settings=PUBLISH_SETTINGS,
             category=_cat,
         log:
@@ -65,6 +67,7 @@ rule plot:
         ),
     params:
         config=CONFIG,
+        code=CODE,   # the package's sources and libraries: changed code re-runs the step
     log:
         P("log_path", "plot"),
     conda:
@@ -88,6 +91,7 @@ if UNBLIND:
             comparison=[PO("published_comparison_path")] if config.get("publish", {}).get("reference_limits") else [],
         params:
             config=CONFIG,
+            code=CODE,   # the package's sources and libraries: changed code re-runs the step
             settings=PUBLISH_SETTINGS,
         log:
             PO("log_path", "publish"),
@@ -109,6 +113,7 @@ if UNBLIND:
                 plots=directory(PO("plot_part_dir", _cat)),
             params:
                 config=CONFIG,
+                code=CODE,   # the package's sources and libraries: changed code re-runs the step
                 settings=PUBLISH_SETTINGS,
                 category=_cat,
             log:
@@ -127,6 +132,7 @@ if UNBLIND:
             plots=directory(PO("figures_dir")),
         params:
             config=CONFIG,
+            code=CODE,   # the package's sources and libraries: changed code re-runs the step
             settings=PUBLISH_SETTINGS,
         log:
             PO("log_path", "plot"),

@@ -8,6 +8,7 @@ rule simulate:
         manifest=P("manifest_path", "{analysis}", "{run}"),
     params:
         config=CONFIG,
+        code=CODE,   # the package's sources and libraries: changed code re-runs the step
         settings=analysis_hash,
     log:
         P("log_path", "simulate", "{analysis}", "{run}"),

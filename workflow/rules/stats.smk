@@ -16,6 +16,7 @@ for (_a, _base), (_tables, _per_run) in limit_jobs().items():
             cross_check=limit_cross_checks(_a, _base),
         params:
             config=CONFIG,
+            code=CODE,   # the package's sources and libraries: changed code re-runs the step
             analysis=_a,
             model=_base,
             settings=section_hash("stats", "analyses", "seed"),   # the toys are seeded by `seed`
