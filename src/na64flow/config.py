@@ -21,6 +21,7 @@ import jsonschema
 import yaml
 
 from . import NA64Error
+from .samples import SIGNAL_MODES, parse_signal
 
 SCHEMA_RESOURCE = "data/config.schema.yaml"
 
@@ -160,7 +161,6 @@ def _check_cuts(cfg: dict) -> list[str]:
 
 
 SETUP_BEAMS = {"electron": ("e-", "e+"), "muon": ("mu-", "mu+"), "hadron": ("pi-",)}
-SIGNAL_MODES = ("brem", "annihilation", "zprime", "eta", "etaprime")
 
 
 def _check_references(cfg: dict) -> list[str]:
@@ -211,9 +211,17 @@ def _check_references(cfg: dict) -> list[str]:
     inp = cfg.get("input") or {}
     setups = sorted({acfg["setup"] for acfg in ana.values()})
     schema_branches = sorted({b for st in setups for b in branch_names(st, truth=True)})
-    for b in inp.get("branches") or {}:
+    bmap = inp.get("branches") or {}
+    for b in bmap:
         if b not in schema_branches:
             unknown(f"input.branches.{b}", b, schema_branches)
+    read_as: dict[str, list[str]] = {}   # file branch -> the schema branches read from it
+    for b in schema_branches:
+        read_as.setdefault(str(bmap.get(b, b)), []).append(b)
+    for real, names in read_as.items():
+        if len(names) > 1:
+            problems.append(f"key 'input.branches': schema branches {' and '.join(names)} would both be read from "
+                            f"the file branch '{real}'; map each schema branch to its own branch")
     own_processes: dict[str, set] = {}
     for a, by_run in (inp.get("ntuples") or {}).items():
         if a not in known:
@@ -232,9 +240,17 @@ def _check_references(cfg: dict) -> list[str]:
             for k in block:
                 if k not in ("data", "mc", "signal"):
                     unknown(f"{where}.{k}", k, ["data", "mc", "signal"])
-            if isinstance(block.get("data"), str) and block["data"].endswith(".root"):
+            if (isinstance(block.get("data"), str) and block["data"].endswith(".root")
+                    and not any(c in block["data"] for c in "*?[")):
                 problems.append(f"key '{where}.data': one ROOT file must be written as a list, [{block['data']}] "
                                 "(a string names a text file list or a glob)")
+            for name in (block.get("signal") or {}) if isinstance(block.get("signal"), dict) else ():
+                parsed = parse_signal(str(name))
+                if parsed is None or parsed[0] not in SIGNAL_MODES:
+                    problems.append(f"key '{where}.signal.{name}': a signal sample is named "
+                                    f"signal_<mode>_m<mass_gev> (e.g. signal_brem_m0.01), mode one of "
+                                    f"{', '.join(SIGNAL_MODES)}: any other name would be processed and then "
+                                    "ignored by every later step")
             mc = block.get("mc") or {}
             if not isinstance(mc, dict):
                 problems.append(f"key '{where}.mc': expected {{process: [files]}}")

@@ -167,7 +167,11 @@ def check_tree(tree, setup: str, path: str, branch_map: dict[str, str] | None = 
 
     branch_map = branch_map or {}
     missing, mistyped = [], []
-    keys = set(tree.keys())
+    try:   # an RNTuple reads its footer only now: a truncated one fails here
+        keys = set(tree.keys())
+    except Exception as exc:
+        raise NA64Error(f"{path}: cannot read the tree's branch list ({type(exc).__name__}: {exc}); "
+                        "the file may be truncated or corrupt") from exc
     wanted = [(b, branch_map.get(b.name, b.name)) for b in branches(setup, truth)]
     present = [real for _, real in wanted if real in keys]
     # read at most one entry: gives the numpy type for TTree and RNTuple alike

@@ -259,6 +259,22 @@ def event_inputs(wildcards):
     return [f for fs in files.values() for f in fs]
 
 
+def ntuple_state(wildcards):
+    """`process` param for real ntuples: size, modification and status-change time of every configured file,
+    so that a file replaced by a copy that keeps an older modification time (`cp -p`, `rsync -a`, `tar x`),
+    which Snakemake's time stamps miss, re-runs `process`. Simulation: "" (event_inputs covers it)."""
+    if SOURCE == "simulation":
+        return ""
+    state = []
+    for f in event_inputs(wildcards):
+        try:
+            st = os.stat(f)
+            state.append([f, st.st_size, st.st_mtime_ns, st.st_ctime_ns])
+        except OSError:
+            state.append([f, "missing"])
+    return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:16]
+
+
 def signal_tables(analysis, run):
     return [P("signal_path", analysis, m, run) for m in registry.signal_tables(config, analysis)]
 

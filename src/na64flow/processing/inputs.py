@@ -144,7 +144,61 @@ def check_inputs(fileset: dict[str, list[str]], setup: str, tree_name: str, bran
             raise NA64Error(f"{', '.join(files)}: simulated sample '{sample}' holds no events in any of its "
                             f"{len(files)} file(s) (tree '{tree_name}'): it would estimate its process as 0; "
                             "remove the sample or give its files")
+        if is_data(sample):
+            check_unique_events(files, tree_name, branch_map, sample)
         if declared is not None and sample in declared and int(declared[sample]) != n_sample:
             raise NA64Error(f"{declared_by}: sample '{sample}' declares n_events = {int(declared[sample])}, its "
                             f"{len(files)} file(s) hold {n_sample}: a file is missing from its list or the "
                             "manifest is stale; re-run `simulate`")
+
+
+def _event_keys(path: str, tree_name: str, branch_map: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """(run_number, event_number) of every entry of one file, sorted by run then event."""
+    names = [branch_map.get(b, b) for b in ("run_number", "event_number")]
+    cols = open_tree(path, tree_name).arrays(names, library="np")
+    run, event = (np.asarray(cols[n]).astype(np.int64) for n in names)
+    order = np.lexsort((event, run))
+    return run[order], event[order]
+
+
+def _repeated(run: np.ndarray, event: np.ndarray) -> np.ndarray:
+    """Indices (into the sorted keys) of entries equal to their predecessor."""
+    return np.flatnonzero((run[1:] == run[:-1]) & (event[1:] == event[:-1])) + 1
+
+
+def check_unique_events(files: list[str], tree_name: str, branch_map: dict[str, str], sample: str = "data") -> None:
+    """Refuse data that hold one event twice: ``event_number`` is unique within a run (docs/event-schema.md),
+    so a (run_number, event_number) pair seen twice, in one file or in two (a copy under another name, a
+    re-processed file next to its original), would count the event twice in every row, region and bin.
+
+    Reads the two branches of one file at a time (memory bounded by the largest file): within a file the
+    sorted pairs are compared; across files, two files whose (run, event) ranges overlap are compared
+    exactly. NA64Error naming the file(s), the number of repeated pairs and the first of them.
+    """
+    spans: list[tuple[str, dict[int, tuple[int, int]]]] = []   # per file: {run: (first, last event)}
+    for path in files:
+        run, event = _event_keys(path, tree_name, branch_map)
+        rep = _repeated(run, event)
+        if len(rep):
+            raise NA64Error(f"{path}: {len(rep)} event(s) of data sample '{sample}' appear more than once "
+                            f"(run_number {run[rep[0]]}, event_number {event[rep[0]]} first): event_number is "
+                            "unique within a run; remove the duplicates")
+        if not len(run):
+            continue
+        starts = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
+        ends = np.r_[starts[1:], len(run)] - 1
+        mine = {int(run[a]): (int(event[a]), int(event[b])) for a, b in zip(starts, ends)}
+        for other, theirs in spans:
+            if any(r in theirs and mine[r][0] <= theirs[r][1] and theirs[r][0] <= mine[r][1] for r in mine):
+                o_run, o_event = _event_keys(other, tree_name, branch_map)
+                both_run = np.concatenate([run, o_run])
+                both_event = np.concatenate([event, o_event])
+                order = np.lexsort((both_event, both_run))
+                rep = _repeated(both_run[order], both_event[order])
+                if len(rep):
+                    i = order[rep[0]]
+                    raise NA64Error(f"{other} and {path}: {len(rep)} event(s) of data sample '{sample}' are in "
+                                    f"both files (run_number {both_run[i]}, event_number {both_event[i]} "
+                                    "first): the same events listed twice (a copy, or a re-processed file next "
+                                    "to its original); keep one of them")
+        spans.append((path, mine))
