@@ -109,10 +109,11 @@ def check_inputs(fileset: dict[str, list[str]], setup: str, tree_name: str, bran
         if not files:
             raise NA64Error(f"sample '{sample}': empty file list")
         n_sample = 0
+        trees = {}
         for path in files:
             if Path(path).exists() and os.path.getsize(path) == 0:
                 raise NA64Error(f"{path}: empty file (0 bytes)")
-            tree = open_tree(path, tree_name)
+            tree = trees[path] = open_tree(path, tree_name)
             check_tree(tree, setup, path, branch_map, read_probe=False)   # no basket decompressed
             if is_data(sample) and tree.num_entries == 0 and not allow_empty_data:
                 raise NA64Error(f"{path}: tree '{tree_name}' holds no events (data sample '{sample}'); "
@@ -145,18 +146,21 @@ def check_inputs(fileset: dict[str, list[str]], setup: str, tree_name: str, bran
                             f"{len(files)} file(s) (tree '{tree_name}'): it would estimate its process as 0; "
                             "remove the sample or give its files")
         if is_data(sample):
-            check_unique_events(files, tree_name, branch_map, sample)
+            check_unique_events(files, tree_name, branch_map, sample, trees)
         if declared is not None and sample in declared and int(declared[sample]) != n_sample:
             raise NA64Error(f"{declared_by}: sample '{sample}' declares n_events = {int(declared[sample])}, its "
                             f"{len(files)} file(s) hold {n_sample}: a file is missing from its list or the "
                             "manifest is stale; re-run `simulate`")
 
 
-def _event_keys(path: str, tree_name: str, branch_map: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
-    """(run_number, event_number) of every entry of one file, sorted by run then event."""
+def _event_keys(path: str, tree_name: str, branch_map: dict[str, str], tree=None) -> tuple[np.ndarray, np.ndarray]:
+    """(run_number, event_number) of every entry of one file (``tree``: the file's tree, already open),
+    sorted by run then event."""
     names = [branch_map.get(b, b) for b in ("run_number", "event_number")]
-    cols = open_tree(path, tree_name).arrays(names, library="np")
+    cols = (tree if tree is not None else open_tree(path, tree_name)).arrays(names, library="np")
     run, event = (np.asarray(cols[n]).astype(np.int64) for n in names)
+    if len(run) < 2 or (np.all(run[1:] == run[:-1]) and np.all(event[1:] > event[:-1])):
+        return run, event          # one run, events in order (what a DAQ file holds): sorted already
     order = np.lexsort((event, run))
     return run[order], event[order]
 
@@ -166,7 +170,8 @@ def _repeated(run: np.ndarray, event: np.ndarray) -> np.ndarray:
     return np.flatnonzero((run[1:] == run[:-1]) & (event[1:] == event[:-1])) + 1
 
 
-def check_unique_events(files: list[str], tree_name: str, branch_map: dict[str, str], sample: str = "data") -> None:
+def check_unique_events(files: list[str], tree_name: str, branch_map: dict[str, str], sample: str = "data",
+                        trees: dict | None = None) -> None:
     """Refuse data that hold one event twice: ``event_number`` is unique within a run (docs/event-schema.md),
     so a (run_number, event_number) pair seen twice, in one file or in two (a copy under another name, a
     re-processed file next to its original), would count the event twice in every row, region and bin.
@@ -177,7 +182,7 @@ def check_unique_events(files: list[str], tree_name: str, branch_map: dict[str, 
     """
     spans: list[tuple[str, dict[int, tuple[int, int]]]] = []   # per file: {run: (first, last event)}
     for path in files:
-        run, event = _event_keys(path, tree_name, branch_map)
+        run, event = _event_keys(path, tree_name, branch_map, (trees or {}).get(path))
         rep = _repeated(run, event)
         if len(rep):
             raise NA64Error(f"{path}: {len(rep)} event(s) of data sample '{sample}' appear more than once "
