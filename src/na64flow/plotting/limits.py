@@ -140,12 +140,13 @@ def plot_coupling_limits(p, analysis: str, model: str) -> None:
     _draw_reference_segments(ax, refs)
     ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel)
     ax.legend(loc="upper left", fontsize=12, bbox_to_anchor=(0.0, 0.93))
-    caption = (f"{cl_text(p.cfg)} CL upper limits on {what}, {label}, {exposure_text(p.cfg, analysis)}: "
+    caption = (f"{cl_text(p.cfg)} CL upper limits on {what}, {label}, {exposure_text(p.cfg, analysis, model=model)}: "
                "expected median (dashed) with 68% and 95% bands." + _observed_note(p)
                + discreteness_note(p.cfg, analysis, rows))
     if refs:
         caption += " Magenta: published limits (" + "; ".join(r["reference"] for r in refs) + ")."
-    p.save(fig, ax, analysis, f"{model}_limits", caption + gm2_caption, rlabel=exposure_text(p.cfg, analysis))
+    p.save(fig, ax, analysis, f"{model}_limits", caption + gm2_caption,
+           rlabel=exposure_text(p.cfg, analysis, model=model))
 
 
 def plot_beam_overlay(p, model: str = "dark_photon") -> None:
@@ -176,7 +177,7 @@ def plot_beam_overlay(p, model: str = "dark_photon") -> None:
     p.save(fig, ax, "combined", f"{model}_beams",
            f"{cl_text(p.cfg)} CL limits for '{model}' of each beam (dashed expected" + (", solid observed" if p.observed else "")
            + ") and of the combined likelihood with its 68%/95% expected bands; exposures: "
-           + exposure_text(p.cfg, "combined") + "." + caption_extra, rlabel="all beams")
+           + exposure_text(p.cfg, "combined", model=model) + "." + caption_extra, rlabel="all beams")
 
 
 def plot_ldm_y(p, analysis: str | None = None) -> None:
@@ -198,8 +199,8 @@ def plot_ldm_y(p, analysis: str | None = None) -> None:
         ax.legend(fontsize=12, loc="upper left", bbox_to_anchor=(0.0, 0.93))
         p.save(fig, ax, analysis, f"{model}_y_alphaD_{alpha.replace('.', 'p')}",
                f"{cl_text(p.cfg)} CL upper limits on the LDM parameter y vs m_chi for alpha_D = {alpha} and m_A' = 3 m_chi "
-               f"({registry.label(p.cfg, analysis)}, {exposure_text(p.cfg, analysis)})." + _observed_note(p)
-               + discreteness_note(p.cfg, analysis, rows), rlabel=exposure_text(p.cfg, analysis))
+               f"({registry.label(p.cfg, analysis)}, {exposure_text(p.cfg, analysis, model=name)})." + _observed_note(p)
+               + discreteness_note(p.cfg, analysis, rows), rlabel=exposure_text(p.cfg, analysis, model=name))
 
 
 def plot_meson_br(p, analysis: str) -> None:

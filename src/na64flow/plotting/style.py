@@ -61,10 +61,14 @@ def process_label(sample: str) -> str:
     return sample.removeprefix("mc_").replace("_", " ")
 
 
-def exposure_text(cfg: dict, analysis: str, run: str | None = None) -> str:
-    """E.g. "2.0e+09 EOT, run 2016-2022" or "3.1e+09 EOT (2016-2022, 2023)"; combined: each beam's sum."""
+def exposure_text(cfg: dict, analysis: str, run: str | None = None, model: str | None = None) -> str:
+    """E.g. "2.0e+09 EOT, run 2016-2022" or "3.1e+09 EOT (2016-2022, 2023)"; combined: the sum of each
+    analysis in ``model``'s combined likelihood (``registry.combined_members``; without ``model``, in any
+    combination)."""
     if analysis == registry.COMBINED:
-        return "; ".join(exposure_text(cfg, a) for a in registry.analyses(cfg))
+        models = [model] if model else registry.combined_models(cfg)
+        return "; ".join(exposure_text(cfg, a) for a in registry.analyses(cfg)
+                         if any(a in registry.combined_members(cfg, m) for m in models))
     acfg = cfg["analyses"][analysis]
     unit = OT_UNIT.get(acfg.get("beam", ""), "OT")
     runs = [run] if run else runs_of(cfg, analysis)

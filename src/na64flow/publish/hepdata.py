@@ -7,11 +7,15 @@ Conventions (checked by tests/test_hepdata_conventions.py on the written YAML):
 * limits: the expected median with asymmetric errors "1 sigma"/"2 sigma" (signed: minus < 0 < plus) for
   the bands, qualifier ``CL: <stats.cl>`` (90%); a band of zero width (its quantiles at the same n_obs) has no error
   entry, never "symerror: 0" (the description says so); the observed limit only when ``observed`` is asked for;
+  the description states the statistical method (``stats.settings.method_text``) and, where the signal has
+  resonant annihilation on e-/e+ beams, its alpha_D, m_A'/m_chi and chi kind (``inputs.ldm_assumption``);
 * upper values: a background source known only by an upper value has "-" in the estimate column and its
   bound in a separate column "Upper value on expected events" (qualifier ``Limit: upper value``); no
   value-0-with-error-equal-to-the-bound, no zero "total" errors on the sources;
 * ``cmenergies``: sqrt(s) in GeV of the beam on a nucleon at rest (fixed target), with the beam energy
-  as a qualifier of every dependent variable (``E_beam`` and ``SQRT(S)``, both GeV);
+  as a qualifier of every dependent variable (``E_beam`` and ``SQRT(S)``, both GeV), of the runs the table
+  is made from: one run's for cut flows and backgrounds, the analyses of the model's likelihood for combined
+  limits (:func:`beams_of`);
 * every table links the result file it was made from as an additional resource copied into the
   submission (unique names), so every resource path exists; ``location`` names that file (there is
   no paper figure to point to; hepdata_lib's placeholder "Example location" is never written);
@@ -35,9 +39,9 @@ from pathlib import Path
 from .. import NA64Error, paths, registry
 from ..config import analysis_config, runs_of, section
 from ..histograms import BLINDED
-from ..stats.settings import cl_text
+from ..stats.settings import cl_text, method_text
 from .archive import write_folder_tar_gz
-from .inputs import analyses_of, background_of, read_cutflow, read_limits
+from .inputs import analyses_of, background_of, ldm_assumption, ldm_text, read_cutflow, read_limits
 from .likelihoods import likelihood_archive
 
 log = logging.getLogger(__name__)
@@ -54,20 +58,27 @@ def sqrt_s_gev(beam_energy_gev: float, beam: str) -> float:
     return math.sqrt(m_b ** 2 + M_NUCLEON_GEV ** 2 + 2 * beam_energy_gev * M_NUCLEON_GEV)
 
 
-def beams_of(cfg: dict, analysis: str) -> list[tuple[str, float]]:
-    """(beam, energy in GeV) of every run of ``analysis`` (every beam of the combination), sorted, unique."""
-    members = [a for a in analyses_of(cfg) if a != "na64h"] if analysis == "combined" else [analysis]
+def beams_of(cfg: dict, analysis: str, run: str | None = None, model: str | None = None) -> list[tuple[str, float]]:
+    """(beam, energy in GeV) of the runs a table is made from, sorted, unique: one run's (``run``), every run
+    of ``analysis``, or for ``combined`` every run of the analyses in ``model``'s likelihood
+    (``registry.combined_members``; without ``model``, of every combination)."""
+    if analysis == registry.COMBINED:
+        models = [model] if model else registry.combined_models(cfg)
+        members = [a for a in analyses_of(cfg) if any(a in registry.combined_members(cfg, m) for m in models)]
+    else:
+        members = [analysis]
     out = set()
     for a in members:
         acfg = analysis_config(cfg, a)
-        for r in runs_of(cfg, a):
+        for r in [run] if run is not None else runs_of(cfg, a):
             out.add((acfg["beam"], float(acfg["runs"][r]["beam_energy_gev"])))
     return sorted(out)
 
 
-def _energies(table, variables, cfg: dict, analysis: str) -> None:
-    """cmenergies keyword (sqrt(s) per nucleon) and E_beam / SQRT(S) qualifiers on the dependent variables."""
-    beams = beams_of(cfg, analysis)
+def _energies(table, variables, cfg: dict, analysis: str, run: str | None = None, model: str | None = None) -> None:
+    """cmenergies keyword (sqrt(s) per nucleon) and E_beam / SQRT(S) qualifiers on the dependent variables,
+    of the beams the table is made from (:func:`beams_of`)."""
+    beams = beams_of(cfg, analysis, run, model)
     table.keywords["cmenergies"] = sorted({round(sqrt_s_gev(e, b), 3) for b, e in beams})
     for v in variables:
         for b, e in beams:
@@ -122,7 +133,10 @@ def limit_table(path: Path, analysis: str, model: str | None = None, cfg: dict |
                          + "."
                          + (f" {len(zero_width)} points have bands of zero width (the background is so small that "
                             "every quantile of the pseudo-experiments is n_obs = 0)." if zero_width else "")
-                         + " A band of zero width (its quantiles all at the same n_obs) has no error entry.")
+                         + " A band of zero width (its quantiles all at the same n_obs) has no error entry."
+                         + (f" {ldm_text(ldm)}" if cfg is not None and (ldm := ldm_assumption(cfg, analysis, model))
+                            else "")
+                         + f" {method_text(cfg)}")
     table.keywords["observables"] = ["UL"]
     x = Variable(xname, is_independent=True, is_binned=False, units=xunits)
     x.values = [r[first] for r in rows]
@@ -148,7 +162,7 @@ def limit_table(path: Path, analysis: str, model: str | None = None, cfg: dict |
         obs.add_qualifier("CL", cl)
         dependent.append(obs)
     if cfg is not None:
-        _energies(table, dependent, cfg, analysis)
+        _energies(table, dependent, cfg, analysis, model=model)
     for v in dependent:
         table.add_variable(v)
     _attach(table, stage, path, f"limits_{analysis}_{path.name}", f"Limits CSV ({path.name}) this table is made from")
@@ -205,7 +219,7 @@ def cutflow_table(path: Path, analysis: str, cfg: dict | None = None, *, observe
             y.zero_uncertainties_warning = False
         dependent.append(y)
     if cfg is not None:
-        _energies(table, dependent, cfg, analysis)
+        _energies(table, dependent, cfg, analysis, run)
     for y in dependent:
         table.add_variable(y)
     _attach(table, stage, path, f"cutflow_{analysis}_{run}.csv", "Cut-flow CSV (all columns) this table is made from")
@@ -263,7 +277,7 @@ def background_table(cfg: dict, analysis: str, run: str, *, stage: Path | None =
         u.digits = FLOAT_DIGITS
         u.add_qualifier("Limit", "upper value" + (" (68% CL)" if bkg.get("upper_values_in_total") is False else ""))
         dependent.append(u)
-    _energies(table, dependent, cfg, analysis)
+    _energies(table, dependent, cfg, analysis, run)
     for v in dependent:
         table.add_variable(v)
     if cfg["input"]["source"] != "published":

@@ -14,6 +14,8 @@ from pathlib import Path
 from .. import NA64Error, contracts, paths, registry
 from ..config import runs_of
 
+CHI_KIND_TEXT = {"dirac": "Dirac fermion", "scalar": "complex scalar"}   # signal.ldm.chi_kind
+
 
 def analyses_of(cfg: dict) -> list[str]:
     return registry.analyses(cfg)
@@ -24,6 +26,28 @@ def channels_of(cfg: dict, analysis: str) -> list[tuple[str, str]]:
     if analysis == registry.COMBINED:
         return registry.pairs(cfg)
     return [(analysis, r) for r in runs_of(cfg, analysis)]
+
+
+def ldm_assumption(cfg: dict, analysis: str, model: str) -> dict | None:
+    """alpha_D, m_A'/m_chi and the chi kind the signal of (analysis, model) assumes, or None where it does not
+    depend on them: the resonant e+e- -> A' annihilation on e-/e+ beams (``Model.ldm_beams``) has the A'
+    width of ``signal.ldm`` (an LDM table ``<model>_y_<alphaD>``: its own alpha_D)."""
+    spec, alpha_d = registry.parse_model(model)
+    if not any(registry.beam(cfg, a) in spec.ldm_beams for a in registry.members(cfg, analysis, model)):
+        return None
+    from ..signal import settings as signal_settings  # not at import: the signal module pulls in the physics
+
+    ldm = signal_settings(cfg)["ldm"]
+    return {"alpha_d": float(ldm["alpha_d"]) if alpha_d is None else alpha_d,
+            "m_aprime_over_m_chi": float(f"{1.0 / float(ldm['m_chi_ratio']):.6g}"), "chi_kind": ldm["chi_kind"]}
+
+
+def ldm_text(ldm: dict) -> str:
+    """The sentence of :func:`ldm_assumption` in the public files."""
+    kind = CHI_KIND_TEXT.get(ldm["chi_kind"], ldm["chi_kind"])
+    return (f"The resonant-annihilation signal (e+ e- -> A' on the e-/e+ beams) is computed for alpha_D = "
+            f"{ldm['alpha_d']:g}, m_A' = {ldm['m_aprime_over_m_chi']:g} m_chi and chi a {kind} (A' -> chi chi; "
+            "signal.ldm): the A' width, hence this yield and the limit, depend on them.")
 
 
 def _published_block(cfg: dict, analysis: str, run: str) -> dict:

@@ -7,7 +7,10 @@ in each patch's metadata). The workspace per mass comes from
 ``na64flow.stats.build_workspace(problem, i)`` of the problem the limits use (``stats.build_problem``,
 once per analysis and model of ``registry.public_models``) and is split into BkgOnly + patch by
 :func:`split_workspace`. Blinded analyses publish background-only
-Asimov observations (the background expectation) instead of box counts; the patchset says so.
+Asimov observations (the background expectation) instead of box counts; the patchset says so. Its
+description also states the method of the quoted limits (``stats.settings.method_text``: hybrid toys, not
+pyhf's asymptotic formulae) and, for models with resonant annihilation on e-/e+ beams, the alpha_D,
+m_A'/m_chi and chi kind of the signal (``inputs.ldm_assumption``, also each such patch's ``ldm`` metadata).
 :func:`likelihood_archive` packs them into ``likelihoods.tar.gz`` (linked from the HEPData submission).
 
 After unblinding, `na64flow unblind` passes the observed counts (``observed={(analysis, run): n}``) and
@@ -24,7 +27,8 @@ from pathlib import Path
 from .. import NA64Error, paths, registry, stats
 from ..config import section
 from ..stats import POI
-from .inputs import channels_of
+from ..stats.settings import method_text
+from .inputs import channels_of, ldm_assumption, ldm_text
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +96,8 @@ def likelihoods(cfg: dict, analysis: str, observed: dict | None = None) -> tuple
     import pyhf
 
     built, builder = [], "na64flow.stats.build_workspace"
-    for model in registry.public_models(cfg, analysis):
+    ldm = {model: ldm_assumption(cfg, analysis, model) for model in registry.public_models(cfg, analysis)}
+    for model in ldm:
         built += [(model, mass_gev, ws) for mass_gev, ws in workspaces(cfg, analysis, model, observed)]
     if not built:
         return None
@@ -111,6 +116,8 @@ def likelihoods(cfg: dict, analysis: str, observed: dict | None = None) -> tuple
             c = registry.parse_model(model)[0].symbol
             meta.update(coupling_ref=coupling_ref,
                         poi_definition=f"{POI} = Br/coupling_ref" if c == "Br" else f"{POI} = ({c}/coupling_ref)^2")
+        if ldm[model] is not None:
+            meta["ldm"] = ldm[model]
         patches.append({"metadata": meta, "patch": ops})
     pyhf.Workspace(bkgonly)  # schema validation
     blinded = observed is None and any(stats.observed_of(cfg, a, r) is None for a, r in channels_of(cfg, analysis))
@@ -118,7 +125,9 @@ def likelihoods(cfg: dict, analysis: str, observed: dict | None = None) -> tuple
                    f"workspaces from {builder}; channels = runs, those without signal for a model stay "
                    "background-only. "
                    + ("Observations are background-only Asimov (blinded or projection)." if blinded
-                      else "Observations are the observed box counts."))
+                      else "Observations are the observed box counts.")
+                   + "".join(f" Patches of {model} (metadata 'ldm'): {ldm_text(a)}" for model, a in ldm.items() if a)
+                   + f" {method_text(cfg)}")
     patchset = {
         "metadata": {
             "description": description,
