@@ -10,7 +10,8 @@
 2. every measurement is one fresh process (``--child``), so its peak RSS is that of the point alone; the
    modes are alternated within each repetition and the median over ``--repeat`` is printed:
    * floor: uproot reads the branches the analysis declares (``NA64Processor.branches``: the same ones
-     ours reads) into numpy, chunk by chunk (the same 2.5e5-entry chunks), one core;
+     ours reads) and the (run_number, event_number) pair of the duplicate-event check into numpy, chunk by
+     chunk (the same 2.5e5-entry chunks), one core;
    * coffea-read: ``run_processing`` on one worker whose ``process`` only reads those columns through
      coffea (Runner, NanoEvents) and returns the empty accumulator: the framework's own floor;
    * ours-1: ``processing.run_processing`` with one worker (runs in process);
@@ -98,10 +99,13 @@ def declared_branches(cfg: dict) -> list[str]:
 
 
 def read_floor(cfg: dict, files: list[str]) -> dict:
-    """Read the declared branches of ``files`` into numpy with uproot, in the processor's chunks."""
+    """Read the declared branches of ``files`` into numpy with uproot, in the processor's chunks, plus the
+    run_number/event_number pair that `process` reads of every data file before it (the duplicate-event
+    check, ``inputs.check_unique_events``): the same branches, in one pass."""
     import uproot
 
     names = declared_branches(cfg)
+    names += [b for b in ("run_number", "event_number") if b not in names]
     n = 0
     for f in files:
         with uproot.open(f) as fh:

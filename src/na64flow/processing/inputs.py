@@ -157,7 +157,8 @@ def _event_keys(path: str, tree_name: str, branch_map: dict[str, str], tree=None
     """(run_number, event_number) of every entry of one file (``tree``: the file's tree, already open),
     sorted by run then event."""
     names = [branch_map.get(b, b) for b in ("run_number", "event_number")]
-    cols = (tree if tree is not None else open_tree(path, tree_name)).arrays(names, library="np")
+    # array_cache=None: these baskets are read once; uproot's shared cache would keep them after the check
+    cols = (tree if tree is not None else open_tree(path, tree_name)).arrays(names, library="np", array_cache=None)
     run, event = (np.asarray(cols[n]).astype(np.int64) for n in names)
     if len(run) < 2 or (np.all(run[1:] == run[:-1]) and np.all(event[1:] > event[:-1])):
         return run, event          # one run, events in order (what a DAQ file holds): sorted already
