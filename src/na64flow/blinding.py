@@ -65,7 +65,8 @@ NOT_PINNED_SOURCES = {
        "histogram file; no pinned module imports it" for m in ("__init__", "cli", "rows", "tables", "toyfile")},
 }
 # third-party libraries whose version can change a selection, a count or a limit
-PINNED_LIBRARIES = ("numpy", "scipy", "numba", "pyhf", "awkward", "uproot", "coffea", "hist", "iminuit")
+PINNED_LIBRARIES = ("numpy", "scipy", "numba", "pyhf", "awkward", "uproot", "coffea", "hist", "boost-histogram",
+                    "iminuit")
 COMPONENT_LABELS = {
     "config": "configuration section",
     "ntuples": "input ntuple",
@@ -192,9 +193,10 @@ def signal_files(cfg: dict) -> dict[str, Path]:
     return {p.relative_to(root).as_posix(): p for p in sorted(root.glob("*/*.csv"))} if root.is_dir() else {}
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(names: tuple[str, ...] | None = None) -> dict[str, str]:
+    """{library: installed version} of ``names`` (default :data:`PINNED_LIBRARIES`)."""
     out = {}
-    for name in PINNED_LIBRARIES:
+    for name in PINNED_LIBRARIES if names is None else names:
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -202,19 +204,35 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def code_digest() -> str:
-    """Digest of every .py of the package and of analyses/ (pinned or not), the packaged schema and the
-    versions of :data:`PINNED_LIBRARIES`: the workflow rules' ``code`` parameter, so that after a change
-    of the code or of a library ``snakemake`` re-runs the steps instead of keeping outputs the old code
-    made (Snakemake's own code trigger sees only a rule's command line)."""
-    pkg, adir = package_dir(), analyses_dir()
-    files = [("analyses", p.relative_to(adir).as_posix(), p) for p in _python_files(adir)]
-    files += [("src", p.relative_to(pkg).as_posix(), p) for p in _python_files(pkg)]
-    files += [("src", f"data/{p.name}", p) for p in sorted((pkg / "data").glob("*.yaml"))]
+# libraries of the outputs the freeze does not pin (figures, HEPData): in the digest of the rules making them
+OUTPUT_LIBRARIES = ("matplotlib", "mplhep", "hepdata_lib", "hepdata-validator")
+
+
+def code_digest(scope: str = "all") -> str:
+    """Digest of the code a workflow step runs: the rules' ``code`` parameter, so that after a change of the
+    code or of a library ``snakemake`` re-runs the steps instead of keeping outputs the old code made
+    (Snakemake's own code trigger sees only a rule's command line).
+
+    ``scope="compute"`` (the steps whose results reach a limit: simulate ... limits): the pinned sources
+    (:func:`source_files`) and :data:`PINNED_LIBRARIES`, what the freeze pins, so an edit of plotting/ or
+    publish/ re-runs only the plots and public files. ``scope="all"`` (plots, public files, closure study):
+    every .py of the package and of analyses/, the packaged schema, and :data:`OUTPUT_LIBRARIES` too.
+    """
+    if scope not in ("compute", "all"):
+        raise NA64Error(f"code_digest: scope '{scope}' (compute or all)")
+    if scope == "compute":
+        files = sorted(source_files().items())
+        libraries = library_versions()
+    else:
+        pkg, adir = package_dir(), analyses_dir()
+        files = [(f"analyses/{p.relative_to(adir).as_posix()}", p) for p in _python_files(adir)]
+        files += [(f"src/na64flow/{p.relative_to(pkg).as_posix()}", p) for p in _python_files(pkg)]
+        files += [(f"src/na64flow/data/{p.name}", p) for p in sorted((pkg / "data").glob("*.yaml"))]
+        libraries = library_versions(PINNED_LIBRARIES + OUTPUT_LIBRARIES)
     h = hashlib.sha256()
-    for root, rel, path in files:
-        h.update(f"{root}/{rel}\0{_sha256(path)}\n".encode())
-    h.update(json.dumps(library_versions(), sort_keys=True).encode())
+    for label, path in files:
+        h.update(f"{label}\0{_sha256(path)}\n".encode())
+    h.update(json.dumps(libraries, sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 

@@ -72,7 +72,7 @@ rule closure:
         pdf=P("closure_plot_path", "{analysis}", "pdf"),
     params:
         config=CONFIG,
-        code=CODE,   # the package's sources and libraries: changed code re-runs the step
+        code=CODE_ALL,   # the package's sources and libraries: changed code re-runs the step
         settings=section_hash("background", "analyses"),
     log:
         P("log_path", "closure", "{analysis}"),
@@ -96,7 +96,7 @@ rule coverage:
         seeds=f"{RESULTS}/coverage/seeds.csv",
     params:
         config=CONFIG,
-        code=CODE,   # the package's sources and libraries: changed code re-runs the step
+        code=CODE_ALL,   # the package's sources and libraries: changed code re-runs the step
         settings=section_hash("background", "analyses", "simulation", "seed"),
     log:
         f"{RESULTS}/logs/coverage.log",

@@ -193,9 +193,12 @@ def section_hash(*keys):
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-# the package's sources and pinned library versions (blinding.code_digest): every rule but freeze/unblind
-# carries it, so changed code re-runs the steps (the freeze pins the code itself and refuses instead)
-CODE = blinding.code_digest()
+# the code a step runs (blinding.code_digest), a param of every rule but freeze/unblind, so changed code re-runs
+# the steps (the freeze pins the code itself and refuses instead): CODE for the steps whose results reach a
+# limit (the pinned sources and libraries), CODE_ALL for plots, public files and the closure study (every
+# source and the figure/HEPData libraries too): an edit of plotting/ re-runs only the plots
+CODE = blinding.code_digest("compute")
+CODE_ALL = blinding.code_digest("all")
 
 # what the public files and plots read of the configuration: labels, CL, inspire_id, the g-2 band, formats
 PUBLISH_SETTINGS = section_hash("publish", "stats", "analyses")
@@ -260,16 +263,21 @@ def event_inputs(wildcards):
 
 
 def ntuple_state(wildcards):
-    """`process` param for real ntuples: size, modification and status-change time of every configured file,
-    so that a file replaced by a copy that keeps an older modification time (`cp -p`, `rsync -a`, `tar x`),
-    which Snakemake's time stamps miss, re-runs `process`. Simulation: "" (event_inputs covers it)."""
+    """`process` param for real ntuples: size and the first and last 4 KiB of every configured file (a ROOT
+    file's header and its key list, which differ for other content), so that a file replaced by a copy that
+    keeps an older modification time (`cp -p`, `rsync -a`, `tar x`), which Snakemake's time stamps miss,
+    re-runs `process`, while a chmod, chown or rename does not. Simulation: "" (event_inputs covers it)."""
     if SOURCE == "simulation":
         return ""
     state = []
     for f in event_inputs(wildcards):
         try:
-            st = os.stat(f)
-            state.append([f, st.st_size, st.st_mtime_ns, st.st_ctime_ns])
+            with open(f, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                head = fh.read(4096)
+                fh.seek(max(size - 4096, 0))
+                tail = fh.read(4096)
+            state.append([f, size, hashlib.sha256(head + tail).hexdigest()])
         except OSError:
             state.append([f, "missing"])
     return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:16]

@@ -10,7 +10,7 @@ rule process:
         config=CONFIG,
         code=CODE,   # the package's sources and libraries: changed code re-runs the step
         settings=analysis_hash,
-        ntuples=ntuple_state,   # real ntuples: a replaced file re-runs the step even with an old mtime
+        ntuples=ntuple_state,   # real ntuples: a replaced file re-runs the step even with an old mtime (content)
     log:
         P("log_path", "process", "{analysis}", "{run}"),
     threads: 2

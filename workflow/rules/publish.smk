@@ -17,7 +17,7 @@ rule publish:
         comparison=[P("published_comparison_path")] if config.get("publish", {}).get("reference_limits") else [],
     params:
         config=CONFIG,
-        code=CODE,   # the package's sources and libraries: changed code re-runs the step
+        code=CODE_ALL,   # the package's sources and libraries: changed code re-runs the step
         settings=PUBLISH_SETTINGS,
     log:
         P("log_path", "publish"),
@@ -42,7 +42,7 @@ for _cat in PLOT_CATEGORIES:
             plots=directory(P("plot_part_dir", _cat)),
         params:
             config=CONFIG,
-            code=CODE,   # the package's sources and libraries: changed code re-runs the step
+            code=CODE_ALL,   # the package's sources and libraries: changed code re-runs the step
             settings=PUBLISH_SETTINGS,
             category=_cat,
         log:
@@ -67,7 +67,7 @@ rule plot:
         ),
     params:
         config=CONFIG,
-        code=CODE,   # the package's sources and libraries: changed code re-runs the step
+        code=CODE_ALL,   # the package's sources and libraries: changed code re-runs the step
     log:
         P("log_path", "plot"),
     conda:
@@ -91,7 +91,7 @@ if UNBLIND:
             comparison=[PO("published_comparison_path")] if config.get("publish", {}).get("reference_limits") else [],
         params:
             config=CONFIG,
-            code=CODE,   # the package's sources and libraries: changed code re-runs the step
+            code=CODE_ALL,   # the package's sources and libraries: changed code re-runs the step
             settings=PUBLISH_SETTINGS,
         log:
             PO("log_path", "publish"),
@@ -113,7 +113,7 @@ if UNBLIND:
                 plots=directory(PO("plot_part_dir", _cat)),
             params:
                 config=CONFIG,
-                code=CODE,   # the package's sources and libraries: changed code re-runs the step
+                code=CODE_ALL,   # the package's sources and libraries: changed code re-runs the step
                 settings=PUBLISH_SETTINGS,
                 category=_cat,
             log:
@@ -132,7 +132,7 @@ if UNBLIND:
             plots=directory(PO("figures_dir")),
         params:
             config=CONFIG,
-            code=CODE,   # the package's sources and libraries: changed code re-runs the step
+            code=CODE_ALL,   # the package's sources and libraries: changed code re-runs the step
             settings=PUBLISH_SETTINGS,
         log:
             PO("log_path", "plot"),

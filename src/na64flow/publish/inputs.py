@@ -31,12 +31,15 @@ def channels_of(cfg: dict, analysis: str) -> list[tuple[str, str]]:
 def ldm_assumption(cfg: dict, analysis: str, model: str) -> dict | None:
     """alpha_D, m_A'/m_chi and the chi kind the signal of (analysis, model) assumes, or None where it does not
     depend on them: the resonant e+e- -> A' annihilation on e-/e+ beams (``Model.ldm_beams``) has the A'
-    width of ``signal.ldm`` (an LDM table ``<model>_y_<alphaD>``: its own alpha_D)."""
+    width of ``signal.ldm`` (an LDM table ``<model>_y_<alphaD>``: its own alpha_D); with
+    ``signal.annihilation_width: narrow`` no width enters the yield, and None is returned."""
     spec, alpha_d = registry.parse_model(model)
     if not any(registry.beam(cfg, a) in spec.ldm_beams for a in registry.members(cfg, analysis, model)):
         return None
     from ..signal import settings as signal_settings  # not at import: the signal module pulls in the physics
 
+    if signal_settings(cfg)["annihilation_width"] == "narrow":   # delta-function line: no A' width enters
+        return None
     ldm = signal_settings(cfg)["ldm"]
     return {"alpha_d": float(ldm["alpha_d"]) if alpha_d is None else alpha_d,
             "m_aprime_over_m_chi": float(f"{1.0 / float(ldm['m_chi_ratio']):.6g}"), "chi_kind": ldm["chi_kind"]}

@@ -65,6 +65,15 @@ def generate_triggered(model: RunModel, name: str, rng, n: int, component=None, 
     return cols, np.concatenate(weights), n_gen
 
 
+EVENT_NUMBER_STRIDE = 1 << 32   # event numbers of chunk k start at k x 2^32: no chunk (injections included) reaches it
+
+
+def first_event_number(chunk: int) -> int:
+    """First event number of a chunk: unique within the run however many events a chunk holds (a signal
+    injection puts all its events into chunk 0; event_number is unique within a run, docs/event-schema.md)."""
+    return int(chunk) * EVENT_NUMBER_STRIDE
+
+
 def _finish(cols: dict, model: RunModel, process_code: np.ndarray, weight: np.ndarray, trig_bits: np.ndarray,
             first_event: int) -> dict:
     n = len(weight)
@@ -135,7 +144,7 @@ def _merge_parts(parts, model, rng, chunk):
     cols = {k: np.concatenate([p[k] for p in parts]) for k in types}
     order = rng.permutation(len(cols["weight"]))
     cols = {k: v[order] for k, v in cols.items()}
-    base = chunk * int(model.settings["chunk_events"]) * 2
+    base = first_event_number(chunk)
     cols["event_number"] = np.arange(base, base + len(order), dtype=np.int64)
     return cols
 
@@ -167,7 +176,7 @@ def mc_chunk(model: RunModel, name: str, chunk: int, n_chunks: int) -> dict:
         bits = events.TRIGGER_CALIBRATION | np.where(
             trigger.physics_trigger(cols, model.setup, model.e0_gev), events.TRIGGER_PHYSICS, 0)
     out = _finish(cols, model, np.full(n, events.PROCESSES[name]), weight, bits, 0)
-    base = chunk * int(model.settings["chunk_events"]) * 2
+    base = first_event_number(chunk)
     out["event_number"] = np.arange(base, base + n, dtype=np.int64)
     return out
 
