@@ -179,7 +179,9 @@ def check_unique_events(files: list[str], tree_name: str, branch_map: dict[str, 
 
     Reads the two branches of one file at a time (memory bounded by the largest file): within a file the
     sorted pairs are compared; across files, two files whose (run, event) ranges overlap are compared
-    exactly. NA64Error naming the file(s), the number of repeated pairs and the first of them.
+    exactly (DAQ files of a run hold consecutive events, so this is rare; files whose events interleave are
+    compared pair by pair, reads quadratic in their number). NA64Error naming the file(s), the number of
+    repeated pairs and the first of them.
     """
     spans: list[tuple[str, dict[int, tuple[int, int]]]] = []   # per file: {run: (first, last event)}
     for path in files:
