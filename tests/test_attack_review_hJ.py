@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from na64flow import NA64Error
+from na64flow.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -236,3 +237,21 @@ def test_ldm_sentence_is_not_stated_when_the_yield_does_not_depend_on_alpha_d():
     b = signal.model_yields(cfg, "na64e", "2016-2022", "dark_photon_y_0.5", m, table=table)
     assert np.allclose(a["annihilation"], b["annihilation"], rtol=0, atol=0)   # the premise: no alpha_D
     assert ldm_assumption(cfg, "na64e", "dark_photon") is None
+
+
+def test_blinded_limit_table_does_not_describe_an_observed_limit_refinement(tmp_path):
+    """LOW (hJ side note). The method sentence of a blinded HEPData limit table said "observed limits with
+    further ensembles until CLs is 3% precise" though the table has no observed limit. Fixed: a table without
+    observed limits states only the expected-limit method; one with them states the refinement."""
+    from na64flow.publish import hepdata
+
+    cfg = load_config(REPO / "configs" / "default.yaml")
+    path = tmp_path / "dark_photon.csv"
+    path.write_text("mass_gev,exp,exp_m2,exp_m1,exp_p1,exp_p2,obs\n0.01,1e-4,5e-5,7e-5,1.5e-4,2e-4,\n"
+                    "0.1,1e-3,5e-4,7e-4,1.5e-3,2e-3,\n")
+    blinded = hepdata.limit_table(path, "na64e", "dark_photon", cfg).description
+    assert "hybrid toys" in blinded and "further ensembles" not in blinded, blinded
+    path.write_text("mass_gev,exp,exp_m2,exp_m1,exp_p1,exp_p2,obs\n0.01,1e-4,5e-5,7e-5,1.5e-4,2e-4,1.1e-4\n"
+                    "0.1,1e-3,5e-4,7e-4,1.5e-3,2e-3,1.2e-3\n")
+    unblinded = hepdata.limit_table(path, "na64e", "dark_photon", cfg, observed=True).description
+    assert "further ensembles" in unblinded, unblinded

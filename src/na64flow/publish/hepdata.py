@@ -136,7 +136,7 @@ def limit_table(path: Path, analysis: str, model: str | None = None, cfg: dict |
                          + " A band of zero width (its quantiles all at the same n_obs) has no error entry."
                          + (f" {ldm_text(ldm)}" if cfg is not None and (ldm := ldm_assumption(cfg, analysis, model))
                             else "")
-                         + f" {method_text(cfg)}")
+                         + f" {method_text(cfg, observed=bool(has_obs))}")
     table.keywords["observables"] = ["UL"]
     x = Variable(xname, is_independent=True, is_binned=False, units=xunits)
     x.values = [r[first] for r in rows]

@@ -127,7 +127,7 @@ def likelihoods(cfg: dict, analysis: str, observed: dict | None = None) -> tuple
                    + ("Observations are background-only Asimov (blinded or projection)." if blinded
                       else "Observations are the observed box counts.")
                    + "".join(f" Patches of {model} (metadata 'ldm'): {ldm_text(a)}" for model, a in ldm.items() if a)
-                   + f" {method_text(cfg)}")
+                   + f" {method_text(cfg, observed=not blinded)}")
     patchset = {
         "metadata": {
             "description": description,

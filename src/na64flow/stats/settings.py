@@ -40,18 +40,20 @@ def cl_text(cfg: dict | None) -> str:
     return f"{100 * float(cl):g}%"
 
 
-def method_text(cfg: dict | None) -> str:
+def method_text(cfg: dict | None, observed: bool = True) -> str:
     """How the limit tables were computed, for the public files (HEPData limit tables, pyhf patchsets),
-    where a referee without our code must learn which calculator reproduces them (docs/statistics.md)."""
+    where a referee without our code must learn which calculator reproduces them (docs/statistics.md).
+    ``observed=False`` (blinded files): the observed-limit refinement is not stated."""
     st = settings(cfg or {})
     cl = cl_text(cfg)
     if st["calculator"] == "asymptotic":
         return (f"Quoted limits: {cl} CL CLs from pyhf's asymptotic formulae (q~_mu, AsymptoticCalculator, toms748 scan; "
                 "stats.calculator: asymptotic), not the toy calculator of NA64's published low-count limits.")
     return (f"Quoted limits: {cl} CL modified frequentist CLs = CL_s+b/CL_b from hybrid toys (pseudo-experiments; "
-            f"stats.calculator: toys, n_toys = {int(st['n_toys'])} per ensemble, observed limits with further "
-            f"ensembles until CLs is {100 * float(st['obs_precision_rel']):g}% precise, at most "
-            f"{int(st['obs_max_toys'])} toys). Test statistic: the LEP likelihood ratio at nominal nuisances, "
+            f"stats.calculator: toys, n_toys = {int(st['n_toys'])} per ensemble"
+            + (f", observed limits with further ensembles until CLs is {100 * float(st['obs_precision_rel']):g}% "
+               f"precise, at most {int(st['obs_max_toys'])} toys" if observed else "")
+            + "). Test statistic: the LEP likelihood ratio at nominal nuisances, "
             "t(n) = sum_i n_i ln(1 + mu s_i/b_i); nuisance parameters drawn from their constraints in every toy "
             "(Cousins-Highland); expected bands = percentiles of the background-only toys' CLs (as pyhf's "
             "ToyCalculator). Stock pyhf does not reproduce them: its asymptotic calculator (q~_mu, the default "
