@@ -12,6 +12,11 @@ be present with a compatible type; otherwise :class:`SchemaError` names the file
 missing or mistyped branch at once. Simulated files add the ``truth`` branches; ``weight`` is 1 for the
 "data" stream.
 
+``(run_number, event_number)`` identifies a data event: `process` refuses data in which one pair appears
+twice, in a file or across the files of a run (``inputs.check_unique_events``, naming the files), since
+the event would count twice. The simulation numbers the events of chunk k from k x 2^32
+(``generator.first_event_number``), unique however many events a chunk holds.
+
 ``docs/event-schema.md`` is generated from this module (``python -m na64flow.events``).
 """
 
