@@ -122,9 +122,10 @@ def _python_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def source_files(pkg: Path | None = None, analyses: Path | None = None) -> dict[str, Path]:
+def source_files(pkg: Path | None = None, analyses: Path | None = None, pinned_only: bool = True) -> dict[str, Path]:
     """{label: path} of the pinned sources: every .py of the package and of analyses/ except
-    NOT_PINNED_SOURCES, plus the packaged configuration schema. Derived from the folders."""
+    NOT_PINNED_SOURCES (all of them with ``pinned_only=False``), plus the packaged configuration schema.
+    Derived from the folders."""
     pkg = package_dir() if pkg is None else Path(pkg)
     adir = analyses_dir() if analyses is None else Path(analyses)
     out = {}
@@ -132,7 +133,7 @@ def source_files(pkg: Path | None = None, analyses: Path | None = None) -> dict[
         out[f"analyses/{p.relative_to(adir).as_posix()}"] = p
     for p in _python_files(pkg):
         rel = p.relative_to(pkg).as_posix()
-        if rel not in NOT_PINNED_SOURCES:
+        if not pinned_only or rel not in NOT_PINNED_SOURCES:
             out[f"src/na64flow/{rel}"] = p
     for p in sorted((pkg / "data").glob("*.yaml")):
         out[f"src/na64flow/data/{p.name}"] = p
@@ -220,17 +221,10 @@ def code_digest(scope: str = "all") -> str:
     """
     if scope not in ("compute", "all"):
         raise NA64Error(f"code_digest: scope '{scope}' (compute or all)")
-    if scope == "compute":
-        files = sorted(source_files().items())
-        libraries = library_versions()
-    else:
-        pkg, adir = package_dir(), analyses_dir()
-        files = [(f"analyses/{p.relative_to(adir).as_posix()}", p) for p in _python_files(adir)]
-        files += [(f"src/na64flow/{p.relative_to(pkg).as_posix()}", p) for p in _python_files(pkg)]
-        files += [(f"src/na64flow/data/{p.name}", p) for p in sorted((pkg / "data").glob("*.yaml"))]
-        libraries = library_versions(PINNED_LIBRARIES + OUTPUT_LIBRARIES)
+    compute = scope == "compute"
+    libraries = library_versions(PINNED_LIBRARIES if compute else PINNED_LIBRARIES + OUTPUT_LIBRARIES)
     h = hashlib.sha256()
-    for label, path in files:
+    for label, path in sorted(source_files(pinned_only=compute).items()):
         h.update(f"{label}\0{_sha256(path)}\n".encode())
     h.update(json.dumps(libraries, sort_keys=True).encode())
     return h.hexdigest()[:16]

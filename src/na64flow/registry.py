@@ -237,6 +237,13 @@ def combined_members(cfg: dict, model: str) -> list[str]:
     return [a for a in analyses(cfg) if base.name in signal_models(cfg, a)]
 
 
+def combined_analyses(cfg: dict, model: str | None = None) -> list[str]:
+    """Analyses in ``model``'s combined likelihood (:func:`combined_members`), or with ``model`` None in
+    any combination; in the order of :func:`analyses`."""
+    models = [model] if model else combined_models(cfg)
+    return [a for a in analyses(cfg) if any(a in combined_members(cfg, m) for m in models)]
+
+
 def members(cfg: dict, analysis: str, model: str) -> list[str]:
     """Analyses whose runs enter the likelihood of (analysis, model)."""
     if analysis == COMBINED:

@@ -66,9 +66,7 @@ def exposure_text(cfg: dict, analysis: str, run: str | None = None, model: str |
     analysis in ``model``'s combined likelihood (``registry.combined_members``; without ``model``, in any
     combination)."""
     if analysis == registry.COMBINED:
-        models = [model] if model else registry.combined_models(cfg)
-        return "; ".join(exposure_text(cfg, a) for a in registry.analyses(cfg)
-                         if any(a in registry.combined_members(cfg, m) for m in models))
+        return "; ".join(exposure_text(cfg, a) for a in registry.combined_analyses(cfg, model))
     acfg = cfg["analyses"][analysis]
     unit = OT_UNIT.get(acfg.get("beam", ""), "OT")
     runs = [run] if run else runs_of(cfg, analysis)

@@ -62,11 +62,7 @@ def beams_of(cfg: dict, analysis: str, run: str | None = None, model: str | None
     """(beam, energy in GeV) of the runs a table is made from, sorted, unique: one run's (``run``), every run
     of ``analysis``, or for ``combined`` every run of the analyses in ``model``'s likelihood
     (``registry.combined_members``; without ``model``, of every combination)."""
-    if analysis == registry.COMBINED:
-        models = [model] if model else registry.combined_models(cfg)
-        members = [a for a in analyses_of(cfg) if any(a in registry.combined_members(cfg, m) for m in models)]
-    else:
-        members = [analysis]
+    members = registry.combined_analyses(cfg, model) if analysis == registry.COMBINED else [analysis]
     out = set()
     for a in members:
         acfg = analysis_config(cfg, a)

@@ -38,9 +38,10 @@ def ldm_assumption(cfg: dict, analysis: str, model: str) -> dict | None:
         return None
     from ..signal import settings as signal_settings  # not at import: the signal module pulls in the physics
 
-    if signal_settings(cfg)["annihilation_width"] == "narrow":   # delta-function line: no A' width enters
+    sig = signal_settings(cfg)
+    if sig["annihilation_width"] == "narrow":   # delta-function line: no A' width enters
         return None
-    ldm = signal_settings(cfg)["ldm"]
+    ldm = sig["ldm"]
     return {"alpha_d": float(ldm["alpha_d"]) if alpha_d is None else alpha_d,
             "m_aprime_over_m_chi": float(f"{1.0 / float(ldm['m_chi_ratio']):.6g}"), "chi_kind": ldm["chi_kind"]}
 
